@@ -1,0 +1,36 @@
+# expodiff: the two commands of the README.
+#   make demo   set up .venv on a fresh machine, then run the main job on a bundled input
+#   make test   set up .venv when needed, then run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.expodiff-installed
+EXPODIFF_DATA ?= $(abspath ../shared/data)
+# Large convolutions on CPU spend half their time in glibc page faults without these.
+export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=68719476736
+export EXPODIFF_DATA
+
+.PHONY: setup demo test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned to the CPU wheel, so no dependency can pull a CUDA build.
+	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/expodiff develop $(EXPODIFF_DATA)/raw/Canon_EOS_D30.CRW -o out/demo.png --overwrite
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,5 @@
+"""``python -m expodiff`` is the ``expodiff`` command."""
+
+from expodiff.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""The ``expodiff`` command line.
+
+Each subcommand lives in its own module under :mod:`expodiff.cli` and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` to a handler taking the
+parsed arguments and returning an exit code. User errors are :class:`ExpodiffError` and are
+printed as one line (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import ExpodiffError
+
+# Subcommand modules, in the order `expodiff --help` lists them.
+COMMAND_MODULES: tuple[str, ...] = ("show_config",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="expodiff",
+        description="ExposureDiffusion for dark camera RAW photos.",
+    )
+    parser.add_argument("--version", action="version", version=f"expodiff {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show full tracebacks instead of one-line errors"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``expodiff`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ExpodiffError as exc:
+        if args.debug:
+            raise
+        print(f"expodiff: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("expodiff: interrupted", file=sys.stderr)
+        return 130

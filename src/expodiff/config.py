@@ -1,0 +1,328 @@
+"""Experiment configuration: nested frozen dataclasses and a strict YAML loader.
+
+Only the orchestration layer (``io``, ``data``, ``train``, ``eval``, ``cli``) reads these;
+library functions take plain arguments or the one sub-config they need.
+
+* :func:`load_config` reads a YAML file, applies ``--set key.sub=value`` overrides and
+  builds an :class:`ExperimentConfig`. Unknown keys are errors listing the valid ones.
+* :func:`config_to_dict` / :func:`dump_config` give the resolved config (saved next to every
+  checkpoint and printed by ``expodiff show-config``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+import yaml
+
+from .data.kinds import DatasetKind
+from .diffusion.losses import LossKind
+from .diffusion.process import Reexposure
+from .errors import ConfigError
+from .nets.denoiser import Prediction
+from .noise.model import GainSampling, NoisePreset
+
+T = TypeVar("T")
+
+__all__ = [
+    "NoiseConfig",
+    "ModelConfig",
+    "DiffusionConfig",
+    "DataConfig",
+    "TrainConfig",
+    "EvalConfig",
+    "ExperimentConfig",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+    "dump_config",
+    "apply_overrides",
+]
+
+
+# --------------------------------------------------------------------------- schema
+@dataclass(frozen=True)
+class NoiseConfig:
+    """How noisy inputs are synthesised from clean targets (see :mod:`expodiff.noise`)."""
+
+    preset: NoisePreset = NoisePreset.PG
+    # Calibrated camera profiles to draw from, one chosen uniformly per image.
+    cameras: tuple[str, ...] = ("SonyA7S2",)
+    gain_sampling: GainSampling = GainSampling.ELD_RANGE
+    # log K ~ U(log lo, log hi) in DN/electron (ELD / ExposureDiffusion recipe: [0.1, 30]).
+    gain_range: tuple[float, float] = (0.1, 30.0)
+    # Exposure ratio ~ U(lo, hi). Paper: (100, 300); "continuous": (20, 300).
+    ratio_range: tuple[float, float] = (100.0, 300.0)
+    # DN span that raw_norm = 1 maps to when converting to electrons. ELD's 14-bit recipe
+    # uses its "saturation level" 16383 - 800 = 15583 (see expodiff.noise for the source).
+    full_scale_dn: float = 15583.0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Backbone and the exposure-denoiser wrapper around it (see :mod:`expodiff.nets`)."""
+
+    # A named preset (`expodiff models` lists them); fields set below override it.
+    preset: str = "unet"
+    width: int | None = None
+    enc_blocks: tuple[int, ...] | None = None
+    middle_blocks: int | None = None
+    dec_blocks: tuple[int, ...] | None = None
+    condition_on_photons: bool = True
+    condition_on_input: bool = False
+    prediction: Prediction = Prediction.FUSED
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """The exposure process, its sampler and the training objective."""
+
+    train_steps: int = 2  # T of Algorithm 1 (network evaluations per training sample)
+    inference_steps: int = 3  # S, paper default
+    reexposure: Reexposure = Reexposure.RESAMPLE_INPUT
+    loss: LossKind = LossKind.L1
+    aux_weight: float = 1.0  # L1 on the two ARL branches, weighted by the mask
+    step_weights: tuple[float, ...] | None = None  # None: equal weights for every step
+    # Reproduces the official code's least-squares brightness match to the ground truth
+    # inside the loop. For protocol comparisons only; never on by default.
+    oracle_illuminance_correction: bool = False
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where training and validation pairs come from (see :mod:`expodiff.data`)."""
+
+    kind: DatasetKind = DatasetKind.UNPROCESS
+    root: str | None = None  # dataset root; None: the built-in sets under EXPODIFF_DATA
+    train_sets: tuple[str, ...] = ("CBSD68", "McMaster")
+    val_sets: tuple[str, ...] = ()
+    camera: str = "SonyA7S2"  # camera whose metadata/CFA the synthetic raw follows
+    patch_size: int = 256  # side of a training crop in packed pixels
+    batch_size: int = 4
+    num_workers: int = 2
+    cache: str | None = None  # patch cache folder (expodiff cache-patches)
+    val_crop: int = 256  # centre crop side (packed pixels) used for periodic validation
+    val_ratios: tuple[float, ...] = (100.0, 250.0, 300.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping of ``expodiff train``."""
+
+    iterations: int = 1000
+    lr: float = 1e-4
+    # Paper schedule: lr, halved at 50 % of the iterations, 1e-5 from 90 %.
+    lr_halve_at: float = 0.5
+    lr_final_at: float = 0.9
+    lr_final: float = 1e-5
+    seed: int = 0
+    device: str = "auto"
+    output_dir: str = "runs/default"
+    log_every: int = 50
+    val_every: int = 500
+    checkpoint_every: int = 500
+    bf16_autocast: bool = False  # CPU/GPU reduced-precision training (metrics stay fp32)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Defaults of ``expodiff evaluate``."""
+
+    protocol: str = "synthetic"
+    ratios: tuple[float, ...] = (100.0, 250.0, 300.0)
+    seed: int = 0
+    srgb_metrics: bool = False
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One experiment: everything ``expodiff train`` / ``evaluate`` needs."""
+
+    name: str = "experiment"
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# --------------------------------------------------------------------------- loader
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Convert a YAML value to the annotated type ``tp`` or raise ConfigError."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {value!r}")
+        return _build(tp, value, where)
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        if isinstance(value, tp):
+            return value
+        for member in tp:
+            if str(value).lower() in (str(member.value).lower(), member.name.lower()):
+                return member
+        valid = ", ".join(str(m.value) for m in tp)
+        raise ConfigError(f"{where}: invalid value {value!r}; valid: {valid}")
+    if origin is tuple:
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            value = [value]
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where}: expected {len(args)} values, got {list(value)!r}")
+        return tuple(
+            _coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))
+        )
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return int(value)
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    if tp is Path:
+        return Path(str(value))
+    raise ConfigError(f"{where}: unsupported config type {_type_name(tp)}")
+
+
+def _build(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]}; valid keys"
+            f"{' of ' + where if where else ''}: {', '.join(names)}"
+        )
+    kwargs = {}
+    for name in names:
+        if name in data:
+            kwargs[name] = _coerce(data[name], hints[name], f"{where}.{name}" if where else name)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where or cls.__name__}: {exc}") from None
+
+
+def config_from_dict(data: Mapping[str, Any], cls: type[T] = ExperimentConfig) -> T:
+    """Build a config dataclass from a plain mapping, strictly."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config must be a mapping at the top level, got {type(data).__name__}")
+    return _build(cls, data)
+
+
+def config_to_dict(obj: Any) -> Any:
+    """A plain (YAML/JSON-ready) representation of a config dataclass."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: config_to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, (tuple, list)):
+        return [config_to_dict(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def dump_config(obj: Any) -> str:
+    """YAML text of a config dataclass (round-trips through :func:`config_from_dict`)."""
+    return yaml.safe_dump(config_to_dict(obj), sort_keys=False)
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a nested mapping copy."""
+    import copy
+
+    out = copy.deepcopy(dict(data))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key.sub=value")
+        key, raw_value = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"override {item!r} has an empty key")
+        try:
+            value = yaml.safe_load(raw_value) if raw_value.strip() else ""
+        except yaml.YAMLError:
+            value = raw_value
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part} is not a section")
+            node[part] = child = dict(child)
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(
+    path: str | Path | None, overrides: Sequence[str] = (), cls: type[T] = ExperimentConfig
+) -> T:
+    """Read a YAML config (or start from defaults when ``path`` is None) and apply overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            line = getattr(getattr(exc, "problem_mark", None), "line", None)
+            at = f" (line {line + 1})" if line is not None else ""
+            raise ConfigError(f"{p}: not valid YAML{at}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, Mapping):
+            raise ConfigError(f"{p}: the top level must be a mapping of sections")
+        data = dict(loaded)
+    data = apply_overrides(data, overrides)
+    try:
+        return config_from_dict(data, cls)
+    except ConfigError as exc:
+        where = f"{path}: " if path is not None else ""
+        raise ConfigError(f"{where}{exc}") from None

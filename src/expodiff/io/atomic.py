@@ -1,0 +1,71 @@
+"""Safe output writing: refuse to clobber, write to a temporary file, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import OutputFileError
+
+__all__ = ["check_output_path", "atomic_output"]
+
+
+def check_output_path(
+    path: str | Path, *, overwrite: bool = False, extensions: tuple[str, ...] | None = None
+) -> Path:
+    """Validate an output path before any work is done.
+
+    Raises :class:`OutputFileError` (one line naming the path) when the extension is not one
+    of ``extensions`` (lower-case, with dot), the file exists and ``overwrite`` is False, the
+    path is a directory, or its folder does not exist or is not writable.
+    """
+    p = Path(path)
+    if extensions is not None and p.suffix.lower() not in extensions:
+        valid = ", ".join(extensions)
+        raise OutputFileError(
+            f"{p}: unknown output extension {p.suffix or '(none)'!r}; use {valid}"
+        )
+    if p.is_dir():
+        raise OutputFileError(f"{p}: is a directory, expected a file name")
+    if p.exists() and not overwrite:
+        raise OutputFileError(f"{p}: already exists (pass --overwrite to replace it)")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputFileError(f"{p}: output folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputFileError(f"{p}: output folder {parent} is not writable")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
+
+    The temporary file keeps the final suffix (so writers that dispatch on extension work)
+    and is removed when the block raises, so a failed or interrupted write leaves nothing
+    behind and never damages an existing file.
+    """
+    final = Path(path)
+    if final.exists() and not overwrite:
+        raise OutputFileError(f"{final}: already exists (pass --overwrite to replace it)")
+    parent = final.parent if str(final.parent) else Path(".")
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=parent
+        )
+    except OSError as exc:
+        raise OutputFileError(f"{final}: cannot write in {parent}: {exc.strerror}") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        if final.exists() and not overwrite:
+            raise OutputFileError(f"{final}: already exists (pass --overwrite to replace it)")
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
