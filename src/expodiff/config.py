@@ -28,6 +28,7 @@ from .diffusion.process import Reexposure
 from .errors import ConfigError
 from .nets.denoiser import Prediction
 from .noise.model import GainSampling, NoisePreset
+from .raw import CFAPattern
 
 T = TypeVar("T")
 
@@ -97,19 +98,54 @@ class DiffusionConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where training and validation pairs come from (see :mod:`expodiff.data`)."""
+    """Where training, validation and test samples come from (see docs/data.md).
+
+    ``expodiff.data.factory.build_dataset(cfg, split)`` turns this into a dataset.
+    """
 
     kind: DatasetKind = DatasetKind.UNPROCESS
-    root: str | None = None  # dataset root; None: the built-in sets under EXPODIFF_DATA
+    # Dataset root. unprocess: folder of the clean sRGB sets (None: EXPODIFF_DATA/clean);
+    # clean_raw: folder of the raw-file sets; sid_paired / sid_synthetic: the folder holding
+    # Sony/short and Sony/long; eld: the folder holding <Camera>/scene-k. Required unless
+    # kind is unprocess.
+    root: str | None = None
+    # unprocess / clean_raw: sets (sub-folders of root, "." = root itself) of each split.
+    # An empty tuple means the split is not available (see factory.has_split).
     train_sets: tuple[str, ...] = ("CBSD68", "McMaster")
     val_sets: tuple[str, ...] = ()
-    camera: str = "SonyA7S2"  # camera whose metadata/CFA the synthetic raw follows
-    patch_size: int = 256  # side of a training crop in packed pixels
+    test_sets: tuple[str, ...] = ("Kodak24",)
+    # Camera profile name: K from ISO for real pairs (sid_paired, eld), and the camera name
+    # recorded in samples; unprocess borrows the metadata of the SID (Sony A7S2) scenes.
+    camera: str = "SonyA7S2"
+    cfa: CFAPattern = CFAPattern.RGGB  # unprocess: Bayer layout of the synthetic mosaic
+    # sid_*: the split lists. A folder (a name under EXPODIFF_DATA/splits, or a path) holding
+    # Sony_<split>_list.txt (official SID) or Sony_<split>.txt (ELD), or one .txt list file
+    # used for every split (e.g. eld/SID_Sony_15_paired.txt).
+    sid_lists: str = "sid_official"
+    eld_cameras: tuple[str, ...] = ()  # eld: camera folders under root; empty: all found
+    eld_scenes: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)  # eld: scene-k numbers
+    eld_ratios: tuple[int, ...] = (100, 200)  # eld: nominal ratios (inputs 4,9,14 / 5,10,15)
+    patch_size: int = 128  # side of a random training crop in packed pixels
     batch_size: int = 4
-    num_workers: int = 2
-    cache: str | None = None  # patch cache folder (expodiff cache-patches)
-    val_crop: int = 256  # centre crop side (packed pixels) used for periodic validation
-    val_ratios: tuple[float, ...] = (100.0, 250.0, 300.0)
+    num_workers: int = 2  # DataLoader worker processes
+    cache: str | None = None  # patch cache folder (expodiff cache-patches) used for training
+    # Centre crop side (packed pixels) of the val split; None: whole frames.
+    val_crop: int | None = 128
+    val_ratios: tuple[float, ...] = (100.0, 250.0, 300.0)  # synthetic validation ratios
+
+    def __post_init__(self) -> None:
+        for name in ("patch_size", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.val_crop is not None and self.val_crop < 1:
+            raise ValueError(f"val_crop must be >= 1 or null, got {self.val_crop}")
+        if not self.cfa.is_bayer:
+            raise ValueError(f"cfa must be a Bayer layout, got {self.cfa.value}")
+        bad = [r for r in self.eld_ratios if r not in (100, 200)]
+        if bad:
+            raise ValueError(f"eld_ratios: ELD has ratios 100 and 200 only, got {bad}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,102 @@
+"""The common base of every dataset: indexing, per-item randomness, crop and augmentation.
+
+Indexing
+--------
+A dataset has ``len(ds)`` *items* (images, or short/long pairs). ``ds[k]`` accepts any
+``k >= 0``: it loads item ``k % len(ds)`` with *draw* ``k // len(ds)``. Draw 0 of an item is
+what evaluation sees; a training sampler that walks ``epoch * len(ds) + i``
+(:class:`expodiff.data.sampling.EpochSampler`) gets a fresh crop, flip and (for unprocessed
+images) fresh camera metadata every epoch, while each ``ds[k]`` stays a pure function of
+``(seed, item name, draw)``. That makes data loading reproducible in any number of worker
+processes and lets a resumed run see exactly the samples the uninterrupted run would have.
+Iterating over a dataset (``for s in ds``) visits the ``len(ds)`` items once, draw 0.
+
+Datasets hold only file lists and small metadata, so they are cheap to build (no decoding in
+``__init__``) and picklable for ``DataLoader`` worker processes.
+"""
+
+from __future__ import annotations
+
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import replace
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from ..errors import DataError
+from .augment import SampleTransform
+from .types import RawSample
+
+__all__ = ["RawDataset", "item_rng"]
+
+
+def item_rng(seed: int, key: str, draw: int) -> np.random.Generator:
+    """The generator of one (seed, item, draw): independent streams, stable across runs.
+
+    ``key`` is a stable name of the item (not its position in a list), so adding files to a
+    folder does not change the draws of the others.
+    """
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(key.encode()), int(draw)])
+
+
+class RawDataset(Dataset, ABC):
+    """Base class: subclasses list their items and :meth:`load` one full frame.
+
+    Args:
+        transform: crop / augmentation applied to every loaded item.
+        seed: base seed of the per-item generators.
+
+    Attributes:
+        random_source: True when :meth:`load` itself draws random settings (so different
+            draws of an item differ beyond crop and flips), e.g. unprocessing.
+    """
+
+    random_source: bool = False
+
+    def __init__(self, *, transform: SampleTransform | None = None, seed: int = 0) -> None:
+        self.transform = transform or SampleTransform()
+        self.seed = int(seed)
+
+    # ---------------------------------------------------------------- subclass API
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of items."""
+
+    @abstractmethod
+    def item_key(self, item: int) -> str:
+        """A stable, unique name of item ``item`` (used for seeding and error messages)."""
+
+    @abstractmethod
+    def load(self, item: int, rng: np.random.Generator) -> RawSample:
+        """Load item ``item`` as a full-frame :class:`RawSample` (before crop/augmentation).
+
+        ``rng`` is the item's generator for any random choice the source itself makes.
+        """
+
+    # ------------------------------------------------------------------ indexing
+    def __getitem__(self, index: int) -> RawSample:
+        n = len(self)
+        index = int(index)
+        if index < 0:
+            raise IndexError(f"dataset index must be >= 0, got {index}")
+        item, draw = index % n, index // n
+        return self.load_transformed(item, item_rng(self.seed, self.item_key(item), draw))
+
+    def load_transformed(self, item: int, rng: np.random.Generator) -> RawSample:
+        """:meth:`load` then the transform (a source may override it to crop earlier)."""
+        sample = self.load(item, rng)
+        try:
+            clean, noisy = self.transform.apply([sample.clean, sample.noisy], rng)
+        except ValueError as exc:
+            raise DataError(f"{sample.name}: {exc}") from None
+        return replace(sample, clean=clean, noisy=noisy)
+
+    def __iter__(self) -> Iterator[RawSample]:
+        for index in range(len(self)):
+            yield self[index]
+
+    def names(self) -> list[str]:
+        """The stable names of all items, in index order."""
+        return [self.item_key(i) for i in range(len(self))]

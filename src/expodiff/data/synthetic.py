@@ -1,0 +1,232 @@
+"""Clean sRGB image sets -> clean packed raw, with camera metadata of real SID scenes.
+
+:class:`UnprocessDataset` turns each image of one or more folders (``CBSD68``, ``McMaster``,
+``Kodak24`` under ``EXPODIFF_DATA/clean``) into a clean packed raw with
+:func:`expodiff.data.unprocess.unprocess`. The white balance, colour matrix and ISO come from
+one scene of the real SID metadata (``EXPODIFF_DATA/sid_meta/SID_*.info.json``), drawn per
+(seed, image, draw) together with the brightness scale, so every sample is reproducible:
+draw 0 of an image is the same in every run, which makes a benchmark split (Kodak24 with
+the SID *test* scenes) a fixed set. Noise is synthesised later (``noisy`` is None).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from ..raw import CFAPattern
+from .augment import SampleTransform, apply_flips
+from .base import RawDataset
+from .types import RawSample
+from .unprocess import BRIGHTNESS_MEAN, BRIGHTNESS_RANGE, BRIGHTNESS_STD, unprocess
+
+__all__ = [
+    "SceneMetadata",
+    "load_scene_metadata",
+    "list_images",
+    "read_srgb",
+    "UnprocessDataset",
+    "IMAGE_SUFFIXES",
+]
+
+# Clean image files that :func:`read_srgb` reads (8-bit via Pillow; TIFF also 16-bit).
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".ppm")
+
+
+@dataclass(frozen=True)
+class SceneMetadata:
+    """Camera settings of one real scene (an entry of a ``*.info.json`` file).
+
+    Attributes:
+        name: the scene's long-exposure name, e.g. ``"00001_00_10s"``.
+        iso: ISO of the scene.
+        white_balance: as-shot gains (R, Gr, B, Gb), green = 1.
+        colour_matrix: ``(3, 3)`` camera RGB -> linear sRGB.
+    """
+
+    name: str
+    iso: float
+    white_balance: tuple[float, float, float, float]
+    colour_matrix: tuple[tuple[float, float, float], ...]
+
+
+def load_scene_metadata(path: str | Path) -> list[SceneMetadata]:
+    """Read a SID/PMN ``*.info.json`` list (keys ``name``, ``ISO``, ``wb``, ``ccm``).
+
+    Raises:
+        DataError: missing or unreadable file, no entries, or an entry without the keys.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: scene metadata file not found")
+    try:
+        entries = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{p}: not a readable JSON metadata list ({exc})") from None
+    if not isinstance(entries, list) or not entries:
+        raise DataError(f"{p}: expected a non-empty JSON list of scenes")
+    scenes = []
+    for i, entry in enumerate(entries):
+        try:
+            wb = tuple(float(v) for v in entry["wb"])
+            ccm = tuple(tuple(float(v) for v in row) for row in entry["ccm"])
+            scene = SceneMetadata(str(entry["name"]), float(entry["ISO"]), wb, ccm)  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{p}: entry {i} lacks name/ISO/wb/ccm ({exc!r})") from None
+        if len(wb) != 4 or len(ccm) != 3 or any(len(r) != 3 for r in ccm):
+            raise DataError(f"{p}: entry {i} needs 4 wb gains and a 3x3 ccm")
+        scenes.append(scene)
+    return scenes
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files of ``folder`` (not recursive), sorted by name.
+
+    Raises:
+        DataError: the folder is missing or holds no image.
+    """
+    if not folder.is_dir():
+        raise DataError(f"{folder}: image folder not found")
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not files:
+        raise DataError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def read_srgb(path: Path) -> torch.Tensor:
+    """Read an sRGB image as ``(3, H, W)`` float32 in [0, 1].
+
+    8-bit images of any Pillow mode (grey and palette images are expanded to RGB, alpha is
+    dropped); TIFF files may also be 16-bit. Raises :class:`DataError` naming the file.
+    """
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            array = tifffile.imread(path)
+        else:
+            from PIL import Image
+
+            with Image.open(path) as image:
+                array = np.asarray(image.convert("RGB"))
+    except Exception as exc:  # any decoder failure means a bad input file
+        raise DataError(f"{path}: cannot read image ({exc})") from None
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=-1)
+    if array.ndim != 3 or array.shape[-1] not in (3, 4):
+        raise DataError(f"{path}: expected an RGB image, got array shape {array.shape}")
+    if array.dtype == np.uint8:
+        scale = 255.0
+    elif array.dtype == np.uint16:
+        scale = 65535.0
+    else:
+        raise DataError(f"{path}: unsupported sample type {array.dtype} (8 or 16-bit)")
+    rgb = torch.from_numpy(np.array(array[..., :3])).permute(2, 0, 1)
+    return rgb.float() / scale
+
+
+class UnprocessDataset(RawDataset):
+    """Clean sRGB images unprocessed to packed raw with real SID camera metadata.
+
+    Args:
+        folders: image folders; an item's name is ``<folder name>/<file name>``.
+        scenes: camera metadata to draw from (one scene per sample, uniformly).
+        camera: camera name recorded in the samples (the source of ``scenes``).
+        cfa: the Bayer layout to mosaic in.
+        transform: crop / augmentation.
+        seed: base seed (with the item name and draw, fixes the scene, brightness and crop).
+    """
+
+    random_source = True
+
+    def __init__(
+        self,
+        folders: Sequence[str | Path],
+        scenes: Sequence[SceneMetadata],
+        *,
+        camera: str = "SonyA7S2",
+        cfa: CFAPattern = CFAPattern.RGGB,
+        transform: SampleTransform | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(transform=transform, seed=seed)
+        if not folders:
+            raise DataError("no image folders given for the unprocess dataset")
+        if not scenes:
+            raise DataError("no scene metadata to draw camera settings from")
+        if not cfa.is_bayer:
+            raise DataError(f"unprocessing supports Bayer sensors only, got {cfa.value}")
+        self.files: list[Path] = []
+        self.keys: list[str] = []
+        for folder in folders:
+            folder = Path(folder)
+            for path in list_images(folder):
+                self.files.append(path)
+                self.keys.append(f"{folder.name}/{path.name}")
+        self.scenes = list(scenes)
+        self.camera = camera
+        self.cfa = cfa
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def item_key(self, item: int) -> str:
+        return self.keys[item]
+
+    def draw_settings(self, rng: np.random.Generator) -> tuple[SceneMetadata, float]:
+        """The scene and brightness scale of one sample (the documented brightness rule)."""
+        scene = self.scenes[int(rng.integers(0, len(self.scenes)))]
+        brightness = float(np.clip(rng.normal(BRIGHTNESS_MEAN, BRIGHTNESS_STD), *BRIGHTNESS_RANGE))
+        return scene, brightness
+
+    def load(self, item: int, rng: np.random.Generator) -> RawSample:
+        scene, brightness = self.draw_settings(rng)
+        return self._unprocess(item, read_srgb(self.files[item]), scene, brightness)
+
+    def load_transformed(self, item: int, rng: np.random.Generator) -> RawSample:
+        """Crop the sRGB image *before* unprocessing (every step but the mosaic is per pixel,
+        and a crop at even sRGB offsets keeps the mosaic phase): the same sample as
+        ``load`` followed by the transform, at a fraction of the cost for small crops."""
+        scene, brightness = self.draw_settings(rng)
+        srgb = read_srgb(self.files[item])
+        try:
+            y, x, h, w = self.transform.window(srgb.shape[-2] // 2, srgb.shape[-1] // 2, rng)
+        except ValueError as exc:
+            raise DataError(f"{self.keys[item]}: {exc}") from None
+        srgb = srgb[:, 2 * y : 2 * (y + h), 2 * x : 2 * (x + w)]
+        sample = self._unprocess(item, srgb, scene, brightness)
+        return replace(sample, clean=apply_flips(sample.clean, self.transform.flips(rng)))
+
+    def _unprocess(
+        self, item: int, srgb: torch.Tensor, scene: SceneMetadata, brightness: float
+    ) -> RawSample:
+        try:
+            packed = unprocess(
+                srgb,
+                colour_matrix=scene.colour_matrix,
+                white_balance=scene.white_balance,
+                brightness=brightness,
+                cfa=self.cfa,
+            )
+        except ValueError as exc:
+            raise DataError(f"{self.files[item]}: {exc}") from None
+        return RawSample(
+            clean=packed,
+            noisy=None,
+            exposure_ratio=None,
+            system_gain=None,
+            iso=scene.iso,
+            camera=self.camera,
+            name=self.keys[item],
+            white_balance=scene.white_balance,
+            colour_matrix=scene.colour_matrix,
+            cfa=self.cfa,
+        )
