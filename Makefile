@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
+	mkdir -p out
 	$(VENV)/bin/expodiff develop $(EXPODIFF_DATA)/raw/Canon_EOS_D30.CRW -o out/demo.png --overwrite
 
 test: $(STAMP)

@@ -17,7 +17,7 @@ from .. import __version__
 from ..errors import ExpodiffError
 
 # Subcommand modules, in the order `expodiff --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("show_config", "cache_patches")
+COMMAND_MODULES: tuple[str, ...] = ("show_config", "info", "develop", "cache_patches")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,6 +40,12 @@ def check_output_path(
     return p
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
@@ -64,6 +70,8 @@ def atomic_output(path: str | Path, *, overwrite: bool = False) -> Iterator[Path
         yield tmp
         if final.exists() and not overwrite:
             raise OutputFileError(f"{final}: already exists (pass --overwrite to replace it)")
+        # mkstemp creates the file 0600; give it the mode a plain open() would have.
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,82 @@
+"""Checks on input files shared by the readers, and capturing a C library's stderr."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import InputFileError
+
+__all__ = ["check_input_path", "describe_content", "captured_stderr"]
+
+
+def check_input_path(path: Path) -> None:
+    """Raise :class:`InputFileError` unless ``path`` is a readable, non-empty file."""
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputFileError(f"{path}: is a directory, expected a raw file")
+    if not path.is_file():
+        raise InputFileError(f"{path}: not a regular file")
+    if not os.access(path, os.R_OK):
+        raise InputFileError(f"{path}: cannot read (permission denied)")
+    if path.stat().st_size == 0:
+        raise InputFileError(f"{path}: empty file")
+
+
+_MAGIC = (
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"GIF8", "a GIF image"),
+    (b"BM", "a BMP image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive"),
+)
+
+
+def describe_content(path: Path) -> str | None:
+    """``"a JPEG image"`` etc. when the first bytes name a common non-raw format."""
+    with contextlib.suppress(OSError), open(path, "rb") as fh:
+        head = fh.read(16)
+        for magic, what in _MAGIC:
+            if head.startswith(magic):
+                return what
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return "a WebP image"
+    return None
+
+
+def _flush_stderr() -> None:
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # None, closed, broken
+        sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def captured_stderr() -> Iterator[list[str]]:
+    """Redirect file descriptor 2 to a temporary file; yield a list that gets its lines.
+
+    For C libraries (LibRaw) that print to the process's stderr. The redirection is
+    process-wide while the block runs, so other threads' stderr goes to the sink too.
+    """
+    lines: list[str] = []
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to capture
+        yield lines
+        return
+    with tempfile.TemporaryFile() as sink:
+        _flush_stderr()  # what Python had buffered belongs to the real stderr
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            _flush_stderr()  # and what it buffered meanwhile, to the sink
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace")
+            lines.extend(line.strip() for line in text.splitlines() if line.strip())
