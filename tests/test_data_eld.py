@@ -13,7 +13,15 @@ from expodiff.data.factory import ProfileGain, build_dataset, has_split
 from expodiff.errors import DataError
 from expodiff.io.rawio import read_raw
 from expodiff.noise.profiles import load_profile
-from fixtures_data import ELD_PLAN, make_eld_tree, scene_norm, to_dn, write_raw
+from fixtures_data import (
+    ELD_PLAN,
+    SONY_BLACK,
+    SONY_WHITE,
+    make_eld_tree,
+    scene_norm,
+    to_dn,
+    write_raw,
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +56,9 @@ def test_pairs_ratio_and_gain(eld_root):
         assert torch.equal(s.noisy, noisy)
         assert torch.equal(s.clean, read_raw(it.reference_path).packed_norm().clamp(0, 1))
         # the tree's inputs are the reference scene divided by the ratio (up to rounding)
-        assert float((s.noisy - s.clean).abs().max()) < 0.6 * s.exposure_ratio / 15871
+        assert float((s.noisy - s.clean).abs().max()) < 0.6 * s.exposure_ratio / (
+            SONY_WHITE - SONY_BLACK
+        )
     only_200 = ELDDataset(
         eld_root, gain_for_iso=gain, cameras=["SonyA7S2"], scenes=[2], ratios=[200]
     )

@@ -158,7 +158,7 @@ def test_mismatched_short_long_sizes(tmp_path, gain):
     lst = root / "list.txt"
     lst.write_text("1_00_0.1s.ARW 1_00_10s.ARW\n")
     ds = SIDPairedDataset(root, lst, gain_for_iso=gain)
-    with pytest.raises(DataError, match=r"short frame .*1_00_0.1s.ARW is 28x24 but long"):
+    with pytest.raises(DataError, match=r"short frame .*1_00_0.1s.ARW is 28x24 but reference"):
         ds[0]
 
 

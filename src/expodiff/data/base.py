@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -29,7 +30,7 @@ from ..errors import DataError
 from .augment import SampleTransform
 from .types import RawSample
 
-__all__ = ["RawDataset", "item_rng"]
+__all__ = ["RawDataset", "item_rng", "list_files", "files_of_folders"]
 
 
 def item_rng(seed: int, key: str, draw: int) -> np.random.Generator:
@@ -39,6 +40,32 @@ def item_rng(seed: int, key: str, draw: int) -> np.random.Generator:
     folder does not change the draws of the others.
     """
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(key.encode()), int(draw)])
+
+
+def list_files(folder: Path, suffixes: Sequence[str], what: str) -> list[Path]:
+    """Files directly in ``folder`` whose extension (any case) is in ``suffixes``, sorted.
+
+    Raises:
+        DataError: the folder is missing or holds no such file (``what``: "image", "raw").
+    """
+    if not folder.is_dir():
+        raise DataError(f"{folder}: {what} folder not found")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    if not files:
+        raise DataError(f"{folder}: no {what} files (by extension: {', '.join(suffixes)})")
+    return files
+
+
+def files_of_folders(
+    folders: Sequence[str | Path], list_folder: Callable[[Path], list[Path]]
+) -> tuple[list[Path], list[str]]:
+    """The files of several folders and their stable names ``<folder name>/<file name>``."""
+    files, keys = [], []
+    for folder in map(Path, folders):
+        for path in list_folder(folder):
+            files.append(path)
+            keys.append(f"{folder.name}/{path.name}")
+    return files, keys
 
 
 class RawDataset(Dataset, ABC):

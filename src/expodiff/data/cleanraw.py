@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import DataError
 from .augment import SampleTransform
-from .base import RawDataset
+from .base import RawDataset, files_of_folders
 from .rawsource import clean_planes, frame_metadata, list_raw_files, read_bayer
 from .types import RawSample
 
@@ -42,13 +42,7 @@ class CleanRawDataset(RawDataset):
         super().__init__(transform=transform, seed=seed)
         if not folders:
             raise DataError("no folders given for the clean-raw dataset")
-        self.files: list[Path] = []
-        self.keys: list[str] = []
-        for folder in folders:
-            folder = Path(folder)
-            for path in list_raw_files(folder):
-                self.files.append(path)
-                self.keys.append(f"{folder.resolve().name}/{path.name}")
+        self.files, self.keys = files_of_folders(folders, list_raw_files)
         self.camera = camera
 
     def __len__(self) -> int:

@@ -26,7 +26,7 @@ from ..errors import DataError
 from ..io.rawio import RawFrame
 from .augment import SampleTransform
 from .base import RawDataset
-from .rawsource import GainForIso, clean_planes, frame_metadata, read_bayer
+from .rawsource import GainForIso, clean_planes, frame_metadata, read_pair
 from .types import RawSample
 
 __all__ = [
@@ -151,12 +151,7 @@ class ELDDataset(RawDataset):
 
     def load(self, item: int, rng: np.random.Generator) -> RawSample:
         it = self.items[item]
-        noisy_frame, ref_frame = read_bayer(it.input_path), read_bayer(it.reference_path)
-        if (noisy_frame.height, noisy_frame.width) != (ref_frame.height, ref_frame.width):
-            raise DataError(
-                f"{it.input_path} is {noisy_frame.width}x{noisy_frame.height} but its reference "
-                f"{it.reference_path} is {ref_frame.width}x{ref_frame.height}"
-            )
+        noisy_frame, ref_frame = read_pair(it.input_path, it.reference_path)
         ratio = _exposure(ref_frame, it.reference_path) / _exposure(noisy_frame, it.input_path)
         assert noisy_frame.iso is not None  # checked by _exposure
         return RawSample(

@@ -14,6 +14,7 @@ import torch
 
 from ..errors import DataError
 from ..io.rawio import RawFrame, read_raw
+from .base import list_files
 
 __all__ = [
     "RAW_SUFFIXES",
@@ -21,6 +22,7 @@ __all__ = [
     "read_bayer",
     "frame_metadata",
     "clean_planes",
+    "read_pair",
     "list_raw_files",
 ]
 
@@ -46,6 +48,24 @@ def read_bayer(path: Path) -> RawFrame:
     return frame
 
 
+def read_pair(short_path: Path, reference_path: Path, where: str = "") -> tuple[RawFrame, RawFrame]:
+    """Read a short exposure and its reference; they must match in size and CFA layout.
+
+    Raises:
+        DataError: naming both files (and ``where``, e.g. a list line) when they differ.
+    """
+    short, reference = read_bayer(short_path), read_bayer(reference_path)
+    prefix = f"{where}: " if where else ""
+    if (short.height, short.width) != (reference.height, reference.width):
+        raise DataError(
+            f"{prefix}short frame {short_path} is {short.width}x{short.height} but reference "
+            f"{reference_path} is {reference.width}x{reference.height}"
+        )
+    if short.cfa is not reference.cfa:
+        raise DataError(f"{prefix}{short_path} and {reference_path} differ in CFA layout")
+    return short, reference
+
+
 def frame_metadata(frame: RawFrame) -> dict:
     """White balance, colour matrix and CFA of a frame, as :class:`RawSample` fields."""
     return {
@@ -66,9 +86,4 @@ def list_raw_files(folder: Path) -> list[Path]:
     Raises:
         DataError: the folder is missing or holds no raw file.
     """
-    if not folder.is_dir():
-        raise DataError(f"{folder}: raw folder not found")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in RAW_SUFFIXES)
-    if not files:
-        raise DataError(f"{folder}: no raw files (by extension: {', '.join(RAW_SUFFIXES)})")
-    return files
+    return list_files(folder, RAW_SUFFIXES, "raw")

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import DataError
 from .augment import SampleTransform
 from .base import RawDataset
-from .rawsource import GainForIso, clean_planes, frame_metadata, read_bayer
+from .rawsource import GainForIso, clean_planes, frame_metadata, read_bayer, read_pair
 from .types import RawSample
 
 __all__ = [
@@ -174,14 +174,7 @@ class SIDPairedDataset(RawDataset):
 
     def load(self, item: int, rng: np.random.Generator) -> RawSample:
         pair = self.pairs[item]
-        short, long = read_bayer(pair.short), read_bayer(pair.long)
-        if (short.height, short.width) != (long.height, long.width):
-            raise DataError(
-                f"{pair.line}: short frame {pair.short} is {short.width}x{short.height} but long "
-                f"frame {pair.long} is {long.width}x{long.height}"
-            )
-        if short.cfa is not long.cfa:
-            raise DataError(f"{pair.line}: {pair.short} and {pair.long} differ in CFA layout")
+        short, long = read_pair(pair.short, pair.long, pair.line)
         iso = short.iso if short.iso is not None else pair.iso
         if iso is None:
             raise DataError(f"{pair.short}: no ISO in the file or the list; K is unknown")

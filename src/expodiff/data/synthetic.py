@@ -22,7 +22,7 @@ import torch
 from ..errors import DataError
 from ..raw import CFAPattern
 from .augment import SampleTransform, apply_flips
-from .base import RawDataset
+from .base import RawDataset, files_of_folders, list_files
 from .types import RawSample
 from .unprocess import BRIGHTNESS_MEAN, BRIGHTNESS_RANGE, BRIGHTNESS_STD, unprocess
 
@@ -86,19 +86,12 @@ def load_scene_metadata(path: str | Path) -> list[SceneMetadata]:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files of ``folder`` (not recursive), sorted by name.
+    """Image files of ``folder`` (not recursive, by :data:`IMAGE_SUFFIXES`), sorted by name.
 
     Raises:
         DataError: the folder is missing or holds no image.
     """
-    if not folder.is_dir():
-        raise DataError(f"{folder}: image folder not found")
-    files = sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
-    if not files:
-        raise DataError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)})")
-    return files
+    return list_files(folder, IMAGE_SUFFIXES, "image")
 
 
 def read_srgb(path: Path) -> torch.Tensor:
@@ -164,13 +157,7 @@ class UnprocessDataset(RawDataset):
             raise DataError("no scene metadata to draw camera settings from")
         if not cfa.is_bayer:
             raise DataError(f"unprocessing supports Bayer sensors only, got {cfa.value}")
-        self.files: list[Path] = []
-        self.keys: list[str] = []
-        for folder in folders:
-            folder = Path(folder)
-            for path in list_images(folder):
-                self.files.append(path)
-                self.keys.append(f"{folder.name}/{path.name}")
+        self.files, self.keys = files_of_folders(folders, list_images)
         self.scenes = list(scenes)
         self.camera = camera
         self.cfa = cfa
