@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         DNG_EXTENSIONS,
         OUTPUT_EXTENSIONS,
         default_bits,
-        write_dng,
+        write_frame_dng,
         write_image,
     )
 
@@ -97,24 +98,13 @@ def run(args: argparse.Namespace) -> int:
     frame = read_input(args)
 
     if is_dng:
-        sensor = frame.sensor
-        mosaic = torch.from_numpy(frame.mosaic.astype(np.float32))
         if args.exposure_gain != 1.0:
+            sensor = frame.sensor
+            mosaic = torch.from_numpy(frame.mosaic.astype(np.float32))
             brighter = sensor.normalize_mosaic(mosaic) * args.exposure_gain
             mosaic = sensor.denormalize_mosaic(brighter).clamp(0, sensor.white_level)
-        write_dng(
-            out,
-            mosaic,
-            sensor,
-            white_balance=frame.white_balance,
-            colour_matrix=frame.colour_matrix,
-            make=frame.make,
-            model=frame.model,
-            iso=frame.iso,
-            exposure_time=frame.exposure_time,
-            orientation=frame.orientation,
-            overwrite=args.overwrite,
-        )
+            frame = replace(frame, mosaic=mosaic.numpy())  # float32; write_dng rounds
+        write_frame_dng(out, frame, overwrite=args.overwrite)
         print(f"wrote {out} ({frame.width} x {frame.height} {frame.cfa.value} raw, 16-bit DNG)")
         return 0
 

@@ -310,7 +310,9 @@ def _frame_from_libraw(raw, path: Path, *, is_dng: bool = False) -> RawFrame:
     h, w = (visible.shape[0] // period) * period, (visible.shape[1] // period) * period
     if h == 0 or w == 0:
         raise InputFileError(f"{path}: image too small ({visible.shape[1]}x{visible.shape[0]})")
-    mosaic = visible[:h, :w]
+    # Copy out of LibRaw's buffer (freed when the file closes); read-only, so RawFrame keeps it.
+    mosaic = np.array(visible[:h, :w], dtype=np.uint16)
+    mosaic.setflags(write=False)
 
     blacks = list(raw.black_level_per_channel)
     black = tuple(float(blacks[i]) for i in plane_index)
