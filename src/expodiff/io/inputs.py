@@ -1,4 +1,5 @@
-"""Checks on input files shared by the readers, and capturing a C library's stderr."""
+"""Checks on input files shared by the readers, reading a mosaic stored as a plain image,
+and capturing a C library's stderr."""
 
 from __future__ import annotations
 
@@ -9,9 +10,20 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputFileError
 
-__all__ = ["check_input_path", "describe_content", "captured_stderr"]
+__all__ = [
+    "MOSAIC_IMAGE_EXTENSIONS",
+    "check_input_path",
+    "describe_content",
+    "captured_stderr",
+    "read_image_mosaic",
+]
+
+# Plain-image containers read_raw(..., cfa=...) accepts as a stored mosaic.
+MOSAIC_IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".pgm")
 
 
 def check_input_path(path: Path) -> None:
@@ -80,3 +92,26 @@ def captured_stderr() -> Iterator[list[str]]:
             sink.seek(0)
             text = sink.read().decode("utf-8", "replace")
             lines.extend(line.strip() for line in text.splitlines() if line.strip())
+
+
+def read_image_mosaic(path: Path) -> tuple[np.ndarray, int]:
+    """A single-channel image as uint16, and its bit depth (8 or 16)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if path.suffix.lower() not in MOSAIC_IMAGE_EXTENSIONS:
+        valid = ", ".join(MOSAIC_IMAGE_EXTENSIONS)
+        raise InputFileError(f"{path}: a stored mosaic must be one of {valid}")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode not in ("I;16", "I;16B", "I;16L", "I", "L"):
+                raise InputFileError(f"{path}: a {image.mode} image, not a single-channel mosaic")
+            array = np.array(image)
+            bits = 8 if image.mode == "L" else 16
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InputFileError(f"{path}: cannot read the image ({exc})") from None
+    if array.ndim != 2:
+        raise InputFileError(f"{path}: not a single-channel mosaic (shape {array.shape})")
+    if array.min() < 0 or array.max() > np.iinfo(np.uint16).max:
+        raise InputFileError(f"{path}: values outside 0..65535")
+    return array.astype(np.uint16, copy=False), bits

@@ -51,7 +51,13 @@ from ..errors import InputFileError
 from ..raw import XTRANS_CANONICAL, CFAPattern, cfa_period
 from ..sensor import SensorSpec
 from .frame import RawFrame, format_exposure_time, frame_from_mosaic, rationalise_exposure_time
-from .inputs import captured_stderr, check_input_path, describe_content
+from .inputs import (
+    MOSAIC_IMAGE_EXTENSIONS,
+    captured_stderr,
+    check_input_path,
+    describe_content,
+    read_image_mosaic,
+)
 from .isp import colour_matrix_from_cam_xyz
 
 __all__ = [
@@ -65,9 +71,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-# Plain-image containers read_raw(..., cfa=...) accepts as a stored mosaic.
-MOSAIC_IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".pgm")
 
 # LibRaw ``sizes.flip`` -> TIFF/EXIF Orientation.
 _FLIP_TO_ORIENTATION = {0: 1, 3: 3, 5: 8, 6: 6}
@@ -368,30 +371,6 @@ def _read_libraw(path: Path) -> RawFrame:
     )
 
 
-# --------------------------------------------------------------------- plain-image path
-def _read_image_mosaic(path: Path) -> tuple[np.ndarray, int]:
-    """A single-channel image as uint16, and its bit depth (8 or 16)."""
-    from PIL import Image, UnidentifiedImageError
-
-    if path.suffix.lower() not in MOSAIC_IMAGE_EXTENSIONS:
-        valid = ", ".join(MOSAIC_IMAGE_EXTENSIONS)
-        raise InputFileError(f"{path}: a stored mosaic must be one of {valid}")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode not in ("I;16", "I;16B", "I;16L", "I", "L"):
-                raise InputFileError(f"{path}: a {image.mode} image, not a single-channel mosaic")
-            array = np.array(image)
-            bits = 8 if image.mode == "L" else 16
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputFileError(f"{path}: cannot read the image ({exc})") from None
-    if array.ndim != 2:
-        raise InputFileError(f"{path}: not a single-channel mosaic (shape {array.shape})")
-    if array.min() < 0 or array.max() > np.iinfo(np.uint16).max:
-        raise InputFileError(f"{path}: values outside 0..65535")
-    return array.astype(np.uint16, copy=False), bits
-
-
 def read_raw(
     path: str | Path,
     *,
@@ -422,7 +401,7 @@ def read_raw(
             raise ValueError("black_level/white_level are for stored mosaics; pass cfa too")
         return _read_libraw(path)
     cfa = CFAPattern.parse(cfa) if isinstance(cfa, str) else CFAPattern(cfa)
-    mosaic, bits = _read_image_mosaic(path)
+    mosaic, bits = read_image_mosaic(path)
     if white_level is None:
         white_level = float(2**bits - 1)
     if black_level is None:
