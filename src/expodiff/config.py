@@ -27,7 +27,7 @@ from .diffusion.losses import LossKind
 from .diffusion.process import Reexposure
 from .errors import ConfigError
 from .nets.denoiser import Prediction
-from .noise.model import GainSampling, NoisePreset
+from .noise.model import BiasSource, GainSampling, NoiseComponent, NoisePreset
 from .raw import CFAPattern
 
 T = TypeVar("T")
@@ -51,19 +51,55 @@ __all__ = [
 # --------------------------------------------------------------------------- schema
 @dataclass(frozen=True)
 class NoiseConfig:
-    """How noisy inputs are synthesised from clean targets (see :mod:`expodiff.noise`)."""
+    """How noisy inputs are synthesised from clean targets (see docs/noise.md).
 
+    ``expodiff.noise.factory.build_noise_model(cfg)`` turns this into a ``NoiseModel``.
+    """
+
+    # Named component set: pg (Poisson + Gaussian, the paper's P+G), eld (Poisson +
+    # Tukey-lambda + row + quantisation), eld+bias (eld + colour bias), gaussian.
     preset: NoisePreset = NoisePreset.PG
-    # Calibrated camera profiles to draw from, one chosen uniformly per image.
+    # Explicit component set overriding the preset (ablations), e.g. [poisson, tukey, row];
+    # valid: poisson, shot_gaussian, gaussian, tukey, row, quantization, colour_bias.
+    # Empty: the preset's components.
+    components: tuple[NoiseComponent, ...] = ()
+    # Calibrated camera profiles to draw from, one chosen uniformly per image: packaged names
+    # (`expodiff profiles`) or paths to profile .json files written by `expodiff calibrate`.
     cameras: tuple[str, ...] = ("SonyA7S2",)
+    # Per-image K: log-uniform in gain_range (eld_range) or in each camera's [Kmin, Kmax]
+    # (camera_range).
     gain_sampling: GainSampling = GainSampling.ELD_RANGE
     # log K ~ U(log lo, log hi) in DN/electron (ELD / ExposureDiffusion recipe: [0.1, 30]).
     gain_range: tuple[float, float] = (0.1, 30.0)
-    # Exposure ratio ~ U(lo, hi). Paper: (100, 300); "continuous": (20, 300).
+    # Exposure ratio ~ U(lo, hi), lo >= 1. Paper: (100, 300); "continuous": (20, 300).
     ratio_range: tuple[float, float] = (100.0, 300.0)
     # DN span that raw_norm = 1 maps to when converting to electrons. ELD's 14-bit recipe
-    # uses its "saturation level" 16383 - 800 = 15583 (see expodiff.noise for the source).
+    # uses its "saturation level" 16383 - 800 = 15583 (see docs/noise.md for the source).
     full_scale_dn: float = 15583.0
+    # colour_bias component: the profile's per-channel ELD colour-bias rows (colour_bias) or
+    # its per-ISO black-level error table (black_level_error, SonyA7S2 from PMN).
+    bias_source: BiasSource = BiasSource.COLOUR_BIAS
+    # Clip the short exposure at the white level (raw_norm 1 before amplification).
+    clip_white: bool = True
+    # Clip the short exposure below at -black_level_dn DN (DN 0 of a file with this black
+    # level); null keeps values below black, as ELD and ExposureDiffusion do.
+    black_level_dn: float | None = None
+
+    def __post_init__(self) -> None:
+        lo, hi = self.gain_range
+        if not 0 < lo <= hi:
+            raise ValueError(f"gain_range must satisfy 0 < lo <= hi, got {list(self.gain_range)}")
+        lo, hi = self.ratio_range
+        if not 1 <= lo <= hi:
+            raise ValueError(
+                f"ratio_range must satisfy 1 <= lo <= hi, got {list(self.ratio_range)}"
+            )
+        if not self.full_scale_dn > 0:
+            raise ValueError(f"full_scale_dn must be > 0, got {self.full_scale_dn}")
+        if not self.cameras:
+            raise ValueError("cameras must name at least one camera profile")
+        if self.black_level_dn is not None and self.black_level_dn < 0:
+            raise ValueError(f"black_level_dn must be >= 0 or null, got {self.black_level_dn}")
 
 
 @dataclass(frozen=True)

@@ -1,31 +1,452 @@
-"""Noise models composed from physical components."""
+"""Noise models composed from physical components, with per-image parameters.
+
+ExposureDiffusion (Wang et al., ICCV 2023, Eq. 1-3) and ELD (Wei et al., CVPR 2020, Eq. 2-8)::
+
+    short exposure, DN above black:   X = K * Poisson(I) + N_read + N_row + N_q + b
+    I = clean_raw_norm * full_scale_dn / (r * K)          (photo-electrons of the short frame)
+    amplified noisy input:            noisy = X / full_scale_dn * r
+
+=================  ===========================================================================
+name here          paper symbol / meaning
+=================  ===========================================================================
+``system_gain``    K, DN per electron on the ``full_scale_dn`` scale
+``exposure_ratio`` r = reference exposure / short exposure (>= 1)
+``full_scale_dn``  DN span of raw_norm 1 (ELD 14-bit recipe: saturation 16383 - 800 = 15583)
+``read_sigma``     sigma_g of Gaussian read noise (P+G), DN
+``tukey_shape``    lambda of Tukey-lambda read noise (ELD)
+``tukey_scale``    sigma_TL, DN
+``row_sigma``      sigma_r of row noise, DN
+``colour_bias``    b, per-channel black-level error, DN
+=================  ===========================================================================
+
+Parameters per image follow ELD's recipe: log K uniform in a range, each scale from its
+camera's joint model ``log sigma ~ N(slope log K + bias, sigma^2)``, lambda (and the matching
+colour-bias row) drawn from the camera's calibration list, the camera itself drawn uniformly
+from the model's profiles. Or fixed from ISO with :meth:`NoiseModel.params_for_iso`.
+
+Clipping (what a real sensor does): the short exposure is clipped at the white level
+(raw_norm 1 before amplification, so the amplified input never exceeds r) when
+``clip_white``; values below black are kept (real raw files hold DN below the black level), or
+clipped at ``-black_level_dn`` (DN 0 of the file) when that is given.
+
+This module must not import :mod:`expodiff.config` (config imports its enums).
+"""
 
 from __future__ import annotations
 
-from enum import Enum
+import copy
+import math
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+from . import components as C
+from .kinds import (
+    PRESET_COMPONENTS,
+    BiasSource,
+    GainSampling,
+    NoiseComponent,
+    NoiseModelError,
+    NoisePreset,
+    parse_components,
+    parse_preset,
+)
+from .pair import NoisyPair
+from .params import NoiseParams
+from .profiles import CameraProfile, load_profile
+
+__all__ = [
+    "NoisePreset",
+    "GainSampling",
+    "NoiseComponent",
+    "BiasSource",
+    "PRESET_COMPONENTS",
+    "NoiseModelError",
+    "NoiseParams",
+    "NoiseModel",
+]
+
+_N = NoiseComponent
 
 
-class NoisePreset(str, Enum):
-    """Named noise models of the paper's tables.
+# ---------------------------------------------------------------------------- model
+class NoiseModel:
+    """A set of noise components plus the per-image parameter distribution.
 
-    PG: Poisson shot + Gaussian read noise (the paper's P+G).
-    ELD: Poisson + Tukey-lambda read + row + quantisation noise (ELD, CVPR 2020).
-    ELD_BIAS: ELD plus per-channel colour bias / black-level error.
-    GAUSSIAN: signal-independent Gaussian only.
+    Args:
+        components: the enabled :class:`NoiseComponent` set (at most one shot and one read
+            model); empty: synthesis only rescales (identity on the amplified image).
+        profiles: camera profiles to draw parameters from (uniformly per image).
+        gain_sampling: log K uniform in ``gain_range`` or in each camera's [Kmin, Kmax].
+        gain_range: (lo, hi) K in DN/electron for ``GainSampling.ELD_RANGE``.
+        ratio_range: (lo, hi) of the uniform exposure ratio (>= 1).
+        full_scale_dn: DN span of raw_norm 1 (ELD: 15583); profiles on another scale are
+            rescaled to it (:meth:`CameraProfile.rescaled`).
+        bias_source: where COLOUR_BIAS offsets come from.
+        clip_white: clip the short exposure at the white level (raw_norm 1).
+        black_level_dn: if given, clip the short exposure below at ``-black_level_dn`` DN
+            (DN 0 of a file with that black level); None keeps values below black.
+        quantization_step_dn: width of the uniform quantisation noise, DN.
     """
 
-    PG = "pg"
-    ELD = "eld"
-    ELD_BIAS = "eld+bias"
-    GAUSSIAN = "gaussian"
+    def __init__(
+        self,
+        components: Iterable[NoiseComponent | str],
+        profiles: Sequence[CameraProfile],
+        *,
+        gain_sampling: GainSampling | str = GainSampling.ELD_RANGE,
+        gain_range: tuple[float, float] = (0.1, 30.0),
+        ratio_range: tuple[float, float] = (100.0, 300.0),
+        full_scale_dn: float = 15583.0,
+        bias_source: BiasSource | str = BiasSource.COLOUR_BIAS,
+        clip_white: bool = True,
+        black_level_dn: float | None = None,
+        quantization_step_dn: float = 1.0,
+    ) -> None:
+        comps = parse_components(components)
+        if not profiles:
+            raise NoiseModelError("a noise model needs at least one camera profile")
+        if not (isinstance(full_scale_dn, (int, float)) and full_scale_dn > 0):
+            raise NoiseModelError(f"full_scale_dn must be > 0, got {full_scale_dn}")
+        lo, hi = (float(v) for v in gain_range)
+        if not 0 < lo <= hi or not math.isfinite(hi):
+            raise NoiseModelError(f"gain_range must satisfy 0 < lo <= hi, got {gain_range}")
+        rlo, rhi = (float(v) for v in ratio_range)
+        if not 1 <= rlo <= rhi or not math.isfinite(rhi):
+            raise NoiseModelError(f"ratio_range must satisfy 1 <= lo <= hi, got {ratio_range}")
+        if black_level_dn is not None and not black_level_dn >= 0:
+            raise NoiseModelError(f"black_level_dn must be >= 0 or None, got {black_level_dn}")
+        if not quantization_step_dn > 0:
+            raise NoiseModelError(f"quantization_step_dn must be > 0, got {quantization_step_dn}")
+        try:
+            self.gain_sampling = GainSampling(gain_sampling)
+            self.bias_source = BiasSource(bias_source)
+        except ValueError as exc:
+            raise NoiseModelError(str(exc)) from None
+        self.components = comps
+        self.full_scale_dn = float(full_scale_dn)
+        self.profiles: tuple[CameraProfile, ...] = tuple(
+            p.rescaled(self.full_scale_dn) for p in profiles
+        )
+        self.gain_range = (lo, hi)
+        self.ratio_range = (rlo, rhi)
+        self.clip_white = bool(clip_white)
+        self.black_level_dn = None if black_level_dn is None else float(black_level_dn)
+        self.quantization_step_dn = float(quantization_step_dn)
+        self._tables = self._build_tables()
 
+    @classmethod
+    def from_preset(
+        cls,
+        preset: NoisePreset | str,
+        profiles: Sequence[CameraProfile] | None = None,
+        *,
+        gain_sampling: GainSampling | str = GainSampling.ELD_RANGE,
+        gain_range: tuple[float, float] = (0.1, 30.0),
+        ratio_range: tuple[float, float] = (100.0, 300.0),
+        full_scale_dn: float = 15583.0,
+        **kwargs,
+    ) -> NoiseModel:
+        """A model with a named preset's components (profiles default to SonyA7S2).
 
-class GainSampling(str, Enum):
-    """Where the per-image system gain K is drawn from (log-uniform).
+        Raises:
+            NoiseModelError: unknown preset (the message lists the valid names).
+        """
+        preset = parse_preset(preset)
+        if profiles is None:
+            profiles = [load_profile("SonyA7S2")]
+        return cls(
+            PRESET_COMPONENTS[preset],
+            profiles,
+            gain_sampling=gain_sampling,
+            gain_range=gain_range,
+            ratio_range=ratio_range,
+            full_scale_dn=full_scale_dn,
+            **kwargs,
+        )
 
-    ELD_RANGE: the configured ``gain_range`` (ELD recipe: [0.1, 30]).
-    CAMERA_RANGE: the camera profile's calibrated [Kmin, Kmax].
-    """
+    def __repr__(self) -> str:
+        comps = ",".join(sorted(c.value for c in self.components)) or "none"
+        names = ",".join(p.name for p in self.profiles)
+        return (
+            f"NoiseModel(components={comps}, profiles={names}, "
+            f"gain_sampling={self.gain_sampling.value}, gain_range={self.gain_range}, "
+            f"ratio_range={self.ratio_range}, full_scale_dn={self.full_scale_dn:g})"
+        )
 
-    ELD_RANGE = "eld_range"
-    CAMERA_RANGE = "camera_range"
+    # ------------------------------------------------------------------ tables
+    def _build_tables(self) -> dict[str, Tensor]:
+        """Per-profile constants stacked as float64 tensors (CPU; moved on use)."""
+        profs = self.profiles
+        n_max = max(len(p.tukey_shapes) for p in profs)
+
+        def loglin(attr: str) -> Tensor:
+            return torch.tensor(
+                [
+                    [getattr(p, attr).slope, getattr(p, attr).bias, getattr(p, attr).sigma]
+                    for p in profs
+                ],
+                dtype=torch.float64,
+            )
+
+        shapes = torch.zeros(len(profs), n_max, dtype=torch.float64)
+        bias = torch.zeros(len(profs), n_max, 4, dtype=torch.float64)
+        for i, p in enumerate(profs):
+            shapes[i, : len(p.tukey_shapes)] = torch.tensor(p.tukey_shapes, dtype=torch.float64)
+            bias[i, : len(p.colour_bias)] = torch.tensor(p.colour_bias, dtype=torch.float64)
+        return {
+            "read_gaussian": loglin("read_gaussian"),
+            "read_tukey": loglin("read_tukey"),
+            "row": loglin("row"),
+            "gain": torch.tensor([[p.gain_min, p.gain_max] for p in profs], dtype=torch.float64),
+            "count": torch.tensor([len(p.tukey_shapes) for p in profs], dtype=torch.float64),
+            "shapes": shapes,
+            "bias": bias,
+        }
+
+    # ---------------------------------------------------------------- sampling
+    @staticmethod
+    def _uniform(n: int, generator, device) -> Tensor:
+        dev = device if generator is None else generator.device
+        return torch.rand(n, generator=generator, device=dev, dtype=torch.float64).to(device)
+
+    @staticmethod
+    def _normal(n: int, generator, device) -> Tensor:
+        dev = device if generator is None else generator.device
+        return torch.randn(n, generator=generator, device=dev, dtype=torch.float64).to(device)
+
+    def sample_ratio(
+        self, batch_size: int, *, generator: torch.Generator | None = None, device=None
+    ) -> Tensor:
+        """Exposure ratios ``r ~ U(lo, hi)`` of ``ratio_range``, shape ``(B,)`` float32."""
+        device = torch.device("cpu") if device is None else torch.device(device)
+        lo, hi = self.ratio_range
+        u = self._uniform(batch_size, generator, device)
+        return (lo + (hi - lo) * u).float()
+
+    def sample_params(
+        self, batch_size: int, *, generator: torch.Generator | None = None, device=None
+    ) -> NoiseParams:
+        """Draw one parameter set per image (ELD recipe; see the module docstring).
+
+        Every parameter is drawn whatever the components, in a fixed order (camera, K,
+        sigma_g, sigma_TL, sigma_r, calibration index), so a seeded generator gives the same
+        K for every preset.
+        """
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        device = torch.device("cpu") if device is None else torch.device(device)
+        t = {k: v.to(device) for k, v in self._tables.items()}
+        n_prof = len(self.profiles)
+        cam = (self._uniform(batch_size, generator, device) * n_prof).long().clamp_(max=n_prof - 1)
+        u_gain = self._uniform(batch_size, generator, device)
+        if self.gain_sampling is GainSampling.ELD_RANGE:
+            lo = torch.full(
+                (batch_size,), math.log(self.gain_range[0]), dtype=torch.float64, device=device
+            )
+            hi = torch.full_like(lo, math.log(self.gain_range[1]))
+        else:
+            lo, hi = torch.log(t["gain"][cam, 0]), torch.log(t["gain"][cam, 1])
+        log_k = lo + (hi - lo) * u_gain
+
+        def scale(name: str) -> Tensor:
+            slope, bias, sigma = t[name][cam].unbind(-1)
+            z = self._normal(batch_size, generator, device)
+            return torch.exp(slope * log_k + bias + sigma * z)
+
+        read_sigma = scale("read_gaussian")
+        tukey_scale = scale("read_tukey")
+        row_sigma = scale("row")
+        count = t["count"][cam]
+        idx = (self._uniform(batch_size, generator, device) * count).long()
+        idx = torch.minimum(idx, count.long() - 1)
+        tukey_shape = t["shapes"][cam, idx]
+        colour_bias = t["bias"][cam, idx]
+        k = torch.exp(log_k)
+        if self.bias_source is BiasSource.BLACK_LEVEL_ERROR:
+            colour_bias = self._black_level_error(k, cam, colour_bias)
+        return NoiseParams(
+            system_gain=k.float(),
+            read_sigma=read_sigma.float(),
+            tukey_shape=tukey_shape.float(),
+            tukey_scale=tukey_scale.float(),
+            row_sigma=row_sigma.float(),
+            colour_bias=colour_bias.float(),
+            camera_index=cam,
+        )
+
+    def _black_level_error(self, k: Tensor, cam: Tensor, fallback: Tensor) -> Tensor:
+        """PMN black-level error at the ISO of each sample's K (profiles with a table)."""
+        out = fallback.clone()
+        for i, (ki, ci) in enumerate(zip(k.tolist(), cam.tolist(), strict=True)):
+            profile = self.profiles[ci]
+            if profile.black_level_error:
+                iso = max(profile.iso_at_system_gain(ki), 1.0)
+                out[i] = profile.black_level_error_at(iso)
+        return out
+
+    def params_for_iso(
+        self,
+        iso: float | Sequence[float] | Tensor,
+        profile: CameraProfile | str | None = None,
+        *,
+        device=None,
+    ) -> NoiseParams:
+        """Fixed parameters of a camera at given ISO(s), without the random spread.
+
+        K is linear in ISO (``gain_min`` at 100, ``gain_max`` at 6400); each scale is the
+        joint model's median ``exp(slope log K + bias)``; lambda and the colour bias are the
+        calibration entry belonging to K (:meth:`CameraProfile.calibration_index`), or with
+        ``BiasSource.BLACK_LEVEL_ERROR`` the black-level error at that ISO.
+
+        Args:
+            iso: one ISO or a ``(B,)`` sequence/tensor of them.
+            profile: a profile or packaged camera name; None: the model's first profile.
+            device: where the tensors go (default CPU).
+
+        Raises:
+            ValueError: ISO <= 0, or K <= 0 there.
+        """
+        if profile is None:
+            profile = self.profiles[0]
+        elif isinstance(profile, str):
+            profile = load_profile(profile)
+        profile = profile.rescaled(self.full_scale_dn)
+        isos = torch.as_tensor(iso, dtype=torch.float64).reshape(-1).tolist()
+        rows = []
+        for value in isos:
+            k = profile.system_gain_at_iso(value)
+            i = profile.calibration_index(k)
+            bias = list(profile.colour_bias[i])
+            if self.bias_source is BiasSource.BLACK_LEVEL_ERROR and profile.black_level_error:
+                bias = [profile.black_level_error_at(value)] * 4
+            rows.append(
+                (
+                    k,
+                    profile.read_gaussian.median(k),
+                    profile.tukey_shapes[i],
+                    profile.read_tukey.median(k),
+                    profile.row.median(k),
+                    bias,
+                )
+            )
+        device = torch.device("cpu") if device is None else torch.device(device)
+
+        def col(j: int) -> Tensor:
+            return torch.tensor([r[j] for r in rows], dtype=torch.float32, device=device)
+
+        cam_idx = next((j for j, p in enumerate(self.profiles) if p == profile), -1)
+        return NoiseParams(
+            system_gain=col(0),
+            read_sigma=col(1),
+            tukey_shape=col(2),
+            tukey_scale=col(3),
+            row_sigma=col(4),
+            colour_bias=torch.tensor([r[5] for r in rows], dtype=torch.float32, device=device),
+            camera_index=torch.full((len(rows),), cam_idx, dtype=torch.long, device=device),
+        )
+
+    # --------------------------------------------------------------- synthesis
+    def _ratio_tensor(self, ratio, batch: int, like: Tensor, generator) -> Tensor:
+        if ratio is None:
+            return self.sample_ratio(batch, generator=generator, device=like.device).to(like.dtype)
+        r = C.as_batch(ratio, batch, like=like, name="ratio").to(like.dtype)
+        if not bool(torch.all(torch.isfinite(r))) or bool(torch.any(r < 1)):
+            raise ValueError(f"exposure ratio must be finite and >= 1, got {r.tolist()}")
+        return r
+
+    def synthesize(
+        self,
+        clean: Tensor,
+        *,
+        ratio: Tensor | float | None = None,
+        params: NoiseParams | None = None,
+        generator: torch.Generator | None = None,
+    ) -> NoisyPair:
+        """Synthesise the noisy short exposure of a clean reference, amplified back by r.
+
+        Args:
+            clean: ``(B, C, H, W)`` raw_norm of the reference exposure (packed Bayer in
+                canonical order for ROW / COLOUR_BIAS, which need C = 4).
+            ratio: exposure ratio(s) r >= 1, a number or ``(B,)``; None: drawn per image.
+            params: :class:`NoiseParams` of batch B (or 1, broadcast); None: drawn per image.
+            generator: source of all randomness (ratio, params, then noise, in that order).
+
+        Returns:
+            :class:`NoisyPair` with ``noisy`` = the short exposure amplified to reference
+            brightness (raw_norm, dtype of ``clean``), ``clean``, ``system_gain``,
+            ``exposure_ratio`` and ``params``.
+
+        Raises:
+            ValueError: bad shapes, ratio < 1, K <= 0.
+        """
+        C._check_image(clean, "clean")
+        b, c = clean.shape[:2]
+        x = clean.float()
+        r = self._ratio_tensor(ratio, b, x, generator)
+        if params is None:
+            params = self.sample_params(b, generator=generator, device=x.device)
+        else:
+            if not isinstance(params, NoiseParams):
+                raise TypeError(f"params must be NoiseParams, got {type(params).__name__}")
+            params = params.repeat(b).to(x.device)
+        comps = self.components
+        needs_bayer = comps & {_N.ROW, _N.COLOUR_BIAS}
+        if needs_bayer and c != 4:
+            names = ", ".join(sorted(n.value for n in needs_bayer))
+            raise ValueError(f"{names} noise needs packed Bayer (B, 4, H, W), got C = {c}")
+
+        fsd = self.full_scale_dn
+        r4 = r.reshape(-1, 1, 1, 1)
+        shape = x.shape
+        k = params.system_gain
+        terms = []  # noise terms in DN; summed in place (temporaries dominate the cost)
+        if comps & {_N.POISSON, _N.SHOT_GAUSSIAN}:
+            signal_dn = x * (fsd / r4)  # short exposure, DN above black
+            shot = C.poisson_shot_noise if _N.POISSON in comps else C.gaussian_shot_noise
+            terms.append(shot(signal_dn, k, generator=generator))
+            del signal_dn
+        if _N.GAUSSIAN in comps:
+            terms.append(
+                C.gaussian_read_noise(shape, params.read_sigma, like=x, generator=generator)
+            )
+        elif _N.TUKEY in comps:
+            terms.append(
+                C.tukey_lambda_noise(
+                    shape, params.tukey_shape, params.tukey_scale, like=x, generator=generator
+                )
+            )
+        if _N.ROW in comps:
+            terms.append(C.row_noise(shape, params.row_sigma, like=x, generator=generator))
+        if _N.QUANTIZATION in comps:
+            step = self.quantization_step_dn
+            terms.append(C.quantization_noise(shape, like=x, step_dn=step, generator=generator))
+        if _N.COLOUR_BIAS in comps:
+            terms.append(C.colour_bias_noise(params.colour_bias, like=x))
+        # noisy = (signal + noise) / fsd * r, computed as clean + noise * r / fsd so that a
+        # model without components is exactly the identity.
+        full = [t for t in terms if t.shape == shape]
+        noise = full[0] if full else torch.zeros_like(x)
+        for t in terms:
+            if t is not noise:
+                noise.add_(t)
+        del terms, full
+        noisy = noise.mul_(r4 / fsd).add_(x)
+        if self.clip_white:
+            noisy = torch.minimum(noisy, r4, out=noisy)
+        if self.black_level_dn is not None:
+            noisy = torch.maximum(noisy, -self.black_level_dn / fsd * r4, out=noisy)
+        return NoisyPair(
+            noisy=noisy.to(clean.dtype),
+            clean=clean,
+            system_gain=params.system_gain.to(clean.device),
+            exposure_ratio=r.float(),
+            params=params,
+        )
+
+    def with_components(self, components: Iterable[NoiseComponent | str]) -> NoiseModel:
+        """A copy with another component set (same parameter distribution)."""
+        clone = copy.copy(self)
+        clone.components = parse_components(components)
+        return clone

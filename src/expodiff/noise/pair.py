@@ -56,7 +56,11 @@ class NoisyPair:
 
     @staticmethod
     def collate(pairs: Sequence[NoisyPair]) -> NoisyPair:
-        """Concatenate pairs along the batch dimension (params are dropped unless all None)."""
+        """Concatenate pairs along the batch dimension.
+
+        Params are concatenated when every pair has params of one type with a ``cat``
+        (:class:`~expodiff.noise.model.NoiseParams`), and dropped otherwise.
+        """
         if not pairs:
             raise ValueError("cannot collate an empty list of pairs")
         cat = {
@@ -64,4 +68,8 @@ class NoisyPair:
             for f in fields(NoisyPair)
             if f.name != "params"
         }
-        return NoisyPair(**cat, params=None)
+        kinds = {type(p.params) for p in pairs}
+        params = None
+        if len(kinds) == 1 and hasattr(pairs[0].params, "cat"):
+            params = pairs[0].params.cat([p.params for p in pairs])
+        return NoisyPair(**cat, params=params)
