@@ -1,0 +1,188 @@
+"""Named model presets and the builder from a :class:`~expodiff.config.ModelConfig`.
+
+Presets reproducing the paper's sizes (with photon conditioning and the adaptive residual
+layer, i.e. 8 input and 9 output channels on a Bayer raw):
+
+=========  ==========================================================  ==================
+name       architecture                                                paper parameters
+=========  ==========================================================  ==================
+unet       SID U-Net, widths 32-64-128-256-512                          7.76 M
+nafnet1    NAFNet width 16, one block, no down/up levels                4.7 K
+nafnet2    NAFNet width 16, encoder [2,2,4,4], middle 12, decoder 2x4   6.87 M
+=========  ==========================================================  ==================
+
+plus small CPU-friendly ones (``unet-slim``, ``nafnet-s``) for tests and quick experiments.
+The paper counts follow the ``thop`` convention (see :mod:`expodiff.nets.flops`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..config import ModelConfig
+from ..errors import ConfigError
+from .denoiser import ExposureDenoiser
+from .nafnet import NAFNet
+from .unet import SIDUNet
+
+__all__ = ["Preset", "PRESETS", "resolve_preset", "build_backbone", "build_denoiser"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """An architecture: backbone kind and its size.
+
+    Attributes:
+        name: preset name (``expodiff models`` lists them).
+        backbone: ``"unet"`` or ``"nafnet"``.
+        width: U-Net first-level width (doubled per level) / NAFNet intro width.
+        depth: U-Net levels (ignored by NAFNet).
+        enc_blocks, middle_blocks, dec_blocks: NAFNet blocks (ignored by the U-Net).
+        paper_params: the paper's parameter count, if it reports one.
+        description: one line for listings.
+    """
+
+    name: str
+    backbone: str
+    width: int
+    depth: int = 5
+    enc_blocks: tuple[int, ...] = ()
+    middle_blocks: int = 1
+    dec_blocks: tuple[int, ...] = ()
+    paper_params: int | None = None
+    description: str = ""
+
+    def summary(self) -> str:
+        if self.backbone == "unet":
+            widths = "-".join(str(self.width * 2**i) for i in range(self.depth))
+            return f"SID U-Net {widths}"
+        return (
+            f"NAFNet width {self.width}, enc {list(self.enc_blocks)}, middle "
+            f"{self.middle_blocks}, dec {list(self.dec_blocks)}"
+        )
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "unet",
+            "unet",
+            32,
+            depth=5,
+            paper_params=7_760_000,
+            description="SID U-Net of the paper (Table 1)",
+        ),
+        Preset(
+            "nafnet1",
+            "nafnet",
+            16,
+            middle_blocks=1,
+            paper_params=4_700,
+            description="one-block NAFNet of the paper (Table 5)",
+        ),
+        Preset(
+            "nafnet2",
+            "nafnet",
+            16,
+            enc_blocks=(2, 2, 4, 4),
+            middle_blocks=12,
+            dec_blocks=(2, 2, 2, 2),
+            paper_params=6_870_000,
+            description="NAFNet of the paper (Table 5)",
+        ),
+        Preset(
+            "unet-slim",
+            "unet",
+            16,
+            depth=4,
+            description="small U-Net for CPU experiments and tests",
+        ),
+        Preset(
+            "nafnet-s",
+            "nafnet",
+            16,
+            enc_blocks=(1, 1),
+            middle_blocks=2,
+            dec_blocks=(1, 1),
+            description="small NAFNet for CPU experiments and tests",
+        ),
+    )
+}
+
+_UNET_ONLY = ("depth",)
+_NAFNET_ONLY = ("enc_blocks", "middle_blocks", "dec_blocks")
+
+
+def resolve_preset(cfg: ModelConfig) -> Preset:
+    """The architecture ``cfg`` asks for: its preset with the fields ``cfg`` sets overriding.
+
+    Raises:
+        ConfigError: unknown preset, a field that the backbone does not have, or bad sizes.
+    """
+    if cfg.preset not in PRESETS:
+        raise ConfigError(
+            f"unknown model preset {cfg.preset!r}; valid presets: {', '.join(PRESETS)}"
+        )
+    base = PRESETS[cfg.preset]
+    foreign = _NAFNET_ONLY if base.backbone == "unet" else _UNET_ONLY
+    for name in foreign:
+        if getattr(cfg, name) is not None:
+            raise ConfigError(
+                f"model.{name} does not apply to preset {cfg.preset!r} ({base.backbone})"
+            )
+    changes = {
+        name: (tuple(v) if isinstance(v, (list, tuple)) else v)
+        for name in ("width", "depth", "enc_blocks", "middle_blocks", "dec_blocks")
+        if (v := getattr(cfg, name)) is not None
+    }
+    preset = dataclasses.replace(base, **changes)
+    if changes:
+        preset = dataclasses.replace(preset, paper_params=None)
+    if preset.width < 1 or preset.depth < 1:
+        raise ConfigError(f"model.width and model.depth must be >= 1 ({preset.summary()})")
+    if preset.backbone == "nafnet":
+        if len(preset.enc_blocks) != len(preset.dec_blocks):
+            raise ConfigError(
+                f"model.enc_blocks {list(preset.enc_blocks)} and model.dec_blocks "
+                f"{list(preset.dec_blocks)} must have the same length"
+            )
+        if min((*preset.enc_blocks, *preset.dec_blocks, preset.middle_blocks)) < 0:
+            raise ConfigError("model block counts must be >= 0")
+    return preset
+
+
+def build_backbone(preset: Preset, in_channels: int, out_channels: int) -> nn.Module:
+    """The plain image-to-image network of ``preset``."""
+    if preset.backbone == "unet":
+        widths = tuple(preset.width * 2**i for i in range(preset.depth))
+        return SIDUNet(in_channels, out_channels, widths)
+    if preset.backbone == "nafnet":
+        return NAFNet(
+            in_channels,
+            out_channels,
+            width=preset.width,
+            enc_blocks=preset.enc_blocks,
+            middle_blocks=preset.middle_blocks,
+            dec_blocks=preset.dec_blocks,
+        )
+    raise ConfigError(f"unknown backbone {preset.backbone!r}")
+
+
+def build_denoiser(cfg: ModelConfig, channels: int = 4) -> ExposureDenoiser:
+    """An :class:`ExposureDenoiser` as described by ``cfg`` (weights freshly initialised)."""
+    preset = resolve_preset(cfg)
+    cin = ExposureDenoiser.in_channels_for(
+        channels, cfg.condition_on_photons, cfg.condition_on_input
+    )
+    cout = ExposureDenoiser.out_channels_for(channels, cfg.prediction)
+    return ExposureDenoiser(
+        build_backbone(preset, cin, cout),
+        channels,
+        condition_on_photons=cfg.condition_on_photons,
+        condition_on_input=cfg.condition_on_input,
+        prediction=cfg.prediction,
+    )

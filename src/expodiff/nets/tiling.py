@@ -1,0 +1,196 @@
+"""Tiled network evaluation for frames too large to process at once.
+
+:class:`TiledDenoiser` wraps a denoiser and has the same call signature, so the sampler uses it
+unchanged: only the *network evaluation* of each step is tiled; the re-exposure step is
+pixel-wise and runs on the full frame. With the same generator, tiled sampling therefore
+matches untiled sampling wherever each tile's output is exact (float rounding differs between
+a tile and the frame, which now and then moves a Poisson draw across an integer: one electron).
+
+Tiles overlap by ``overlap`` pixels. Within an overlap each tile ignores a ``margin`` next to
+its inner edge (where its zero padding makes it differ from a full-frame evaluation) and the
+two tiles cross-fade with a raised-cosine ramp over the rest, normalised by the sum of the
+weights. At the frame border no ramp is applied (the full-frame network pads there too). For
+a purely convolutional backbone whose receptive field radius does not exceed the margin, the
+tiled result equals the untiled one everywhere (up to float rounding); the SID U-Net's
+receptive field is larger than practical margins, so it agrees to within small differences
+near tile seams. NAFNet's channel attention averages over the whole input, so every tile sees
+slightly different global statistics and results differ a little everywhere; its
+:meth:`~expodiff.nets.nafnet.NAFNet.set_pool_size` (local attention) removes that dependence.
+
+Memory is bounded by the tile size: one tile is evaluated at a time and only the blended
+prediction (and mask) of the full frame is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from .denoiser import DenoiserOutput
+
+__all__ = ["TiledDenoiser", "tiled_forward", "tile_spans", "blend_window"]
+
+
+def tile_spans(size: int, tile: int, overlap: int, multiple: int = 1) -> list[tuple[int, int]]:
+    """``(start, length)`` of tiles covering ``[0, size)``, neighbours overlapping >= ``overlap``.
+
+    Starts are multiples of ``multiple`` (keeps the network's pooling grid aligned with the full
+    frame); the tile side is rounded down to a multiple too, and the last tile extends to the
+    end of the axis (so it may be up to ``multiple - 1`` pixels longer than ``tile``).
+    """
+    tile = max(multiple, tile // multiple * multiple)
+    if tile >= size:
+        return [(0, size)]
+    stride = max(multiple, (tile - overlap) // multiple * multiple)
+    last = (size - tile) // multiple * multiple
+    starts = list(range(0, last, stride)) + [last]
+    return [(s, tile) for s in starts[:-1]] + [(last, size - last)]
+
+
+def blend_window(length: int, start: int, total: int, overlap: int, margin: int) -> Tensor:
+    """1-D weights of a tile spanning ``[start, start + length)`` of an axis of size ``total``.
+
+    Zero for ``margin`` pixels at each inner edge, then a raised-cosine ramp up to 1 over
+    ``overlap - 2 * margin`` pixels; no ramp at the frame's own borders.
+    """
+    w = torch.ones(length, dtype=torch.float64)
+    ramp = max(1, overlap - 2 * margin)
+    d = torch.arange(length, dtype=torch.float64)
+    profile = torch.where(
+        d < margin,
+        torch.zeros_like(d),
+        torch.where(
+            d < margin + ramp,
+            0.5 - 0.5 * torch.cos(math.pi * (d - margin + 0.5) / ramp),
+            torch.ones_like(d),
+        ),
+    )
+    if start > 0:
+        w = torch.minimum(w, profile)
+    if start + length < total:
+        w = torch.minimum(w, profile.flip(0))
+    return w.float()
+
+
+def tiled_forward(
+    denoiser: Callable,
+    state: Tensor,
+    photon_level: Tensor | None = None,
+    noisy: Tensor | None = None,
+    *,
+    tile: int = 512,
+    overlap: int = 64,
+    margin: int | None = None,
+    multiple: int | None = None,
+) -> DenoiserOutput:
+    """Evaluate ``denoiser(state, photon_level, noisy)`` tile by tile and blend the outputs.
+
+    Args:
+        denoiser: any callable with the denoiser's signature.
+        state, photon_level, noisy: as for the denoiser, ``(B, C, H, W)`` (None allowed for
+            the optional ones).
+        tile: tile side in packed pixels.
+        overlap: overlap between neighbouring tiles (``< tile``).
+        margin: pixels ignored at each inner tile edge (default ``overlap // 4``).
+        multiple: tile offsets are multiples of this (default: the denoiser's ``stride``).
+
+    Returns:
+        The blended prediction and mask (the ARL branches are not kept).
+
+    Shape:
+        ``(B, C, H, W)`` -> prediction ``(B, C, H, W)`` float32.
+    """
+    if overlap < 0 or overlap >= tile:
+        raise ValueError(f"need 0 <= overlap < tile, got overlap={overlap}, tile={tile}")
+    margin = overlap // 4 if margin is None else margin
+    if margin < 0 or 2 * margin >= max(overlap, 1):
+        margin = 0
+    multiple = int(multiple or getattr(denoiser, "stride", 1) or 1)
+    b, _, h, w = state.shape
+    ys = tile_spans(h, tile, overlap, multiple)
+    xs = tile_spans(w, tile, overlap, multiple)
+    if len(ys) == 1 and len(xs) == 1:
+        out = denoiser(state, photon_level, noisy)
+        return out if isinstance(out, DenoiserOutput) else DenoiserOutput(out)
+    pred_acc: Tensor | None = None
+    mask_acc: Tensor | None = None
+    weight_acc = torch.zeros(1, 1, h, w, dtype=torch.float32, device=state.device)
+
+    def crop(t: Tensor | None, y0: int, x0: int, th: int, tw: int) -> Tensor | None:
+        return None if t is None else t[..., y0 : y0 + th, x0 : x0 + tw]
+
+    for y0, th in ys:
+        wy = blend_window(th, y0, h, overlap, margin).to(state.device)
+        for x0, tw in xs:
+            wx = blend_window(tw, x0, w, overlap, margin).to(state.device)
+            weight = (wy[:, None] * wx[None, :]).view(1, 1, th, tw)
+            out = denoiser(
+                crop(state, y0, x0, th, tw),
+                crop(photon_level, y0, x0, th, tw),
+                crop(noisy, y0, x0, th, tw),
+            )
+            pred = out if isinstance(out, Tensor) else out.prediction
+            mask = None if isinstance(out, Tensor) else out.mask
+            if pred_acc is None:
+                pred_acc = torch.zeros(
+                    b, pred.shape[1], h, w, dtype=torch.float32, device=state.device
+                )
+                if mask is not None:
+                    mask_acc = torch.zeros(
+                        b, mask.shape[1], h, w, dtype=torch.float32, device=state.device
+                    )
+            pred_acc[..., y0 : y0 + th, x0 : x0 + tw] += pred.float() * weight
+            if mask_acc is not None and mask is not None:
+                mask_acc[..., y0 : y0 + th, x0 : x0 + tw] += mask.float() * weight
+            weight_acc[..., y0 : y0 + th, x0 : x0 + tw] += weight
+    assert pred_acc is not None
+    pred_acc /= weight_acc
+    if mask_acc is not None:
+        mask_acc /= weight_acc
+    return DenoiserOutput(pred_acc, mask=mask_acc)
+
+
+class TiledDenoiser:
+    """A denoiser evaluated in overlapping tiles; same call signature as the denoiser.
+
+    Args:
+        denoiser: the wrapped denoiser (its ``stride`` aligns the tiles).
+        tile, overlap, margin, multiple: see :func:`tiled_forward`.
+    """
+
+    def __init__(
+        self,
+        denoiser: Callable,
+        tile: int = 512,
+        overlap: int = 64,
+        margin: int | None = None,
+        multiple: int | None = None,
+    ) -> None:
+        if overlap < 0 or overlap >= tile:
+            raise ValueError(f"need 0 <= overlap < tile, got overlap={overlap}, tile={tile}")
+        self.denoiser = denoiser
+        self.tile = int(tile)
+        self.overlap = int(overlap)
+        self.margin = margin
+        self.multiple = multiple
+        self.stride = int(getattr(denoiser, "stride", 1) or 1)
+
+    def __call__(
+        self, state: Tensor, photon_level: Tensor | None = None, noisy: Tensor | None = None
+    ) -> DenoiserOutput:
+        return tiled_forward(
+            self.denoiser,
+            state,
+            photon_level,
+            noisy,
+            tile=self.tile,
+            overlap=self.overlap,
+            margin=self.margin,
+            multiple=self.multiple,
+        )
+
+    def __repr__(self) -> str:
+        return f"TiledDenoiser(tile={self.tile}, overlap={self.overlap}, {self.denoiser!r})"
