@@ -17,7 +17,15 @@ from .. import __version__
 from ..errors import ExpodiffError
 
 # Subcommand modules, in the order `expodiff --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("show_config", "info", "develop", "cache_patches", "models", "train", "evaluate", "calibrate", "profiles")
+COMMAND_MODULES: tuple[str, ...] = (
+    "show_config",
+    "info",
+    "develop",
+    "cache_patches",
+    "models",
+    "calibrate",
+    "profiles",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
