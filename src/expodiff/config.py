@@ -26,9 +26,11 @@ from .data.kinds import DatasetKind
 from .diffusion.losses import LossKind
 from .diffusion.process import Reexposure
 from .errors import ConfigError
+from .eval.kinds import EvalProtocol
 from .nets.denoiser import Prediction
 from .noise.model import BiasSource, GainSampling, NoiseComponent, NoisePreset
 from .raw import CFAPattern
+from .train.kinds import TrainObjective
 
 T = TypeVar("T")
 
@@ -192,31 +194,84 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation and bookkeeping of ``expodiff train``."""
+    """Optimisation and bookkeeping of ``expodiff train`` (see docs/training.md)."""
 
-    iterations: int = 1000
+    iterations: int = 1000  # optimiser steps (each on one batch of data.batch_size per rank)
     lr: float = 1e-4
     # Paper schedule: lr, halved at 50 % of the iterations, 1e-5 from 90 %.
     lr_halve_at: float = 0.5
     lr_final_at: float = 0.9
     lr_final: float = 1e-5
+    # SUPERVISED (ExposureDiffusion, or the feed-forward baseline when diffusion.train_steps
+    # = inference_steps = 1) or NOISE2NOISE (noisy-noisy pairs from the noise model).
+    objective: TrainObjective = TrainObjective.SUPERVISED
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    grad_clip: float | None = None  # max global gradient norm; None: no clipping
     seed: int = 0
-    device: str = "auto"
+    device: str = "auto"  # auto (cuda if available, else cpu), cpu, cuda, cuda:1, ...
+    num_threads: int | None = None  # torch.set_num_threads on CPU; None: torch's default
     output_dir: str = "runs/default"
-    log_every: int = 50
-    val_every: int = 500
-    checkpoint_every: int = 500
-    bf16_autocast: bool = False  # CPU/GPU reduced-precision training (metrics stay fp32)
+    log_every: int = 50  # CSV / TensorBoard rows (the progress bar updates every step)
+    val_every: int = 500  # periodic validation PSNR; 0: never (a final one still runs)
+    val_max_images: int | None = 8  # validation images per ratio; None: the whole val split
+    checkpoint_every: int = 500  # 0: only at the end (and on Ctrl-C)
+    keep_checkpoints: int = 2  # older step checkpoints are deleted; 'last' is always kept
+    tensorboard: bool = True  # needs the optional `tensorboard` package; warns if missing
+    progress: bool = True  # tqdm progress bar (rank 0 only)
+    bf16_autocast: bool = False  # reduced-precision forward passes (metrics stay fp32)
+    channels_last: bool = False  # memory format of the network and batches (often faster on CPU)
+
+    def __post_init__(self) -> None:
+        positive = ("iterations", "log_every", "keep_checkpoints")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("val_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (0: off), got {getattr(self, name)}")
+        if not (self.lr > 0 and self.lr_final > 0):
+            raise ValueError("lr and lr_final must be > 0")
+        if not 0.0 <= self.lr_halve_at <= self.lr_final_at <= 1.0:
+            raise ValueError("need 0 <= lr_halve_at <= lr_final_at <= 1")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be > 0 or null, got {self.grad_clip}")
+        for name in ("val_max_images", "num_threads"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or null, got {value}")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Defaults of ``expodiff evaluate``."""
+    """Defaults of ``expodiff evaluate`` (see docs/training.md, "Evaluation protocols")."""
 
-    protocol: str = "synthetic"
+    protocol: EvalProtocol = EvalProtocol.SYNTHETIC
+    # Exposure ratios evaluated (synthetic: synthesised at each; sid15-crop/sid-full: the pairs
+    # of these ratios; eld: x100 and x200). Empty: the protocol's own ratios.
     ratios: tuple[float, ...] = (100.0, 250.0, 300.0)
-    seed: int = 0
-    srgb_metrics: bool = False
+    seed: int = 0  # synthetic protocol: noise seed (per image and ratio)
+    root: str | None = None  # dataset root of sid15-crop / sid-full (SID) and eld (ELD)
+    # synthetic protocol: clean sets (names under EXPODIFF_DATA/clean, unprocessed with the SID
+    # test-scene metadata) or folders of raw files used as clean targets.
+    sets: tuple[str, ...] = ("Kodak24",)
+    cameras: tuple[str, ...] = ()  # eld protocol: cameras to evaluate; empty: all found
+    crop: int | None = None  # centre crop side in packed pixels (sid15-crop: always 512)
+    max_images: int | None = None  # evaluate at most this many images per ratio
+    tile: int | None = 512  # tiled inference tile side (packed px) for large frames; None: whole
+    tile_overlap: int = 32
+    srgb_metrics: bool = False  # also PSNR/SSIM after the ISP (sRGB, GT white balance)
+    output_dir: str = "runs/eval"
+
+    def __post_init__(self) -> None:
+        if any(not r >= 1 for r in self.ratios):
+            raise ValueError(f"ratios must be >= 1, got {list(self.ratios)}")
+        for name in ("crop", "max_images", "tile"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or null, got {value}")
+        if self.tile is not None and not 0 <= self.tile_overlap < self.tile:
+            raise ValueError(f"need 0 <= tile_overlap < tile, got {self.tile_overlap}")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "develop",
     "cache_patches",
     "models",
+    "train",
+    "evaluate",
     "calibrate",
     "profiles",
 )
