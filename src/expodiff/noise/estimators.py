@@ -242,10 +242,10 @@ def estimate_dark_stats(frames: Sequence[CalibrationFrame], *, dither: bool = Tr
     ``sigma_r^2 + sigma_pix^2 / W``; the pixel part, measured on the row-free residual, is
     subtracted (floored at 0) and the variances averaged over frames.
 
-    Read noise: the residual ``frame - bias - row mean`` of all frames. Integer DN are dithered
-    by ``U(-1/2, 1/2)`` (``dither``) before the probability plot, which removes the ties of
-    rounding (adding the 1/12 DN^2 of quantisation, which the model's quantisation component
-    also adds).
+    Read noise: the residual ``frame - bias - row mean``; sigma_g is its RMS over all frames.
+    The Tukey-lambda fit uses a seeded random subsample of ``PPCC_SAMPLES`` residuals drawn
+    evenly from the frames; integer DN are dithered by ``U(-1/2, 1/2)`` (``dither``) before
+    the probability plot, which removes the ties of rounding.
     """
     if not frames:
         raise CalibrationError("no dark frames")
@@ -253,8 +253,9 @@ def estimate_dark_stats(frames: Sequence[CalibrationFrame], *, dither: bool = Tr
     if len(isos) != 1:
         raise ValueError(f"estimate_dark_stats needs frames of one ISO, got {sorted(isos)}")
     rng = np.random.default_rng(0)
-    biases, row_vars, residuals = [], [], []
-    integer = all(np.issubdtype(f.mosaic.dtype, np.integer) for f in frames)
+    biases, row_vars, samples = [], [], []
+    sum_sq, count = 0.0, 0
+    per_frame = -(-PPCC_SAMPLES // len(frames))  # probability-plot samples kept per frame
     for f in frames:
         packed = f.packed_above_black()
         bias = packed.mean(axis=(1, 2))
@@ -265,16 +266,19 @@ def estimate_dark_stats(frames: Sequence[CalibrationFrame], *, dither: bool = Tr
             [np.concatenate(centred[0:2], axis=-1), np.concatenate(centred[2:4], axis=-1)]
         )  # (2, h, 2w)
         row_means = rows.mean(axis=-1, keepdims=True)  # (2, h, 1)
-        resid = rows - row_means
+        resid = (rows - row_means).ravel()
         width = rows.shape[-1]
         pix_var = float(resid.var()) * width / max(width - 1, 1)
         row_var = float(row_means.var(ddof=1)) - pix_var / width
         row_vars.append(max(row_var, 0.0))
-        residuals.append(resid.ravel())
-    resid_all = np.concatenate(residuals)
-    if integer and dither:
-        resid_all = resid_all + rng.uniform(-0.5, 0.5, size=resid_all.shape)
-    tukey = fit_tukey_lambda(resid_all)
+        sum_sq += float(np.einsum("i,i->", resid, resid))
+        count += resid.size
+        keep = rng.choice(resid.size, size=min(per_frame, resid.size), replace=False)
+        samples.append(resid[keep])
+    sample = np.concatenate(samples)
+    if dither and all(np.issubdtype(f.mosaic.dtype, np.integer) for f in frames):
+        sample = sample + rng.uniform(-0.5, 0.5, size=sample.shape)
+    tukey = fit_tukey_lambda(sample)
     pairs = []
     for a, b in zip(frames[0::2], frames[1::2], strict=False):
         diff = a.packed_above_black() - b.packed_above_black()
@@ -284,7 +288,7 @@ def estimate_dark_stats(frames: Sequence[CalibrationFrame], *, dither: bool = Tr
         iso=float(next(iter(isos))),
         colour_bias=tuple(float(v) for v in np.mean(biases, axis=0)),
         row_sigma=math.sqrt(float(np.mean(row_vars))),
-        read_sigma=float(np.std(resid_all)),
+        read_sigma=math.sqrt(sum_sq / count),
         tukey=tukey,
         frames=len(frames),
         pair_points=tuple(pairs),
