@@ -322,3 +322,31 @@ def test_calibrate_cli_errors(tmp_path, capsys):
     assert err.startswith("expodiff: error: ") and "two ISOs" in err
     assert err.count("\n") == 1  # one line, no traceback
     assert not (tmp_path / "p.json").exists()
+
+
+def test_frames_with_their_own_black_levels():
+    """Cameras reading black from masked pixels report one per frame: each frame uses its own."""
+    rng = np.random.default_rng(6)
+    frames = []
+    for iso in (400, 6400):
+        for j in range(4):
+            kind = FrameKind.DARK if j < 2 else FrameKind.FLAT
+            mosaic = make_mosaic(rng, iso, 0.0 if j < 2 else 3000.0, h=128, w=128)
+            shift = 3 * j  # this frame's black level is higher by `shift` DN
+            black = tuple(b + shift for b in BLACK)
+            frames.append(CalibrationFrame(mosaic + np.uint16(shift), iso, kind, CFA, black, WHITE))
+    result = calibrate_frames(frames)
+    assert any("black/white levels differ" in n for n in result.warnings)
+    assert result.profile.black_level == pytest.approx(512 + 4.5)
+    for r in result.per_iso:
+        assert r.gain.system_gain == pytest.approx(true_values(r.iso)["k"], rel=0.1)
+        assert r.dark.colour_bias == pytest.approx(tuple(BIAS), abs=0.5)
+    with pytest.raises(CalibrationError, match="CFA layout"):
+        calibrate_frames(
+            frames[:-1]
+            + [
+                CalibrationFrame(
+                    frames[-1].mosaic, 6400, FrameKind.FLAT, CFAPattern.RGGB, BLACK, WHITE
+                )
+            ]
+        )

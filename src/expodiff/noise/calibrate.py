@@ -135,9 +135,10 @@ def calibrate_frames(
     if not frames:
         raise CalibrationError("no calibration frames")
     shapes = {f.mosaic.shape for f in frames}
-    layouts = {(f.cfa, f.black_level, f.white_level) for f in frames}
+    layouts = {f.cfa for f in frames}
     if len(layouts) != 1:
-        raise CalibrationError("frames differ in CFA layout or black/white levels")
+        names = ", ".join(sorted(c.value for c in layouts))
+        raise CalibrationError(f"frames differ in CFA layout ({names}); calibrate one sensor")
     by_iso: dict[float, dict[FrameKind, list[CalibrationFrame]]] = defaultdict(
         lambda: {FrameKind.DARK: [], FrameKind.FLAT: []}
     )
@@ -169,8 +170,15 @@ def calibrate_frames(
     if np.ptp(gains) == 0:
         raise CalibrationError("every ISO gives the same K: the joint model needs different gains")
     a, b, notes = _gain_line(isos, gains)
-    ref = frames[0]
-    black = float(np.mean(ref.black_level))
+    # Each frame is measured against its own black level (cameras that read it from masked
+    # pixels report one per frame); the profile records the median scale.
+    black = float(np.median([np.mean(f.black_level) for f in frames]))
+    white = float(np.median([f.white_level for f in frames]))
+    if len({(f.black_level, f.white_level) for f in frames}) > 1:
+        notes.append(
+            f"black/white levels differ between frames; the profile records black {black:g}, "
+            f"white {white:g}"
+        )
     profile = CameraProfile(
         name=name,
         gain_min=a * ISO_AT_GAIN_MIN + b,
@@ -180,9 +188,9 @@ def calibrate_frames(
         read_tukey=fit_log_linear(gains, [r.dark.tukey.scale for r in per_iso]),
         row=fit_log_linear(gains, [r.dark.row_sigma for r in per_iso]),
         colour_bias=tuple(r.dark.colour_bias for r in per_iso),
-        full_scale_dn=ref.white_level - black,
+        full_scale_dn=white - black,
         black_level=black,
-        white_level=ref.white_level,
+        white_level=white,
         source=source,
         fit="calibrated",
         calibration=tuple(
@@ -209,8 +217,10 @@ def calibrate_frames(
             notes.append("frames differ in size: no dark shading estimated")
         else:
             means = {
-                iso: np.mean([f.mosaic.astype(np.float32) for f in kinds[FrameKind.DARK]], axis=0)
-                - _mosaic_black(kinds[FrameKind.DARK][0])
+                iso: np.mean(
+                    [f.mosaic.astype(np.float32) - _mosaic_black(f) for f in kinds[FrameKind.DARK]],
+                    axis=0,
+                )
                 for iso, kinds in by_iso.items()
             }
             shading = estimate_dark_shading(means, split_iso=split_iso)
