@@ -1,0 +1,157 @@
+"""What the evaluator runs: trained denoisers through the sampler, and the baselines.
+
+A method is any callable ``method(pair, generator) -> (1, C, H, W)`` prediction with a
+``name``. :class:`ModelMethod` runs a trained denoiser with the ExposureDiffusion sampler
+(``steps = 1``: a feed-forward network), tiling large frames; :class:`BaselineMethod` runs
+the scaled input, BM3D or A-BM3D (:mod:`expodiff.eval.baselines`) with the read-noise level
+:func:`read_noise_std` derives from the noise model's parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from ..errors import ConfigError
+from .baselines import abm3d_denoise, bm3d_denoise, scaled_input
+from .kinds import Baseline
+from .pairs import EvalPair
+
+__all__ = ["Method", "ModelMethod", "BaselineMethod", "read_noise_std", "tukey_variance"]
+
+
+class Method(Protocol):
+    """Anything evaluable: ``method(pair, generator) -> (1, C, H, W)`` prediction."""
+
+    name: str
+
+    def __call__(self, pair: EvalPair, generator: torch.Generator) -> torch.Tensor: ...
+
+
+@dataclass
+class ModelMethod:
+    """A trained denoiser run by the ExposureDiffusion sampler with ``steps`` evaluations.
+
+    ``steps = 1`` is a feed-forward network (the baseline, or Noise2Noise). Frames larger than
+    ``tile`` (packed pixels) are processed in overlapping tiles.
+    """
+
+    name: str
+    denoiser: Any
+    process: Any
+    steps: int = 3
+    tile: int | None = None
+    overlap: int = 32
+    bf16: bool = False
+    oracle_illuminance_correction: bool = False
+
+    def __call__(self, pair: EvalPair, generator: torch.Generator) -> torch.Tensor:
+        from ..diffusion.sampler import sample
+        from ..nets.tiling import TiledDenoiser
+
+        net = self.denoiser
+        h, w = pair.noisy.shape[-2:]
+        if self.tile is not None and max(h, w) > self.tile:
+            net = TiledDenoiser(net, tile=self.tile, overlap=self.overlap)
+        device = pair.noisy.device
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            pred = sample(
+                self.process,
+                net,
+                pair.noisy,
+                exposure_ratio=pair.ratio,
+                system_gain=pair.system_gain,
+                steps=self.steps,
+                generator=generator,
+                reference=pair.clean if self.oracle_illuminance_correction else None,
+                oracle_illuminance_correction=self.oracle_illuminance_correction,
+            )
+        return pred.float()
+
+
+@dataclass
+class BaselineMethod:
+    """One of :class:`~expodiff.eval.kinds.Baseline` (no network)."""
+
+    kind: Baseline
+    full_scale_dn: float = 15583.0
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.kind = Baseline(self.kind)
+        self.name = (
+            self.name
+            or {
+                Baseline.SCALED: "scaled input",
+                Baseline.BM3D: "BM3D",
+                Baseline.ABM3D: "A-BM3D",
+            }[self.kind]
+        )
+
+    def __call__(self, pair: EvalPair, generator: torch.Generator) -> torch.Tensor:  # noqa: ARG002
+        x = pair.noisy[0].detach().float().cpu()
+        if self.kind is Baseline.SCALED:
+            return scaled_input(x)[None]
+        if pair.read_std is None:
+            raise ConfigError(
+                f"{pair.name}: {self.name} needs the read-noise level (no noise model)"
+            )
+        fn = bm3d_denoise if self.kind is Baseline.BM3D else abm3d_denoise
+        out = fn(
+            x,
+            exposure_ratio=pair.ratio,
+            system_gain=pair.system_gain,
+            read_std=pair.read_std,
+            full_scale_dn=self.full_scale_dn,
+        )
+        return out[None]
+
+
+def tukey_variance(shape: float) -> float:
+    """Variance of the standard Tukey-lambda distribution (scale 1); lambda > -1/2."""
+    lam = float(shape)
+    if abs(lam) < 1e-6:
+        return math.pi**2 / 3.0
+    if lam <= -0.5:
+        return math.inf
+    g = math.lgamma(lam + 1.0) * 2.0 - math.lgamma(2.0 * lam + 2.0)
+    return (2.0 / lam**2) * (1.0 / (1.0 + 2.0 * lam) - math.exp(g))
+
+
+def _param(params: Any, name: str, index: int) -> float | None:
+    value = getattr(params, name, None)
+    if value is None:
+        return None
+    t = torch.as_tensor(value).reshape(-1)
+    if t.numel() == 0:
+        return None
+    return float(t[min(index, t.numel() - 1)])
+
+
+def read_noise_std(params: Any, index: int = 0, components: Iterable[Any] | None = None) -> float:
+    """Total signal-independent noise std in DN of sample ``index`` of a NoiseParams.
+
+    Sums the variances of the read-noise parts present: Gaussian ``read_sigma`` (P+G) or the
+    Tukey-lambda read noise (``tukey_scale``, ``tukey_shape``; ELD), row noise
+    (``row_sigma``), and the 1/12 DN^2 of quantisation when the model has it.
+    """
+    names = {str(getattr(c, "value", c)).lower() for c in (components or ())}
+    known = bool(names)
+    var = 0.0
+    tukey_scale = _param(params, "tukey_scale", index)
+    tukey_shape = _param(params, "tukey_shape", index)
+    read_sigma = _param(params, "read_sigma", index)
+    if known and "tukey" in names and tukey_scale is not None and tukey_shape is not None:
+        var += tukey_scale**2 * tukey_variance(tukey_shape)
+    elif read_sigma is not None and (not known or "gaussian" in names):
+        var += read_sigma**2
+    row = _param(params, "row_sigma", index)
+    if row is not None and (not known or "row" in names):
+        var += row**2
+    if "quantization" in names:
+        var += 1.0 / 12.0
+    return var**0.5
