@@ -160,8 +160,13 @@ def test_evaluate_cli_synthetic(tmp_path, data_dir, capsys):  # noqa: ARG001
         "1",
         "--steps",
         "2",
+        "--srgb",
         "--set",
         "eval.crop=32",
+        "--set",
+        "eval.tile=16",  # the 32x32 crops run in overlapping tiles
+        "--set",
+        "eval.tile_overlap=4",
         "-o",
         str(out),
     ]
@@ -172,6 +177,8 @@ def test_evaluate_cli_synthetic(tmp_path, data_dir, capsys):  # noqa: ARG001
         rows = list(csv.DictReader(fh))
     assert {r["method"] for r in rows} == {"run (S=2)", "scaled input"}
     assert all(np.isfinite(float(r["psnr"])) and r["psnr_gt"] for r in rows)
+    assert all(np.isfinite(float(r["psnr_srgb"])) and r["ssim_srgb_gt"] for r in rows)
+    assert "sRGB PSNR (GT-corrected)" in (out / "report.md").read_text()
     assert main(args) == 2  # the report exists: --overwrite needed
     assert "--overwrite" in capsys.readouterr().err
 

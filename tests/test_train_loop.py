@@ -94,3 +94,16 @@ def test_cli_dry_run_writes_nothing(images, tmp_path, capsys):
         == 2
     )
     assert "unknown config key train.iteratons" in capsys.readouterr().err
+
+
+def test_a_bad_file_read_in_a_worker_is_a_one_line_error(images, tmp_path):
+    import shutil
+
+    bad = tmp_path / "clean"
+    shutil.copytree(images, bad)
+    for p in (bad / "set").iterdir():
+        p.write_bytes(b"not a png")  # every file: whichever the sampler draws first is broken
+    cfg = tiny("pg-unet-ff", tmp_path / "run", bad, "data.num_workers=1", "data.val_sets=[]")
+    with pytest.raises(DataError) as exc:
+        Trainer(cfg).run()
+    assert "\n" not in str(exc.value) and "img" in str(exc.value)

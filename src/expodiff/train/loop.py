@@ -37,7 +37,7 @@ import torch
 
 from ..config import ExperimentConfig, dump_config
 from ..data.kinds import DatasetKind
-from ..errors import ConfigError
+from ..errors import ConfigError, ExpodiffError
 from .checkpoint import (
     TrainerState,
     capture_rng,
@@ -86,6 +86,18 @@ def _seed_for(*parts: Any) -> int:
 
 def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
     return getattr(module, "module", module)  # DistributedDataParallel
+
+
+def _next_batch(batches):
+    """The next batch; a user error raised in a DataLoader worker keeps its one-line message."""
+    try:
+        return next(batches)
+    except ExpodiffError as exc:
+        text = str(exc)
+        if "Original Traceback" not in text:
+            raise
+        last = text.rstrip().splitlines()[-1]
+        raise type(exc)(last.split(": ", 1)[1] if ": " in last else last) from None
 
 
 def check_train_config(cfg: ExperimentConfig) -> None:
@@ -335,7 +347,7 @@ class Trainer:
 
         loader = self._loader(self.start_step)
         t0 = time.perf_counter()
-        batch = next(iter(loader)).to(self.device)
+        batch = _next_batch(iter(loader)).to(self.device)
         t_data = time.perf_counter() - t0
         self.ddp_model.train()
         t0 = time.perf_counter()
@@ -397,7 +409,7 @@ class Trainer:
         try:
             with StopSignal(announce=main) as stop:
                 while step < end:
-                    lr, total, parts = self._step(step, next(batches).to(self.device))
+                    lr, total, parts = self._step(step, _next_batch(batches).to(self.device))
                     step += 1
                     window.add(total, parts)
                     if bar is not None:
