@@ -218,7 +218,7 @@ class TrainConfig:
     checkpoint_every: int = 500  # 0: only at the end (and on Ctrl-C)
     keep_checkpoints: int = 2  # older step checkpoints are deleted; 'last' is always kept
     tensorboard: bool = True  # needs the optional `tensorboard` package; warns if missing
-    progress: bool = True  # tqdm progress bar (rank 0 only)
+    progress: bool = True  # tqdm bar when stderr is a terminal (else a line per log row)
     bf16_autocast: bool = False  # reduced-precision forward passes (metrics stay fp32)
     channels_last: bool = False  # memory format of the network and batches (often faster on CPU)
 

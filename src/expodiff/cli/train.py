@@ -66,7 +66,12 @@ def run(args: argparse.Namespace) -> int:
     from ..train.distributed import shutdown_distributed
     from ..train.loop import Trainer
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logger = logging.getLogger("expodiff.train")
+    if not logger.handlers:  # progress lines and validation results on stderr
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     cfg = _config(args)
     if args.stop_after is not None and args.stop_after < 1:
         raise ConfigError(f"--stop-after must be >= 1, got {args.stop_after}")

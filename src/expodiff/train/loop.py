@@ -387,7 +387,7 @@ class Trainer:
             (self.out / "config.yaml").write_text(dump_config(self.cfg))
             resume_step = self.start_step if self.resume_from is not None else None
             runlog = RunLog(self.out, names, resume_step=resume_step, tensorboard=t.tensorboard)
-            if t.progress and end > step:
+            if t.progress and end > step and sys.stderr.isatty():
                 from tqdm.auto import tqdm
 
                 bar = tqdm(
@@ -422,6 +422,11 @@ class Trainer:
                         last_loss, cols, rate, elapsed = window.flush(self.ctx.all_reduce_mean)
                         if runlog is not None:
                             runlog.train(step, lr, last_loss, cols, rate, elapsed)
+                            if bar is None:  # no progress bar (e.g. a background run)
+                                log.info(
+                                    f"step {step}/{t.iterations}: loss {last_loss:.4g}, "
+                                    f"lr {lr:.1e}, {rate:.3g} it/s"
+                                )
                     if t.val_every and step % t.val_every == 0 and step < end:
                         val_psnr = self._validate_and_log(step, runlog, bar)
                     if t.checkpoint_every and step % t.checkpoint_every == 0 and step < end:
