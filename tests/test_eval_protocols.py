@@ -53,7 +53,13 @@ def test_identity_denoiser_psnr_by_hand():
     s = 6 / 7
     mse = 0.75 * (0.5 * s - 0.5) ** 2 + 0.25 * (0.75 * s - 0.5) ** 2
     assert res.metrics["psnr_gt"] == pytest.approx(10 * math.log10(1 / mse), abs=1e-9)
-    (scaled,) = evaluate_pairs([_known_pair()], [BaselineMethod(Baseline.SCALED)])
+    seen = []
+    (scaled,) = evaluate_pairs(
+        [_known_pair()],
+        [BaselineMethod(Baseline.SCALED)],
+        on_prediction=lambda pair, name, pred: seen.append((pair.name, name, pred.shape)),
+    )
+    assert seen == [("known", "scaled input", (4, 8, 8))]
     assert scaled.metrics["psnr"] == pytest.approx(res.metrics["psnr"])
     assert scaled.method == "scaled input" and 0 < scaled.metrics["ssim"] < 1
 

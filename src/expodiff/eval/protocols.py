@@ -26,7 +26,7 @@ measures it (:mod:`expodiff.eval.metrics`). The protocols:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -204,13 +204,27 @@ def evaluate_pairs(
     seed: int = 0,
     ssim_metric: bool = True,
     srgb: bool = False,
-    progress: Any = None,
+    progress: Callable[[int], None] | None = None,
+    on_prediction: Callable[[EvalPair, str, torch.Tensor], None] | None = None,
 ) -> list[ImageResult]:
     """Run every method on every pair and measure it (raw, and with GT brightness correction).
 
     Each (method, pair) gets a generator seeded by ``(seed, pair name, ratio)``, the same for
     every method, so the stochastic sampler is reproducible and methods are compared on equal
-    terms. ``progress(done_pairs)`` is called after each pair.
+    terms.
+
+    Args:
+        pairs: the inputs (:func:`protocol_pairs`, :func:`pairs_from_dataset`).
+        methods: callables ``method(pair, generator) -> (1, C, H, W)`` with a ``name``.
+        seed: sampler seed.
+        ssim_metric: also compute SSIM (the slowest metric).
+        srgb: also measure after the ISP (needs each pair's ``sample`` metadata).
+        progress: called with the number of pairs done after each pair.
+        on_prediction: called as ``on_prediction(pair, method_name, prediction (C, H, W))``
+            for custom measurements (e.g. errors in the brightest pixels).
+
+    Returns:
+        One :class:`ImageResult` per (pair, method), in that order.
     """
     results: list[ImageResult] = []
     for n, pair in enumerate(pairs, 1):
@@ -222,6 +236,8 @@ def evaluate_pairs(
             t0 = time.perf_counter()
             pred = method(pair, g)[0].float().to(ref.device)
             seconds = time.perf_counter() - t0
+            if on_prediction is not None:
+                on_prediction(pair, method.name, pred)
             corrected = brightness_correct(pred.double(), ref)  # float64, like the metrics
             m = {"psnr": psnr(pred, ref), "psnr_gt": psnr(corrected, ref)}
             if ssim_metric:
