@@ -131,3 +131,5 @@ def test_single_tile_is_a_plain_call_and_arguments_are_checked():
     torch.testing.assert_close(plain.prediction, x * 2)
     with pytest.raises(ValueError):
         TiledDenoiser(model, tile=16, overlap=16)
+    with pytest.raises(ValueError):
+        tiled_forward(model, x, x, x, tile=8, overlap=4, margin=2)

@@ -105,9 +105,10 @@ def tiled_forward(
     """
     if overlap < 0 or overlap >= tile:
         raise ValueError(f"need 0 <= overlap < tile, got overlap={overlap}, tile={tile}")
-    margin = overlap // 4 if margin is None else margin
-    if margin < 0 or 2 * margin >= max(overlap, 1):
-        margin = 0
+    if margin is None:
+        margin = overlap // 4
+    elif margin < 0 or (margin and 2 * margin >= overlap):
+        raise ValueError(f"need 0 <= 2 * margin < overlap, got margin={margin}, overlap={overlap}")
     multiple = int(multiple or getattr(denoiser, "stride", 1) or 1)
     b, _, h, w = state.shape
     ys = tile_spans(h, tile, overlap, multiple)
