@@ -26,6 +26,8 @@ import math
 import numpy as np
 import torch
 
+from ..diffusion.process import ELD_FULL_SCALE_DN
+
 __all__ = [
     "scaled_input",
     "bm3d_denoise",
@@ -66,7 +68,7 @@ def plane_sigmas(
     exposure_ratio: float,
     system_gain: float,
     read_std: float,
-    full_scale_dn: float = 15583.0,
+    full_scale_dn: float = ELD_FULL_SCALE_DN,
 ) -> list[float]:
     """Gaussian sigma of each packed plane of ``noisy (C, H, W)`` at its mean signal level."""
     a = _scale(exposure_ratio, system_gain, full_scale_dn)
@@ -83,9 +85,20 @@ def bm3d_denoise(
     exposure_ratio: float,
     system_gain: float,
     read_std: float,
-    full_scale_dn: float = 15583.0,
+    full_scale_dn: float = ELD_FULL_SCALE_DN,
 ) -> torch.Tensor:
-    """BM3D per packed plane of ``noisy (C, H, W)`` with sigmas from :func:`plane_sigmas`."""
+    """BM3D per packed plane of ``noisy (C, H, W)`` with sigmas from :func:`plane_sigmas`.
+
+    Args:
+        noisy: ``(C, H, W)`` amplified short exposure (raw_norm at reference brightness).
+        exposure_ratio: r.
+        system_gain: K in DN/e- on the ``full_scale_dn`` scale.
+        read_std: signal-independent noise std in DN (see ``methods.read_noise_std``).
+        full_scale_dn: DN span of raw_norm 1.
+
+    Returns:
+        ``(C, H, W)`` estimate clipped to [0, 1].
+    """
     bm3d = _bm3d()
     sigmas = plane_sigmas(
         noisy,
@@ -119,9 +132,15 @@ def abm3d_denoise(
     exposure_ratio: float,
     system_gain: float,
     read_std: float,
-    full_scale_dn: float = 15583.0,
+    full_scale_dn: float = ELD_FULL_SCALE_DN,
 ) -> torch.Tensor:
-    """Anscombe (GAT) + BM3D (sigma 1) + exact unbiased inverse, per packed plane."""
+    """Anscombe (GAT) + BM3D (sigma 1) + exact unbiased inverse, per packed plane.
+
+    Args: as :func:`bm3d_denoise`.
+
+    Returns:
+        ``(C, H, W)`` estimate clipped to [0, 1].
+    """
     bm3d = _bm3d()
     a = _scale(exposure_ratio, system_gain, full_scale_dn)
     sigma = read_std / system_gain

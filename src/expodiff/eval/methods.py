@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import torch
 
+from ..diffusion.process import ELD_FULL_SCALE_DN
 from ..errors import ConfigError
 from .baselines import abm3d_denoise, bm3d_denoise, scaled_input
 from .kinds import Baseline
@@ -78,7 +79,7 @@ class BaselineMethod:
     """One of :class:`~expodiff.eval.kinds.Baseline` (no network)."""
 
     kind: Baseline
-    full_scale_dn: float = 15583.0
+    full_scale_dn: float = ELD_FULL_SCALE_DN
     name: str = ""
 
     def __post_init__(self) -> None:

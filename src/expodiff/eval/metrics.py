@@ -40,7 +40,16 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
 
 
 def psnr(prediction: torch.Tensor, reference: torch.Tensor, data_range: float = 1.0) -> float:
-    """PSNR in dB of ``prediction`` against ``reference`` (both clipped to [0, data_range])."""
+    """PSNR in dB of ``prediction`` against ``reference`` (both clipped to [0, data_range]).
+
+    Args:
+        prediction: ``(C, H, W)`` image.
+        reference: ``(C, H, W)`` ground truth.
+        data_range: peak value (1 for raw_norm and sRGB in [0, 1]).
+
+    Returns:
+        ``10 log10(data_range^2 / MSE)`` over all pixels and channels; ``inf`` when equal.
+    """
     _check_pair(prediction, reference)
     x = prediction.detach().to(torch.float64).clamp(0.0, data_range)
     y = reference.detach().to(torch.float64).clamp(0.0, data_range)
@@ -51,7 +60,16 @@ def psnr(prediction: torch.Tensor, reference: torch.Tensor, data_range: float = 
 
 
 def ssim(prediction: torch.Tensor, reference: torch.Tensor, data_range: float = 1.0) -> float:
-    """Mean SSIM over channels (scikit-image defaults, 7x7 uniform window; see module doc)."""
+    """Mean SSIM over channels (scikit-image defaults, 7x7 uniform window; see module doc).
+
+    Args:
+        prediction: ``(C, H, W)`` image, at least 7x7.
+        reference: ``(C, H, W)`` ground truth.
+        data_range: peak value.
+
+    Returns:
+        SSIM averaged over the interior pixels of each channel, then over the channels.
+    """
     _check_pair(prediction, reference)
     c, h, w = prediction.shape
     if h < SSIM_WINDOW or w < SSIM_WINDOW:

@@ -18,7 +18,11 @@ import torch
 
 from ..errors import ConfigError
 
-__all__ = ["EvalPair", "pairs_from_dataset", "seed_for"]
+__all__ = ["EvalPair", "pairs_from_dataset", "seed_for", "NOMINAL_RATIO_TOLERANCE"]
+
+# A real pair is reported under a nominal ratio (table column) within this relative distance:
+# ELD's ratios from ISO x exposure time are within a few percent of 100 / 200.
+NOMINAL_RATIO_TOLERANCE = 0.05
 
 
 def seed_for(*parts: Any) -> int:
@@ -55,7 +59,7 @@ class EvalPair:
 
 def _nominal(ratio: float, candidates: Sequence[float]) -> float:
     for c in candidates:
-        if abs(ratio - c) <= 0.05 * c:
+        if abs(ratio - c) <= NOMINAL_RATIO_TOLERANCE * c:
             return float(c)
     return float(round(ratio, 1))
 

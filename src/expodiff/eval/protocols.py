@@ -75,7 +75,21 @@ def _noise_for_camera(cfg: Any, camera: str):
 def protocol_pairs(
     cfg: Any, protocol: EvalProtocol | str, *, device: torch.device | str = "cpu"
 ) -> tuple[Iterator[EvalPair], list[str]]:
-    """The pairs of a protocol under an experiment config, and notes for the report."""
+    """The pairs of a protocol under an experiment config, and notes for the report.
+
+    Args:
+        cfg: the experiment config (its ``eval`` section; ``noise`` for synthetic noise and
+            read-noise levels; ``data.eld_scenes`` and ``data.camera``).
+        protocol: an :class:`EvalProtocol` or its name.
+        device: where the tensors of the pairs go.
+
+    Returns:
+        ``(iterator of EvalPair, notes)``; the iterator loads lazily, one image at a time.
+
+    Raises:
+        ConfigError: a real-data protocol without ``eval.root``, or no clean set.
+        DataError: a missing dataset root, list or file.
+    """
     from ..config import DataConfig
     from ..data.augment import SampleTransform
     from ..data.factory import build_dataset

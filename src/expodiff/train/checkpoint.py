@@ -194,7 +194,16 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint folder atomically and point ``checkpoints/latest`` at it.
 
-    Keeps the ``keep`` newest ``step_*`` folders (at least the one just written).
+    Args:
+        output_dir: the run folder; the checkpoint goes to ``output_dir/checkpoints/``.
+        model_state: the denoiser's ``state_dict()``.
+        config_yaml: the resolved config (``dump_config``).
+        state: optimiser, RNG states and step.
+        keep: how many ``step_*`` folders to keep (at least the one just written).
+        name: folder name (default ``step_<step, 8 digits>``).
+
+    Returns:
+        The checkpoint folder.
     """
     root = Path(output_dir) / CHECKPOINT_DIR
     root.mkdir(parents=True, exist_ok=True)
@@ -268,9 +277,16 @@ def find_latest_checkpoint(output_dir: str | Path) -> Path | None:
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], str, TrainerState]:
-    """Read a checkpoint folder: ``(model_state, config_yaml, TrainerState)``.
+    """Read a checkpoint folder written by :func:`save_checkpoint`.
 
-    Raises :class:`ModelError` naming the file for a missing, truncated or corrupt part.
+    Args:
+        path: the checkpoint folder.
+
+    Returns:
+        ``(model_state, config_yaml, TrainerState)``.
+
+    Raises:
+        ModelError: a missing, truncated or corrupt part (names the file).
     """
     path = Path(path)
     for part in (MODEL_FILE, CONFIG_FILE, TRAINER_TENSORS, TRAINER_JSON):

@@ -46,7 +46,17 @@ def save_denoiser(
     *,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``folder/model.safetensors`` and ``folder/config.yaml`` (each atomically)."""
+    """Write ``folder/model.safetensors`` and ``folder/config.yaml`` (each atomically).
+
+    Args:
+        folder: the model folder (created if missing).
+        denoiser: the network (a DistributedDataParallel wrapper is unwrapped).
+        config: the resolved experiment config it was trained with.
+        overwrite: replace existing files (else :class:`OutputFileError`).
+
+    Returns:
+        ``folder``.
+    """
     from ..io.atomic import atomic_output
 
     folder = Path(folder)
@@ -115,8 +125,17 @@ def load_denoiser(
 ) -> tuple[torch.nn.Module, ExperimentConfig]:
     """Build the denoiser a model folder's config describes and load its weights strictly.
 
-    ``path``: a model folder, a checkpoint folder, or a ``.safetensors`` file with
-    ``config.yaml`` beside it. Returns ``(denoiser in eval mode on device, config)``.
+    Args:
+        path: a model folder, a checkpoint folder, or a ``.safetensors`` file with
+            ``config.yaml`` beside it.
+        device: where the network goes.
+
+    Returns:
+        ``(denoiser in eval mode, resolved ExperimentConfig)``.
+
+    Raises:
+        ModelError: a missing/corrupt file, an invalid config, or weights that do not match
+            the network the config builds (names the file and the first difference).
     """
     from ..nets.registry import build_denoiser
 
