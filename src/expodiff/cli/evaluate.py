@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from ..eval.protocols import BaselineMethod, ModelMethod, evaluate_pairs, protocol_pairs
     from ..eval.report import markdown_report, summarise, write_report
     from ..io.atomic import check_output_path
-    from ..train.distributed import _resolve_device
+    from ..train.distributed import resolve_device
     from ..train.modelio import load_denoiser
 
     cfg = load_config(args.config, args.overrides)
@@ -126,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.model and not args.baseline:
         raise ConfigError("nothing to evaluate: give --model PATH and/or --baseline NAME")
     out = Path(e.output_dir)
-    check_output_path(out / "report.md", overwrite=args.overwrite) if out.is_dir() else None
-    device = _resolve_device(args.device, 0)
+    if out.is_dir():  # refuse to replace a report before doing any work
+        check_output_path(out / "report.md", overwrite=args.overwrite)
+    device = resolve_device(args.device, 0)
 
     methods = []
     for name, path in _model_specs(args.model):

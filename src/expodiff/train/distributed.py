@@ -18,6 +18,7 @@ import torch.distributed as dist
 
 __all__ = [
     "DistContext",
+    "resolve_device",
     "init_distributed",
     "shutdown_distributed",
     "weights_digest",
@@ -79,7 +80,12 @@ class DistContext:
         return box[0]
 
 
-def _resolve_device(spec: str, local_rank: int) -> torch.device:
+def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
+    """``auto`` / ``cpu`` / ``cuda`` / ``cuda:N`` -> a device (``cuda``: this rank's GPU).
+
+    Raises:
+        ConfigError: CUDA requested but not available.
+    """
     spec = (spec or "auto").lower()
     if spec == "auto":
         spec = "cuda" if torch.cuda.is_available() else "cpu"
@@ -87,7 +93,7 @@ def _resolve_device(spec: str, local_rank: int) -> torch.device:
         if not torch.cuda.is_available():
             from ..errors import ConfigError
 
-            raise ConfigError(f"train.device={spec}: CUDA is not available on this machine")
+            raise ConfigError(f"device {spec!r}: CUDA is not available on this machine")
         if spec == "cuda":
             return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
     return torch.device(spec)
@@ -97,7 +103,7 @@ def init_distributed(device: str = "auto") -> DistContext:
     """Start the process group when launched by torchrun; pick this rank's device."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = _resolve_device(device, local_rank)
+    dev = resolve_device(device, local_rank)
     if world_size <= 1:
         return DistContext(device=dev)
     backend = "nccl" if dev.type == "cuda" else "gloo"
