@@ -136,13 +136,15 @@ def test_eld_protocol_groups_by_camera(tmp_path, data_dir):  # noqa: ARG001
     from fixtures_data import make_eld_tree
 
     root = make_eld_tree(tmp_path / "ELD", scenes=(1,))
-    cfg = load_config(None, [f"eval.root={root}", "eval.ratios=[100, 200]", "data.eld_scenes=[1]"])
+    cfg = load_config(None, [f"eval.root={root}", "data.eld_scenes=[1]"])  # default: 100, 200
     pairs, _ = protocol_pairs(cfg, "eld")
     pairs = list(pairs)
     assert {p.group for p in pairs} == {"SonyA7S2"}
     assert sorted({p.nominal_ratio for p in pairs}) == [100.0, 200.0]
     res = evaluate_pairs(pairs, [BaselineMethod(Baseline.SCALED)])
     assert len(res) == len(pairs) and all(r.group == "SonyA7S2" for r in res)
+    with pytest.raises(ConfigError, match="protocol eld has ratios 100, 200; got 300"):
+        protocol_pairs(load_config(None, [f"eval.root={root}", "eval.ratios=[300]"]), "eld")
 
 
 def test_evaluate_cli_synthetic(tmp_path, data_dir, capsys):  # noqa: ARG001

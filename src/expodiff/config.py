@@ -248,8 +248,9 @@ class EvalConfig:
 
     protocol: EvalProtocol = EvalProtocol.SYNTHETIC
     # Exposure ratios evaluated (synthetic: synthesised at each; sid15-crop/sid-full: the pairs
-    # of these ratios; eld: x100 and x200). Empty: the protocol's own ratios.
-    ratios: tuple[float, ...] = (100.0, 250.0, 300.0)
+    # of these ratios; eld: among 100, 200). Empty: the protocol's own ratios (synthetic and
+    # SID: 100, 250, 300; eld: 100, 200).
+    ratios: tuple[float, ...] = ()
     seed: int = 0  # synthetic protocol: noise seed (per image and ratio)
     root: str | None = None  # dataset root of sid15-crop / sid-full (SID) and eld (ELD)
     # synthetic protocol: clean sets (names under EXPODIFF_DATA/clean, unprocessed with the SID

@@ -177,7 +177,14 @@ def protocol_pairs(
         )
         return pairs, notes
     # ELD
-    eld_ratios = tuple(int(r) for r in ratios if int(r) in (100, 200)) or (100, 200)
+    eld_nominal = PROTOCOL_RATIOS[EvalProtocol.ELD]
+    unknown = [r for r in ratios if r not in eld_nominal]
+    if unknown:
+        raise ConfigError(
+            f"protocol eld has ratios {', '.join(f'{r:g}' for r in eld_nominal)}; got "
+            f"{', '.join(f'{r:g}' for r in unknown)} (eval.ratios / --ratios)"
+        )
+    eld_ratios = tuple(int(r) for r in ratios)
     data = DataConfig(
         kind=DatasetKind.ELD,
         root=e.root,
