@@ -10,7 +10,7 @@ import pytest
 
 from expodiff.cli import main
 from expodiff.config import load_config
-from expodiff.errors import ConfigError, DataError
+from expodiff.errors import ConfigError, DataError, ModelError
 from expodiff.train.loop import Trainer
 from expodiff.train.modelio import load_denoiser
 from train_helpers import CONFIGS, make_images, tiny, tiny_sets
@@ -59,7 +59,7 @@ def test_refuses_to_overwrite_a_run_and_resume_needs_a_checkpoint(images, tmp_pa
     with pytest.raises(ConfigError, match="already holds checkpoints.*--resume"):
         Trainer(cfg)
     other = tiny("pg-unet-ff", tmp_path / "run", images, "train.iterations=1", "model.width=8")
-    with pytest.raises(Exception, match="model differs.*model.width"):
+    with pytest.raises(ModelError, match="model differs.*model.width"):
         Trainer(other, resume=True)
 
 
