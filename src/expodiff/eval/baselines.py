@@ -22,6 +22,7 @@ ELD model). So, per pixel, ``Var[x] = (r K / fs)^2 (lambda + (read_std / K)^2)``
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -86,6 +87,7 @@ def bm3d_denoise(
     system_gain: float,
     read_std: float,
     full_scale_dn: float = ELD_FULL_SCALE_DN,
+    profile: Any = "np",
 ) -> torch.Tensor:
     """BM3D per packed plane of ``noisy (C, H, W)`` with sigmas from :func:`plane_sigmas`.
 
@@ -95,6 +97,8 @@ def bm3d_denoise(
         system_gain: K in DN/e- on the ``full_scale_dn`` scale.
         read_std: signal-independent noise std in DN (see ``methods.read_noise_std``).
         full_scale_dn: DN span of raw_norm 1.
+        profile: the ``bm3d`` package's profile: a name ("np", its default) or a
+            ``bm3d.BM3DProfile`` object (e.g. with ``num_threads`` set).
 
     Returns:
         ``(C, H, W)`` estimate clipped to [0, 1].
@@ -109,7 +113,7 @@ def bm3d_denoise(
     )
     planes = []
     for plane, sigma in zip(noisy.detach().to(torch.float64).cpu().numpy(), sigmas, strict=True):
-        planes.append(np.asarray(bm3d.bm3d(plane, max(sigma, 1e-6)), dtype=np.float64))
+        planes.append(np.asarray(bm3d.bm3d(plane, max(sigma, 1e-6), profile), dtype=np.float64))
     return torch.from_numpy(np.stack(planes)).to(noisy.dtype).clamp(0.0, 1.0)
 
 
@@ -133,6 +137,7 @@ def abm3d_denoise(
     system_gain: float,
     read_std: float,
     full_scale_dn: float = ELD_FULL_SCALE_DN,
+    profile: Any = "np",
 ) -> torch.Tensor:
     """Anscombe (GAT) + BM3D (sigma 1) + exact unbiased inverse, per packed plane.
 
@@ -148,6 +153,6 @@ def abm3d_denoise(
     for plane in noisy.detach().to(torch.float64).cpu().numpy():
         z = plane / a
         d = gat_forward(z, sigma)
-        d_hat = np.asarray(bm3d.bm3d(d, 1.0), dtype=np.float64)
+        d_hat = np.asarray(bm3d.bm3d(d, 1.0, profile), dtype=np.float64)
         planes.append(gat_inverse(d_hat, sigma) * a)
     return torch.from_numpy(np.stack(planes)).to(noisy.dtype).clamp(0.0, 1.0)

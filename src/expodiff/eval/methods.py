@@ -81,6 +81,7 @@ class BaselineMethod:
     kind: Baseline
     full_scale_dn: float = ELD_FULL_SCALE_DN
     name: str = ""
+    bm3d_profile: Any = "np"  # bm3d package profile: a name or a bm3d.BM3DProfile object
 
     def __post_init__(self) -> None:
         self.kind = Baseline(self.kind)
@@ -108,6 +109,7 @@ class BaselineMethod:
             system_gain=pair.system_gain,
             read_std=pair.read_std,
             full_scale_dn=self.full_scale_dn,
+            profile=self.bm3d_profile,
         )
         return out[None]
 
