@@ -1,0 +1,301 @@
+"""Speed and memory of one full frame, each measurement in a fresh process; size and cost.
+
+:func:`measure_speed` starts ``python -m expodiff.bench.speed ...`` (this module's
+:func:`main`) once per backbone and step count, so every peak resident-set size is that of a
+process that did nothing else: import, build the model, synthesise one noisy packed frame,
+run the sampler once on a tiny input (one-off kernel set-up), then time one
+:func:`~expodiff.diffusion.sampler.sample` call on the full frame with tiled network
+evaluation (:class:`~expodiff.nets.tiling.TiledDenoiser`, what ``expodiff evaluate`` and
+large-frame inference use) and report seconds and ``getrusage`` peak RSS as one JSON line.
+Weights are random for the presets (speed does not depend on them); the shipped default model
+is loaded from its folder. Results are cached in ``WORKDIR/speed/*.json``.
+
+:func:`model_costs` gives Table 5b: parameters (all, and the ``thop`` convention of the
+paper), the paper's counts, and forward GFLOPs per megapixel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = [
+    "SpeedResult",
+    "measure_speed",
+    "model_costs",
+    "default_model_dir",
+    "cpu_name",
+    "GLIBC_TUNABLES",
+    "main",
+]
+
+# The Makefile's allocator settings: large-convolution CPU time halves with them (docs/method.md).
+GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=68719476736"
+_WARMUP_SIDE = 64  # packed pixels of the warm-up input
+_SPEED_RATIO = 100.0  # exposure ratio and gain of the synthetic input (speed does not depend on
+_SPEED_GAIN = 1.0  # them beyond the Poisson rates)
+_SPEED_LEVEL = 0.1  # mean raw_norm of the synthetic scene
+
+
+@dataclass(frozen=True)
+class SpeedResult:
+    """One measurement.
+
+    Attributes:
+        model: preset name, or ``default`` for the shipped model.
+        steps: sampler steps S.
+        height, width: packed frame size (a Bayer mosaic of ``2 height x 2 width``).
+        seconds: wall time of one ``sample`` call on the frame.
+        peak_rss_mb: peak resident set size of the whole process (MiB).
+        rss_before_mb: resident set size before the timed call (MiB): interpreter, torch,
+            model, input frame.
+        threads: torch threads.
+        tile: tile side (packed pixels) or None.
+        error: why the measurement failed ("" when it did not).
+    """
+
+    model: str
+    steps: int
+    height: int
+    width: int
+    seconds: float
+    peak_rss_mb: float
+    rss_before_mb: float
+    threads: int
+    tile: int | None
+    error: str = ""
+
+    @property
+    def megapixels(self) -> float:
+        return 4 * self.height * self.width / 1e6
+
+
+def default_model_dir() -> Path | None:
+    """``src/expodiff/models/default`` when the package ships a model there, else None."""
+    folder = Path(__file__).resolve().parents[1] / "models" / "default"
+    return folder if (folder / "model.safetensors").is_file() else None
+
+
+def cpu_name() -> str:
+    """The CPU model name (``/proc/cpuinfo``), or ``platform.processor()``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def model_costs() -> list[dict]:
+    """Table 5b: one dict per preset (``name``, ``params``, ``params_thop``, ``paper_params``,
+    ``gflops_per_mp``: forward FLOPs of one network evaluation per mosaic megapixel)."""
+    from ..config import ModelConfig
+    from ..nets.flops import count_parameters, macs_per_megapixel
+    from ..nets.registry import PRESETS, build_denoiser
+
+    rows = []
+    for name, preset in PRESETS.items():
+        model = build_denoiser(ModelConfig(preset=name))
+        rows.append(
+            {
+                "name": name,
+                "architecture": preset.summary(),
+                "params": count_parameters(model),
+                "params_thop": count_parameters(model, "paper"),
+                "paper_params": preset.paper_params,
+                "gflops_per_mp": 2 * macs_per_megapixel(model) / 1e9,
+            }
+        )
+    return rows
+
+
+def _rss_mb() -> float:
+    """Current resident set size (MiB) from /proc, else the peak so far."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _probe(args: argparse.Namespace) -> SpeedResult:
+    """The measurement itself (runs in the child process)."""
+    import torch
+
+    from ..config import ModelConfig
+    from ..diffusion.process import ExposureProcess
+    from ..diffusion.sampler import sample
+    from ..nets.registry import build_denoiser
+    from ..nets.tiling import TiledDenoiser
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    if args.model_dir:
+        from ..train.modelio import load_denoiser
+
+        model, mcfg = load_denoiser(args.model_dir)
+        full_scale = mcfg.noise.full_scale_dn
+    else:
+        model = build_denoiser(ModelConfig(preset=args.preset))
+        full_scale = ExposureProcess().full_scale_dn
+    model = model.for_inference()
+    process = ExposureProcess(full_scale)
+    g = torch.Generator().manual_seed(0)
+    clean = torch.rand(1, 4, args.height, args.width, generator=g) * (2 * _SPEED_LEVEL)
+    electrons = clean * full_scale / (_SPEED_RATIO * _SPEED_GAIN)
+    noisy = torch.poisson(electrons, generator=g) * (_SPEED_RATIO * _SPEED_GAIN) / full_scale
+    del clean, electrons
+    net = TiledDenoiser(model, tile=args.tile, overlap=args.overlap) if args.tile else model
+    kw = dict(exposure_ratio=_SPEED_RATIO, system_gain=_SPEED_GAIN, steps=args.steps)
+    sample(process, model, noisy[..., :_WARMUP_SIDE, :_WARMUP_SIDE], generator=g, **kw)
+    before = _rss_mb()
+    t0 = time.perf_counter()
+    out = sample(process, net, noisy, generator=g, **kw)
+    seconds = time.perf_counter() - t0
+    if not bool(torch.isfinite(out).all()):
+        raise FloatingPointError("non-finite output")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return SpeedResult(
+        args.name,
+        args.steps,
+        args.height,
+        args.width,
+        seconds,
+        peak,
+        before,
+        args.threads,
+        args.tile,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Child-process entry point: print one :class:`SpeedResult` as a JSON line."""
+    p = argparse.ArgumentParser(prog="python -m expodiff.bench.speed")
+    p.add_argument("--name", required=True)
+    p.add_argument("--preset", default="nafnet1")
+    p.add_argument("--model-dir")
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--height", type=int, default=1424)
+    p.add_argument("--width", type=int, default=2128)
+    p.add_argument("--tile", type=int, default=512)
+    p.add_argument("--overlap", type=int, default=64)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    if args.tile is not None and args.tile <= 0:
+        args.tile = None
+    print(json.dumps(asdict(_probe(args))))
+    return 0
+
+
+def _failed(name: str, steps: int, cfg, threads: int, error: str) -> SpeedResult:
+    return SpeedResult(
+        name,
+        steps,
+        cfg.height,
+        cfg.width,
+        float("nan"),
+        float("nan"),
+        float("nan"),
+        threads,
+        cfg.tile,
+        error,
+    )
+
+
+def _cache_path(folder: Path, name: str, steps: int, cfg, threads: int, model_dir) -> Path:
+    ident = name
+    if model_dir is not None:  # a shipped model may be replaced: key its cache by its weights
+        import hashlib
+
+        digest = hashlib.sha256((Path(model_dir) / "model.safetensors").read_bytes())
+        ident = f"{name}-{digest.hexdigest()[:12]}"
+    tile = cfg.tile or 0
+    return folder / f"{ident}.S{steps}.{cfg.height}x{cfg.width}.t{tile}.j{threads}.json"
+
+
+def measure_speed(
+    name: str,
+    steps: int,
+    cfg,
+    *,
+    threads: int,
+    workdir: Path,
+    model_dir: Path | None = None,
+    compute: bool = True,
+) -> SpeedResult | None:
+    """Measure (or reuse the cached measurement of) one backbone and step count.
+
+    Args:
+        name: preset name, or ``default`` with ``model_dir``.
+        steps: sampler steps S.
+        cfg: the :class:`~expodiff.bench.settings.SpeedConfig`.
+        threads: torch threads of the child process.
+        workdir: cache folder root (``WORKDIR/speed``).
+        model_dir: a model folder to load instead of a random-weight preset.
+        compute: measure when nothing is cached (False: return None instead).
+
+    Returns:
+        The result; a failed or timed-out measurement has ``error`` set (and is not cached).
+    """
+    from ..io.atomic import atomic_output
+
+    folder = Path(workdir) / "speed"
+    path = _cache_path(folder, name, steps, cfg, threads, model_dir)
+    if path.is_file():
+        try:
+            return SpeedResult(**json.loads(path.read_text()))
+        except (json.JSONDecodeError, TypeError):
+            pass
+    if not compute:
+        return None
+    cmd = [
+        sys.executable,
+        "-m",
+        "expodiff.bench.speed",
+        "--name",
+        name,
+        "--steps",
+        str(steps),
+        "--height",
+        str(cfg.height),
+        "--width",
+        str(cfg.width),
+        "--tile",
+        str(cfg.tile or 0),
+        "--overlap",
+        str(cfg.overlap),
+        "--threads",
+        str(threads),
+    ]
+    cmd += ["--model-dir", str(model_dir)] if model_dir is not None else ["--preset", name]
+    env = dict(os.environ)
+    env.setdefault("GLIBC_TUNABLES", GLIBC_TUNABLES)
+    env["OMP_NUM_THREADS"] = str(threads)
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=cfg.timeout_s, env=env, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return _failed(name, steps, cfg, threads, f"timed out after {cfg.timeout_s:g} s")
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return _failed(name, steps, cfg, threads, f"exit {proc.returncode}: {last}")
+    result = SpeedResult(**json.loads(lines[-1]))
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(asdict(result)))
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
