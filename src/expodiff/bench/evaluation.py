@@ -156,10 +156,13 @@ class Evaluator:
         return self._pairs[subset]
 
     def protocol_notes(self) -> list[str]:
-        """The protocol's description (after the first inputs were built)."""
+        """The protocol's description (builds no inputs: the pairs are generated lazily)."""
+        from ..eval.protocols import protocol_pairs
+
         if not self._notes:
-            self.pairs(EvalSubset.TABLES)
-        return self._notes
+            cfg = self.protocol_config(EvalSubset.TABLES)
+            _, self._notes = protocol_pairs(cfg, cfg.eval.protocol)
+        return list(self._notes)
 
     # ------------------------------------------------------------------ methods
     def _model(self, run: str) -> tuple[Any, ExperimentConfig]:

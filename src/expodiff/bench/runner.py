@@ -114,7 +114,7 @@ def collect(
         results=results,
         training=training,
         speed=speed,
-        costs=model_costs(),
+        costs=model_costs(default_model_dir() if bench.speed.default_model else None),
     )
     data.preamble = preamble(data, datetime.date.today().isoformat())
     return data

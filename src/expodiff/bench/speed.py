@@ -95,23 +95,31 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def model_costs() -> list[dict]:
-    """Table 5b: one dict per preset (``name``, ``params``, ``params_thop``, ``paper_params``,
-    ``gflops_per_mp``: forward FLOPs of one network evaluation per mosaic megapixel)."""
+def model_costs(default_model: Path | None = None) -> list[dict]:
+    """Table 5b: one dict per preset (``name``, ``architecture``, ``params``, ``params_thop``,
+    ``paper_params``, ``gflops_per_mp``: forward FLOPs of one network evaluation per mosaic
+    megapixel), plus ``default`` for a shipped model folder when given."""
     from ..config import ModelConfig
     from ..nets.flops import count_parameters, macs_per_megapixel
-    from ..nets.registry import PRESETS, build_denoiser
+    from ..nets.registry import PRESETS, build_denoiser, resolve_preset
 
+    configs = [(name, ModelConfig(preset=name)) for name in PRESETS]
+    if default_model is not None:
+        from ..train.modelio import load_model_config
+
+        configs.append(("default", load_model_config(default_model).model))
     rows = []
-    for name, preset in PRESETS.items():
-        model = build_denoiser(ModelConfig(preset=name))
+    for name, mcfg in configs:
+        model = build_denoiser(mcfg)
+        preset = resolve_preset(mcfg)
+        arch = preset.summary()
         rows.append(
             {
                 "name": name,
-                "architecture": preset.summary(),
+                "architecture": arch if name in PRESETS else f"shipped model: {arch}",
                 "params": count_parameters(model),
                 "params_thop": count_parameters(model, "paper"),
-                "paper_params": preset.paper_params,
+                "paper_params": preset.paper_params if name in PRESETS else None,
                 "gflops_per_mp": 2 * macs_per_megapixel(model) / 1e9,
             }
         )
