@@ -40,7 +40,7 @@ def test_quick_run_writes_every_table_plot_and_csv(quick):
     assert "No GPU" in text
     for table in BenchTable:
         assert f"<!-- analysis:{table.value} -->" in text
-    for name in ("table6_ratios", "fig6_steps", "fig5_arl", "speed"):
+    for name in ("table6_ratios", "fig6_steps", "fig5_arl", "speed", "memory"):
         png = root / "docs" / "images" / f"bench_{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with open(root / "docs" / "benchmarks" / "table2.csv", newline="") as fh:

@@ -250,6 +250,7 @@ def _speed_section(data: ReportData, images: Path, csv_dir: Path) -> str:
         rows.append(
             [
                 f"`{s.model}`",
+                s.allocator,
                 f"{c['params']:,}" if c else "–",
                 fmt(c["gflops_per_mp"]) if c else "–",
                 str(s.steps),
@@ -259,11 +260,13 @@ def _speed_section(data: ReportData, images: Path, csv_dir: Path) -> str:
                 fmt(ms_mp, 0),
                 fmt(s.peak_rss_mb, 0),
                 fmt(s.rss_before_mb, 0),
+                fmt(s.load_avg, 1),
             ]
         )
         csv_rows.append(
             [
                 s.model,
+                s.allocator,
                 s.steps,
                 s.height,
                 s.width,
@@ -273,6 +276,7 @@ def _speed_section(data: ReportData, images: Path, csv_dir: Path) -> str:
                 ms_mp,
                 s.peak_rss_mb,
                 s.rss_before_mb,
+                s.load_avg,
                 s.error,
             ]
         )
@@ -280,6 +284,7 @@ def _speed_section(data: ReportData, images: Path, csv_dir: Path) -> str:
         csv_dir / "speed.csv",
         [
             "model",
+            "allocator",
             "steps",
             "height",
             "width",
@@ -289,12 +294,14 @@ def _speed_section(data: ReportData, images: Path, csv_dir: Path) -> str:
             "ms_per_mp",
             "peak_rss_mib",
             "rss_before_mib",
+            "load_avg",
             "error",
         ],
         csv_rows,
     )
     header = [
         "model",
+        "allocator",
         "parameters",
         "GFLOP/MP",
         "S",
@@ -302,26 +309,36 @@ def _speed_section(data: ReportData, images: Path, csv_dir: Path) -> str:
         "ms/MP",
         "peak RSS (MiB)",
         "RSS before (MiB)",
+        "load",
     ]
     out = [markdown_table(header, rows) if rows else "_Not measured yet._\n"]
     models = list(dict.fromkeys(s.model for s in data.speed))
-    steps = sorted({s.steps for s in data.speed})
-    series = {
-        f"S={k}": [
-            next((s.seconds for s in data.speed if s.model == m and s.steps == k), math.nan)
-            for m in models
-        ]
-        for k in steps
-    }
-    if models:
-        path = plots.grouped_bars(
-            images / "bench_speed.png",
-            [("seconds per 12 MP frame", models, series)],
-            ylabel="seconds (log scale)",
-            log_y=True,
-        )
-        if path:
-            out.append(f"\n![Speed](images/{path.name})\n")
+    variants = sorted({(s.steps, s.allocator) for s in data.speed})
+    mp = f"{4 * data.bench.speed.height * data.bench.speed.width / 1e6:.3g} MP"
+    for name, attr, title, log_y in (
+        ("bench_speed.png", "seconds", f"seconds per {mp} frame", True),
+        ("bench_memory.png", "peak_rss_mb", f"peak RSS (MiB), {mp} frame", False),
+    ):
+        series = {
+            f"S={k}, {a} allocator": [
+                next(
+                    (
+                        getattr(s, attr)
+                        for s in data.speed
+                        if (s.model, s.steps, s.allocator) == (m, k, a)
+                    ),
+                    math.nan,
+                )
+                for m in models
+            ]
+            for k, a in variants
+        }
+        if models:
+            path = plots.grouped_bars(
+                images / name, [(title, models, series)], ylabel=title, log_y=log_y, zoom=False
+            )
+            if path:
+                out.append(f"\n![{title}](images/{path.name})\n")
     out.append("\nRaw numbers: [benchmarks/speed.csv](benchmarks/speed.csv). ")
     out.append(_rerun(data, BenchTable.SPEED))
     return "".join(out)

@@ -98,6 +98,7 @@ def grouped_bars(
     ylabel: str,
     title: str = "",
     log_y: bool = False,
+    zoom: bool = True,
 ) -> Path | None:
     """Side-by-side panels of grouped bar charts.
 
@@ -107,6 +108,7 @@ def grouped_bars(
         ylabel: y axis label.
         title: figure title.
         log_y: logarithmic y axis.
+        zoom: linear axes start near the smallest value instead of 0 (PSNR-like values).
     """
     if not have_matplotlib():
         return None
@@ -128,7 +130,7 @@ def grouped_bars(
         ax.set_ylabel(ylabel)
         if log_y:
             ax.set_yscale("log")
-        else:
+        elif zoom:
             finite = [v for vals in series.values() for v in vals if math.isfinite(v)]
             if finite and min(finite) > 0:  # PSNR-like values: zoom onto the differences
                 lo, hi = min(finite), max(finite)

@@ -88,19 +88,21 @@ def collect(
             if m.key not in results and (found := evaluator.results(m, compute=False)):
                 results[m.key] = found
     speed = []
-    for name, folder in _speed_models(bench):
-        for s in bench.speed.steps:
-            found = measure_speed(
-                name,
-                s,
-                bench.speed,
-                threads=threads,
-                workdir=workdir,
-                model_dir=folder,
-                compute=False,
-            )
-            if found is not None:
-                speed.append(found)
+    for allocator in bench.speed.allocators:
+        for name, folder in _speed_models(bench):
+            for s in bench.speed.steps:
+                found = measure_speed(
+                    name,
+                    s,
+                    bench.speed,
+                    threads=threads,
+                    workdir=workdir,
+                    model_dir=folder,
+                    allocator=allocator,
+                    compute=False,
+                )
+                if found is not None:
+                    speed.append(found)
     machine = (
         f"{cpu_name()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, "
         f"Python {platform.python_version()}; no GPU"
@@ -160,13 +162,21 @@ def run_benchmark(
         for m in _methods(table, bench):
             evaluator.results(m)
     if BenchTable.SPEED in tables:
-        for name, folder in _speed_models(bench):
-            for s in bench.speed.steps:
-                log.info(f"speed: {name}, S={s}")
-                r = measure_speed(
-                    name, s, bench.speed, threads=n_threads, workdir=workdir, model_dir=folder
-                )
-                log.info(f"speed: {name}, S={s}: {r.seconds:.1f} s {r.error}".rstrip())
+        for allocator in bench.speed.allocators:
+            for name, folder in _speed_models(bench):
+                for s in bench.speed.steps:
+                    what = f"speed: {name}, S={s}, {allocator.value} allocator"
+                    log.info(what)
+                    r = measure_speed(
+                        name,
+                        s,
+                        bench.speed,
+                        threads=n_threads,
+                        workdir=workdir,
+                        model_dir=folder,
+                        allocator=allocator,
+                    )
+                    log.info(f"{what}: {r.seconds:.1f} s {r.error}".rstrip())
     data = collect(bench, workdir, evaluator, command=command, threads=n_threads)
     sections = [(t, intro(t, data)) for t in REPORT_ORDER]
     path = write_document(data, out, sections)

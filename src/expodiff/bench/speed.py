@@ -24,7 +24,7 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 __all__ = [
@@ -60,6 +60,9 @@ class SpeedResult:
         threads: torch threads.
         tile: tile side (packed pixels) or None.
         error: why the measurement failed ("" when it did not).
+        load_avg: the machine's 1-minute load average when the timed call started (other
+            jobs sharing the CPU slow it down).
+        allocator: the :class:`~expodiff.bench.settings.Allocator` value it ran with.
     """
 
     model: str
@@ -72,6 +75,8 @@ class SpeedResult:
     threads: int
     tile: int | None
     error: str = ""
+    load_avg: float = float("nan")
+    allocator: str = "default"
 
     @property
     def megapixels(self) -> float:
@@ -166,6 +171,7 @@ def _probe(args: argparse.Namespace) -> SpeedResult:
     kw = dict(exposure_ratio=_SPEED_RATIO, system_gain=_SPEED_GAIN, steps=args.steps)
     sample(process, model, noisy[..., :_WARMUP_SIDE, :_WARMUP_SIDE], generator=g, **kw)
     before = _rss_mb()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     t0 = time.perf_counter()
     out = sample(process, net, noisy, generator=g, **kw)
     seconds = time.perf_counter() - t0
@@ -182,6 +188,7 @@ def _probe(args: argparse.Namespace) -> SpeedResult:
         before,
         args.threads,
         args.tile,
+        load_avg=load,
     )
 
 
@@ -204,22 +211,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _failed(name: str, steps: int, cfg, threads: int, error: str) -> SpeedResult:
+def _failed(name: str, steps: int, cfg, threads: int, allocator: str, error: str) -> SpeedResult:
+    nan = float("nan")
     return SpeedResult(
         name,
         steps,
         cfg.height,
         cfg.width,
-        float("nan"),
-        float("nan"),
-        float("nan"),
+        nan,
+        nan,
+        nan,
         threads,
         cfg.tile,
         error,
+        allocator=allocator,
     )
 
 
-def _cache_path(folder: Path, name: str, steps: int, cfg, threads: int, model_dir) -> Path:
+def _cache_path(
+    folder: Path, name: str, steps: int, cfg, threads: int, model_dir, allocator: str
+) -> Path:
     ident = name
     if model_dir is not None:  # a shipped model may be replaced: key its cache by its weights
         import hashlib
@@ -227,7 +238,8 @@ def _cache_path(folder: Path, name: str, steps: int, cfg, threads: int, model_di
         digest = hashlib.sha256((Path(model_dir) / "model.safetensors").read_bytes())
         ident = f"{name}-{digest.hexdigest()[:12]}"
     tile = cfg.tile or 0
-    return folder / f"{ident}.S{steps}.{cfg.height}x{cfg.width}.t{tile}.j{threads}.json"
+    size = f"{cfg.height}x{cfg.width}"
+    return folder / f"{ident}.S{steps}.{size}.t{tile}.j{threads}.{allocator}.json"
 
 
 def measure_speed(
@@ -238,6 +250,7 @@ def measure_speed(
     threads: int,
     workdir: Path,
     model_dir: Path | None = None,
+    allocator: str = "default",
     compute: bool = True,
 ) -> SpeedResult | None:
     """Measure (or reuse the cached measurement of) one backbone and step count.
@@ -249,6 +262,8 @@ def measure_speed(
         threads: torch threads of the child process.
         workdir: cache folder root (``WORKDIR/speed``).
         model_dir: a model folder to load instead of a random-weight preset.
+        allocator: ``"default"`` (no ``GLIBC_TUNABLES`` in the child's environment) or
+            ``"tuned"`` (the Makefile's :data:`GLIBC_TUNABLES`).
         compute: measure when nothing is cached (False: return None instead).
 
     Returns:
@@ -257,7 +272,8 @@ def measure_speed(
     from ..io.atomic import atomic_output
 
     folder = Path(workdir) / "speed"
-    path = _cache_path(folder, name, steps, cfg, threads, model_dir)
+    allocator = getattr(allocator, "value", allocator)
+    path = _cache_path(folder, name, steps, cfg, threads, model_dir, allocator)
     if path.is_file():
         try:
             return SpeedResult(**json.loads(path.read_text()))
@@ -286,19 +302,22 @@ def measure_speed(
     ]
     cmd += ["--model-dir", str(model_dir)] if model_dir is not None else ["--preset", name]
     env = dict(os.environ)
-    env.setdefault("GLIBC_TUNABLES", GLIBC_TUNABLES)
+    if allocator == "tuned":
+        env["GLIBC_TUNABLES"] = GLIBC_TUNABLES
+    else:
+        env.pop("GLIBC_TUNABLES", None)
     env["OMP_NUM_THREADS"] = str(threads)
     try:
         proc = subprocess.run(
             cmd, capture_output=True, text=True, timeout=cfg.timeout_s, env=env, check=False
         )
     except subprocess.TimeoutExpired:
-        return _failed(name, steps, cfg, threads, f"timed out after {cfg.timeout_s:g} s")
+        return _failed(name, steps, cfg, threads, allocator, f"timed out after {cfg.timeout_s:g} s")
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return _failed(name, steps, cfg, threads, f"exit {proc.returncode}: {last}")
-    result = SpeedResult(**json.loads(lines[-1]))
+        return _failed(name, steps, cfg, threads, allocator, f"exit {proc.returncode}: {last}")
+    result = replace(SpeedResult(**json.loads(lines[-1])), allocator=allocator)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_output(path, overwrite=True) as tmp:
         tmp.write_text(json.dumps(asdict(result)))

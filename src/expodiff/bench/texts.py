@@ -183,11 +183,15 @@ def intro(table: BenchTable, data: ReportData) -> str:
             f"One {_frame(data)} denoised by the sampler with tiled network evaluation "
             f"({data.bench.speed.tile} packed-pixel tiles, {data.bench.speed.overlap} overlap), "
             "each measurement in a fresh process: wall seconds of one call, peak resident memory "
-            "of the whole process, and the resident memory before the call (interpreter, torch, "
-            "model and the input frame). Random weights for the presets (speed does not depend "
-            "on them); the shipped default model when the package has one. The Makefile's "
-            "`GLIBC_TUNABLES` allocator settings are applied. Raw file decoding and the ISP are "
-            "not included. No GPU was available for this report."
+            "of the whole process, the resident memory before the call (interpreter, torch, "
+            "model and the input frame), and the machine's 1-minute load average when the call "
+            "started (other jobs share this 2-core CPU; a load above the thread count slows the "
+            "measurement down). Random weights for the presets (speed does not depend "
+            "on them); the shipped default model when the package has one. Allocator *default* "
+            "is what a shell running `expodiff` gets; *tuned* sets the Makefile's "
+            "`GLIBC_TUNABLES` (huge mmap/trim thresholds: large convolutions stop paying page "
+            "faults, freed memory stays resident). Raw file decoding and the ISP are not "
+            "included. No GPU was available for this report."
         ),
     }
     return texts[table]
