@@ -18,9 +18,11 @@ from ..errors import ExpodiffError
 
 # Subcommand modules, in the order `expodiff --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "enhance",
     "show_config",
     "info",
     "develop",
+    "darken",
     "cache_patches",
     "models",
     "train",

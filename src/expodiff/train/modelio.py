@@ -45,6 +45,7 @@ def save_denoiser(
     config: ExperimentConfig,
     *,
     overwrite: bool = False,
+    dtype: torch.dtype | None = None,
 ) -> Path:
     """Write ``folder/model.safetensors`` and ``folder/config.yaml`` (each atomically).
 
@@ -53,6 +54,9 @@ def save_denoiser(
         denoiser: the network (a DistributedDataParallel wrapper is unwrapped).
         config: the resolved experiment config it was trained with.
         overwrite: replace existing files (else :class:`OutputFileError`).
+        dtype: store floating-point tensors in this dtype (e.g. ``torch.float16`` for a
+            half-size shipped model); None keeps the network's. :func:`load_denoiser` casts
+            them back to the network's dtype.
 
     Returns:
         ``folder``.
@@ -64,6 +68,8 @@ def save_denoiser(
     weights = {
         k: v.detach().to("cpu").contiguous() for k, v in _unwrap(denoiser).state_dict().items()
     }
+    if dtype is not None:
+        weights = {k: v.to(dtype) if v.is_floating_point() else v for k, v in weights.items()}
     with atomic_output(folder / MODEL_FILE, overwrite=overwrite) as tmp:
         save_file(weights, str(tmp), metadata={"format": WEIGHTS_FORMAT})
     with atomic_output(folder / CONFIG_FILE, overwrite=overwrite) as tmp:
@@ -127,7 +133,8 @@ def load_denoiser(
 
     Args:
         path: a model folder, a checkpoint folder, or a ``.safetensors`` file with
-            ``config.yaml`` beside it.
+            ``config.yaml`` beside it. Floating-point weights stored in another precision
+            (fp16, bf16) are cast to the network's (fp32).
         device: where the network goes.
 
     Returns:
@@ -152,5 +159,6 @@ def load_denoiser(
     except (ConfigError, ValueError, KeyError) as exc:
         raise ModelError(f"{weights_path}: cannot build the configured model: {exc}") from None
     check_state_dict(denoiser, state, str(weights_path))
+    # load_state_dict copies into the network's tensors, casting fp16/bf16 weights to fp32.
     denoiser.load_state_dict(state, strict=True)
     return denoiser.to(device).eval(), config

@@ -1,0 +1,302 @@
+"""``expodiff enhance``: dark raw files in, clean well-exposed images out (the main job)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from ..errors import ExpodiffError, OutputFileError
+
+
+def _ratio(text: str) -> str | float:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a number, got {text!r}") from None
+    if not (value >= 1 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(
+            f"must be >= 1 (expodiff brightens, it does not darken), got {text}"
+        )
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _format(text: str):
+    from ..enhance.pipeline import OutputFormat
+
+    try:
+        return OutputFormat.parse(text)
+    except OutputFileError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cfa(text: str):
+    from ..raw import CFAPattern
+
+    try:
+        return CFAPattern.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "enhance",
+        help="enhance dark raw photos: clean, well-exposed PNG/TIFF/DNG (the main job)",
+        description=(
+            "Brighten and denoise dark camera raw files with ExposureDiffusion. INPUT: raw "
+            "files or folders of them. OUT: a file (one input; .png, .tif/.tiff or .dng picks "
+            "the format) or a folder (outputs keep the input file names; --format picks the "
+            "format). Existing outputs are never replaced without --overwrite; in a folder "
+            "they are skipped, so re-running an interrupted run finishes it."
+        ),
+        epilog="See docs/enhance.md for the ratio, noise level (K) and model options.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="raw file or folder of raw files")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file or folder")
+    p.add_argument(
+        "--format",
+        type=_format,
+        default=None,
+        metavar="{png,tif,dng}",
+        help="output format of a folder OUT (default png)",
+    )
+    p.add_argument(
+        "--bits",
+        type=int,
+        choices=(8, 16),
+        default=None,
+        help="bits per sample of PNG/TIFF (default: 8 for PNG, 16 for TIFF); DNG is 16-bit",
+    )
+    p.add_argument(
+        "--ratio",
+        type=_ratio,
+        default="auto",
+        metavar="auto|N",
+        help="exposure ratio to brighten by (default auto: from --target-exposure and EXIF, "
+        "else from the image's brightness)",
+    )
+    p.add_argument(
+        "--target-exposure",
+        type=_positive,
+        default=None,
+        metavar="SECONDS",
+        help="auto ratio: the exposure time wanted; ratio = T x ISO_target / (t x ISO)",
+    )
+    p.add_argument(
+        "--target-iso",
+        type=_positive,
+        default=None,
+        metavar="ISO",
+        help="auto ratio with --target-exposure: the ISO wanted (default: the file's)",
+    )
+    p.add_argument(
+        "--system-gain",
+        type=_positive,
+        default=None,
+        metavar="K",
+        help="system gain K in DN per electron on the model's full-scale DN (default: the "
+        "camera profile at the file's ISO, else estimated from the image)",
+    )
+    p.add_argument(
+        "--camera",
+        default=None,
+        metavar="PROFILE",
+        help="camera noise profile for K: a packaged name (expodiff profiles) or a .json from "
+        "expodiff calibrate (default: matched from the file's make and model)",
+    )
+    p.add_argument(
+        "--steps",
+        type=_count(1),
+        default=None,
+        metavar="S",
+        help="network evaluations (default: the model's)",
+    )
+    p.add_argument(
+        "--samples",
+        type=_count(1),
+        default=1,
+        metavar="N",
+        help="average N stochastic trajectories and write NAME.uncertainty.png (per-pixel "
+        "standard deviation) beside each output (default 1)",
+    )
+    p.add_argument("--seed", type=_count(0), default=0, metavar="N", help="random seed (default 0)")
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="PATH",
+        help="model folder (expodiff train output) instead of the packaged default model",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        metavar="{auto,cpu,cuda}",
+        help="where to run: auto (CUDA when available), cpu, cuda or cuda:N",
+    )
+    p.add_argument(
+        "--tile",
+        type=_count(0),
+        default=None,
+        metavar="N",
+        help="evaluate the network in N x N tiles of packed pixels (default: 512 tiles for "
+        "frames larger than that; 0: never tile)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    group = p.add_argument_group(
+        "mosaics stored as plain images",
+        "read the inputs as single-channel PNG/TIFF/PGM mosaics instead of raw files",
+    )
+    group.add_argument(
+        "--cfa", type=_cfa, metavar="PATTERN", help="their CFA layout: RGGB, BGGR, GRBG, GBRG"
+    )
+    group.add_argument(
+        "--black-level", type=float, nargs="+", metavar="DN", help="1 or 4 values; default 0"
+    )
+    group.add_argument(
+        "--white-level", type=float, metavar="DN", help="default: the image's bit-depth maximum"
+    )
+    p.set_defaults(func=run)
+
+
+def _read(path: Path, args: argparse.Namespace, report):
+    from ..io.rawio import read_raw
+
+    black = args.black_level
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = read_raw(
+            path,
+            cfa=args.cfa,
+            black_level=None if black is None else (black[0] if len(black) == 1 else black),
+            white_level=args.white_level,
+        )
+    for warning in caught:
+        report(f"expodiff: warning: {warning.message}")
+    return frame
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    if args.cfa is None and (args.black_level is not None or args.white_level is not None):
+        raise ExpodiffError("--black-level and --white-level need --cfa (a stored mosaic)")
+    if args.black_level is not None and len(args.black_level) not in (1, 4):
+        raise ExpodiffError(f"--black-level takes 1 or 4 values, got {len(args.black_level)}")
+    if args.target_iso is not None and args.target_exposure is None:
+        raise ExpodiffError("--target-iso needs --target-exposure")
+    if args.ratio != "auto" and args.target_exposure is not None:
+        raise ExpodiffError("--target-exposure sets the ratio; do not give --ratio as well")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..enhance.api import enhance
+    from ..enhance.models import load_model
+    from ..enhance.pipeline import (
+        OutputFormat,
+        collect_inputs,
+        plan_jobs,
+        write_result,
+        write_uncertainty,
+    )
+
+    _check_options(args)
+    inputs = collect_inputs(args.inputs)
+    jobs, single = plan_jobs(
+        inputs, args.output, fmt=args.format, samples=args.samples, overwrite=args.overwrite
+    )
+    if args.bits is not None and any(job.fmt is OutputFormat.DNG for job in jobs):
+        raise OutputFileError(f"{args.output}: --bits is for PNG/TIFF; a DNG is 16-bit")
+    pending = [job for job in jobs if args.overwrite or not job.done()]
+    for job in jobs:
+        if job not in pending:
+            print(f"{job.source} -> {job.output}: exists, skipped (--overwrite to redo)")
+    if not pending:
+        print(f"nothing to do: all {len(jobs)} outputs exist")
+        return 0
+    model = load_model(args.model, device=args.device)
+
+    def report(line: str) -> None:
+        tqdm.write(line, file=sys.stderr)
+
+    failures = 0
+    files_bar = tqdm(pending, desc="files", unit="file", disable=None if len(pending) > 1 else True)
+    for job in files_bar:
+        start = time.perf_counter()
+        steps_bar = tqdm(total=0, desc=job.source.name, unit="step", leave=False, disable=None)
+
+        def progress(done: int, total: int, bar=steps_bar) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            frame = _read(job.source, args, report)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = enhance(
+                    frame,
+                    ratio=args.ratio,
+                    steps=args.steps,
+                    model=model,
+                    seed=args.seed,
+                    samples=args.samples,
+                    system_gain=args.system_gain,
+                    camera=args.camera,
+                    target_exposure=args.target_exposure,
+                    target_iso=args.target_iso,
+                    tile=args.tile,
+                    srgb=job.fmt is not OutputFormat.DNG,
+                    progress=progress,
+                )
+            for warning in caught:
+                report(f"expodiff: warning: {warning.message}")
+            extra = ""
+            if job.uncertainty is not None and result.uncertainty is not None:
+                scale = write_uncertainty(job.uncertainty, result, overwrite=args.overwrite)
+                extra = f"; uncertainty map {job.uncertainty} (white = std {scale:.3g})"
+            write_result(result, job.output, job.fmt, bits=args.bits, overwrite=args.overwrite)
+        except ExpodiffError as exc:
+            if single:
+                raise
+            failures += 1
+            report(f"expodiff: error: {exc}")
+            continue
+        finally:
+            steps_bar.close()
+        seconds = time.perf_counter() - start
+        summary = result.summary().rsplit(", ", 1)[0]  # the total time is printed below
+        tqdm.write(f"{job.source} -> {job.output}: {summary}, {seconds:.1f} s{extra}")
+    files_bar.close()
+    if failures:
+        raise ExpodiffError(
+            f"{failures} of {len(pending)} inputs failed (see above); fix them and re-run "
+            "(finished outputs are skipped)"
+        )
+    return 0

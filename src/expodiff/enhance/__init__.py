@@ -1,0 +1,73 @@
+"""Enhancing dark raw photos: the ``expodiff enhance`` command and :func:`expodiff.enhance`.
+
+Modules (see docs/enhance.md):
+
+* :mod:`~expodiff.enhance.api`: :func:`enhance` and :class:`EnhanceResult`;
+* :mod:`~expodiff.enhance.ratio`: the exposure ratio (given, EXIF, or brightness);
+* :mod:`~expodiff.enhance.gain` and :mod:`~expodiff.enhance.noiselevel`: the system gain K
+  (given, camera profile, or blind estimate from the image);
+* :mod:`~expodiff.enhance.models`: the packaged default model and model loading;
+* :mod:`~expodiff.enhance.source`, :mod:`~expodiff.enhance.sampling`: inputs and sampling;
+* :mod:`~expodiff.enhance.pipeline`: files, folders, outputs and uncertainty maps;
+* :mod:`~expodiff.enhance.darken`: simulate a dark shot from a well-exposed raw.
+
+Names are imported lazily, so ``import expodiff.enhance`` stays cheap.
+
+``expodiff.enhance`` is both this package and the function: the package is *callable*
+(``expodiff.enhance(path, ratio=...)`` runs :func:`expodiff.enhance.api.enhance`), so the
+documented call works whether Python resolves the name to the package (once any of its
+modules is imported) or to the function.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+__all__ = [
+    "enhance",
+    "EnhanceResult",
+    "EnhanceTimings",
+    "EnhanceWarning",
+    "EnhanceModel",
+    "load_model",
+    "default_model_path",
+    "darken_frame",
+]
+
+_WHERE = {
+    "enhance": "api",
+    "EnhanceResult": "api",
+    "EnhanceTimings": "api",
+    "EnhanceWarning": "api",
+    "EnhanceModel": "models",
+    "load_model": "models",
+    "default_model_path": "models",
+    "darken_frame": "darken",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    if name == "__signature__":  # inspect.signature(expodiff.enhance): the function's
+        import inspect
+
+        from .api import enhance
+
+        return inspect.signature(enhance)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _CallableModule(types.ModuleType):
+    """This package, callable as :func:`expodiff.enhance.api.enhance` (setting a module's
+    ``__class__`` to a ModuleType subclass is supported by Python since 3.5)."""
+
+    def __call__(self, *args, **kwargs):
+        from .api import enhance
+
+        return enhance(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

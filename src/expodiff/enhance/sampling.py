@@ -1,0 +1,131 @@
+"""Running the sampler for :func:`expodiff.enhance`: tiling, seeds, several trajectories.
+
+``samples`` independent reverse trajectories share the input and differ only in their
+Poisson draws; trajectory ``i`` is seeded with :func:`sample_seed` ``(seed, i)`` (the first
+with ``seed`` itself, so one sample equals a plain :func:`~expodiff.diffusion.sampler.sample`
+call with that seed). Their mean and per-pixel standard deviation are accumulated with
+Welford's algorithm, one frame of memory each, whatever the number of samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ModelError
+from .models import EnhanceModel
+
+__all__ = ["AUTO_TILE", "TILE_OVERLAP", "ProgressCallback", "sample_seed", "tiled", "run_samples"]
+
+# Frames with a side above this many packed pixels are evaluated in tiles of this side.
+AUTO_TILE = 512
+# Overlap of neighbouring tiles, packed pixels (as `expodiff evaluate`).
+TILE_OVERLAP = 32
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def sample_seed(seed: int, index: int) -> int:
+    """The seed of trajectory ``index``: ``seed`` itself for the first, then 63-bit values
+    derived from ``(seed, index)`` (numpy's SeedSequence), so runs never share trajectories."""
+    if index == 0:
+        return int(seed)
+    state = np.random.SeedSequence([int(seed) & (2**63 - 1), index]).generate_state(2, np.uint32)
+    return ((int(state[0]) << 31) ^ int(state[1])) & (2**63 - 1)
+
+
+def _generator(seed: int, device: torch.device) -> torch.Generator:
+    gen = torch.Generator(device=device) if device.type == "cuda" else torch.Generator()
+    return gen.manual_seed(seed)
+
+
+def tiled(denoiser: Callable[..., Any], shape: torch.Size, tile: int | None):
+    """``denoiser`` itself, or wrapped in a :class:`~expodiff.nets.tiling.TiledDenoiser`
+    when a side of ``shape`` exceeds the tile (``None``: ``AUTO_TILE``; 0: never)."""
+    from ..nets.tiling import TiledDenoiser
+
+    h, w = shape[-2:]
+    side = AUTO_TILE if tile is None else int(tile)
+    if side <= 0 or max(h, w) <= side:
+        return denoiser
+    overlap = min(TILE_OVERLAP, side // 4)
+    return TiledDenoiser(denoiser, tile=side, overlap=overlap)
+
+
+def run_samples(
+    model: EnhanceModel,
+    noisy: torch.Tensor,
+    *,
+    ratio: float,
+    system_gain: float,
+    steps: int,
+    samples: int,
+    seed: int,
+    tile: int | None = None,
+    progress: ProgressCallback | None = None,
+    name: str = "input",
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Mean and standard deviation of ``samples`` sampler trajectories.
+
+    Args:
+        model: the model (its process, device and denoiser).
+        noisy: ``(C, h, w)`` the input amplified by ``ratio`` (raw_norm).
+        ratio, system_gain: r and K.
+        steps: network evaluations per trajectory.
+        samples: trajectories.
+        seed: seed of the first trajectory (:func:`sample_seed` derives the others).
+        tile: see :func:`tiled`.
+        progress: called as ``progress(done, total)`` after each network evaluation.
+        name: the input's name for error messages.
+
+    Returns:
+        ``(mean, std)`` on the CPU, float32 ``(C, h, w)``; ``std`` is None for one sample
+        (the population standard deviation otherwise).
+
+    Raises:
+        ModelError: the model produced NaN or infinite values.
+    """
+    from ..diffusion.sampler import sample_progressive
+
+    process = model.process()
+    net = tiled(model.denoiser, noisy.shape, tile)
+    batch = noisy.to(model.device)[None]
+    mean = m2 = None
+    total = steps * samples
+    done = 0
+    with torch.inference_mode():
+        for i in range(samples):
+            generator = _generator(sample_seed(seed, i), model.device)
+            prediction = None
+            for step in sample_progressive(
+                process,
+                net,
+                batch,
+                exposure_ratio=ratio,
+                system_gain=system_gain,
+                steps=steps,
+                generator=generator,
+            ):
+                prediction = step.prediction
+                # Checked before the next re-exposure draws photons at this rate.
+                if not bool(torch.isfinite(prediction).all()):
+                    raise ModelError(
+                        f"{model.name}: the model produced NaN or infinite values on {name}"
+                    )
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+            assert prediction is not None
+            pred = prediction[0].float()
+            if mean is None:
+                mean, m2 = pred.clone(), torch.zeros_like(pred)
+            else:
+                delta = pred - mean
+                mean += delta / (i + 1)
+                m2 += delta * (pred - mean)
+    assert mean is not None and m2 is not None
+    std = (m2 / samples).sqrt_().cpu() if samples > 1 else None
+    return mean.cpu(), std

@@ -1,0 +1,109 @@
+"""The inputs :func:`expodiff.enhance` accepts, as packed raw_norm with their frame.
+
+A raw file path, a :class:`~expodiff.io.frame.RawFrame`, a ``(H, W)`` raw mosaic in DN
+(with ``cfa``, ``white_level`` and optionally ``black_level``) or a ``(C, h, w)`` packed
+raw_norm array. Floating-point inputs holding NaN or infinite values are refused with an
+error naming the input: expodiff never guesses missing data, so such values can never turn
+into a silently black or white image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ExpodiffError, InputFileError
+from ..io.frame import RawFrame, frame_from_mosaic
+from ..raw import CFAPattern, packed_channels
+from ..sensor import SensorSpec
+
+__all__ = ["EnhanceInput", "check_finite", "prepare_input"]
+
+
+@dataclass(frozen=True, eq=False)
+class EnhanceInput:
+    """One input, ready for enhancement.
+
+    Attributes:
+        packed_norm: ``(C, h, w)`` float32 raw_norm as captured (not amplified).
+        frame: the frame it came from (None for a packed array).
+        name: how messages name it (the path, ``"frame"`` or ``"array"``).
+        cfa: the layout the channels were packed from.
+    """
+
+    packed_norm: torch.Tensor
+    frame: RawFrame | None
+    name: str
+    cfa: CFAPattern
+
+
+def check_finite(values: torch.Tensor | np.ndarray, name: str) -> None:
+    """Raise :class:`InputFileError` naming ``name`` when ``values`` holds NaN or inf."""
+    if isinstance(values, torch.Tensor):
+        bad = int((~torch.isfinite(values)).sum()) if values.is_floating_point() else 0
+    else:
+        array = np.asarray(values)
+        bad = int((~np.isfinite(array)).sum()) if np.issubdtype(array.dtype, np.floating) else 0
+    if bad:
+        raise InputFileError(
+            f"{name}: the raw data holds {bad} NaN or infinite values; expodiff does not "
+            "guess them (repair or crop the input)"
+        )
+
+
+def prepare_input(
+    source: Any,
+    cfa: CFAPattern | str | None = None,
+    black_level: float | Sequence[float] | None = None,
+    white_level: float | None = None,
+) -> EnhanceInput:
+    """Read or wrap ``source`` (see the module docstring).
+
+    Raises:
+        InputFileError: an unreadable file, or NaN/inf values.
+        ExpodiffError: an array of the wrong shape, or a mosaic without ``cfa``/levels.
+    """
+    if isinstance(source, (str, Path)):
+        from ..io.rawio import read_raw
+
+        frame = read_raw(source)
+        name = str(source)
+    elif isinstance(source, RawFrame):
+        frame = source
+        name = str(source.path) if source.path is not None else "frame"
+    else:
+        array = source.detach().cpu() if isinstance(source, torch.Tensor) else np.asarray(source)
+        if array.ndim == 3:  # packed raw_norm
+            check_finite(array, "array")
+            packed = torch.as_tensor(np.asarray(array), dtype=torch.float32)
+            layout = CFAPattern.parse(cfa) if isinstance(cfa, str) else (cfa or CFAPattern.RGGB)
+            if packed.shape[0] != packed_channels(layout):
+                raise ExpodiffError(
+                    f"array: a packed raw must have {packed_channels(layout)} channels for "
+                    f"{layout.value}, got shape {tuple(packed.shape)}"
+                )
+            return EnhanceInput(packed, None, "array", layout)
+        if array.ndim != 2:
+            raise ExpodiffError(
+                f"array: expected a (H, W) raw mosaic or a (C, h, w) packed raw_norm, got "
+                f"shape {tuple(array.shape)}"
+            )
+        if cfa is None or white_level is None:
+            raise ExpodiffError("array: a raw mosaic needs cfa= and white_level= (DN)")
+        check_finite(array, "array")
+        layout = CFAPattern.parse(cfa) if isinstance(cfa, str) else CFAPattern(cfa)
+        black = 0.0 if black_level is None else black_level
+        blacks = (float(black),) * 4 if np.isscalar(black) else tuple(float(b) for b in black)
+        try:
+            sensor = SensorSpec(blacks, float(white_level), layout)
+            frame = frame_from_mosaic(np.asarray(array), sensor)
+        except ValueError as exc:
+            raise ExpodiffError(f"array: {exc}") from None
+        name = "array"
+    check_finite(frame.mosaic, name)
+    return EnhanceInput(frame.packed_norm(), frame, name, frame.cfa)

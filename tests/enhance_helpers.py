@@ -1,0 +1,73 @@
+"""Shared pieces of the tests/test_enhance_*.py files: tiny models, oracles, dark frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from expodiff.config import ExperimentConfig, ModelConfig, NoiseConfig
+from expodiff.enhance.ratio import BRIGHTNESS_TARGET, raw_brightness
+from expodiff.io.rawio import read_raw
+from expodiff.nets.registry import build_denoiser
+from expodiff.noise.model import NoiseModel
+from expodiff.noise.profiles import load_profile
+from expodiff.train.modelio import save_denoiser
+
+FULL_SCALE_DN = 15583.0
+# The tests' tiny models are trained (nominally) on ratios 1-300, so no range warnings.
+TEST_CONFIG = ExperimentConfig(
+    noise=NoiseConfig(ratio_range=(1.0, 300.0)), model=ModelConfig(preset="nafnet1")
+)
+
+
+def save_tiny_model(folder: Path, preset: str = "nafnet1", seed: int = 0) -> Path:
+    """A freshly initialised model of ``preset`` saved as a model folder."""
+    config = ExperimentConfig(noise=TEST_CONFIG.noise, model=ModelConfig(preset=preset))
+    torch.manual_seed(seed)
+    return save_denoiser(folder, build_denoiser(config.model), config, overwrite=True)
+
+
+class Oracle:
+    """A denoiser that always predicts the clean image (tests the plumbing exactly)."""
+
+    channels = 4
+
+    def __init__(self, clean: torch.Tensor) -> None:
+        self.clean = clean
+
+    def __call__(self, state, photon_level=None, noisy=None):  # noqa: ARG002
+        return self.clean[None].to(state.device).expand_as(state).clone()
+
+
+def canon_clean(raw_dir: Path, size: int | None = None) -> torch.Tensor:
+    """The Canon D30's real 5 s ISO 100 exposure as a clean packed raw_norm at the training
+    brightness (``BRIGHTNESS_TARGET``), optionally a centre crop of ``size`` packed pixels."""
+    clean = read_raw(raw_dir / "Canon_EOS_D30.CRW").packed_norm().clamp(0.0, 1.0)
+    if size is not None:
+        h, w = clean.shape[-2:]
+        y, x = (h - size) // 2, (w - size) // 2
+        clean = clean[:, y : y + size, x : x + size]
+    return (clean * (BRIGHTNESS_TARGET / raw_brightness(clean))).clamp(0.0, 1.0)
+
+
+def darkened(
+    clean: torch.Tensor,
+    ratio: float,
+    camera: str = "SonyA7S2",
+    iso: float = 3200,
+    preset: str = "eld+bias",
+    seed: int = 0,
+) -> tuple[torch.Tensor, float]:
+    """The short exposure (raw_norm, not amplified) of ``clean`` darkened ``ratio`` times with
+    a camera's calibrated noise at an ISO, and the true K."""
+    profile = load_profile(camera)
+    model = NoiseModel.from_preset(preset, [profile], full_scale_dn=FULL_SCALE_DN)
+    params = model.params_for_iso(iso, profile)
+    pair = model.synthesize(
+        clean[None],
+        ratio=float(ratio),
+        params=params,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return pair.noisy[0] / ratio, float(params.system_gain[0])
