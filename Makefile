@@ -7,6 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.expodiff-installed
+# A real photograph made 100x too dark with calibrated sensor noise (scripts/make_demo.py).
+DEMO_SAMPLE := examples/canon_d30_x100_iso6400.dng
 EXPODIFF_DATA ?= $(abspath ../shared/data)
 # Large convolutions on CPU spend half their time in glibc page faults without these.
 export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=68719476736
@@ -25,7 +27,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	mkdir -p out
-	$(VENV)/bin/expodiff develop $(EXPODIFF_DATA)/raw/Canon_EOS_D30.CRW -o out/demo.png --overwrite
+	$(VENV)/bin/expodiff enhance $(DEMO_SAMPLE) -o out/demo.png --overwrite
+	@echo "make demo: the enhanced image is out/demo.png (input $(DEMO_SAMPLE), 100x too dark;" \
+		"reference examples/canon_d30_reference.png)"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

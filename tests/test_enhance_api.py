@@ -231,3 +231,21 @@ def test_expodiff_enhance_is_callable_and_import_is_cheap():
     code = "import sys, expodiff; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("cfa", [CFAPattern.RGGB, CFAPattern.GBRG, CFAPattern.XTRANS])
+def test_developing_in_strips_equals_developing_at_once(cfa):
+    from expodiff.enhance.render import develop_in_strips
+    from expodiff.io.isp import default_demosaic, develop, orient
+
+    channels = 9 if cfa is CFAPattern.XTRANS else 4
+    g = torch.Generator().manual_seed(0)
+    packed = torch.rand(channels, 22, 18, generator=g)
+    wb, matrix = (
+        (2.0, 1.0, 1.5, 1.0),
+        np.array([[1.6, -0.4, -0.2], [-0.2, 1.4, -0.2], [0, -0.5, 1.5]]),
+    )
+    whole = orient(develop(packed, cfa, wb, matrix, demosaic=default_demosaic(cfa)), 6)
+    strips = develop_in_strips(packed, cfa, wb, matrix, orientation=6, strip=4)
+    assert strips.shape == whole.shape
+    assert np.allclose(strips, whole, atol=1e-6)

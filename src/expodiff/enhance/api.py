@@ -16,7 +16,7 @@ Steps of :func:`enhance` (timed in :class:`EnhanceTimings`):
    re-exposure runs on the full frame). ``samples > 1`` runs independent trajectories (seeds
    derived from ``seed``) and returns their mean and per-pixel standard deviation;
 5. **sRGB** (optional): :func:`expodiff.io.isp.develop` with the frame's white balance and
-   colour matrix, rotated as the camera recorded.
+   colour matrix, in strips (:mod:`expodiff.enhance.render`), rotated as the camera recorded.
 
 Warnings go through :mod:`warnings` (category :class:`EnhanceWarning`) and are also kept in
 the result.
@@ -167,13 +167,16 @@ def _resolve_ratio(
 
 
 def _srgb(raw_norm: torch.Tensor, inp: EnhanceInput) -> np.ndarray:
-    from ..io.isp import default_demosaic, develop, orient
+    from .render import develop_in_strips
 
     frame = inp.frame
-    wb = frame.white_balance if frame is not None else (1.0, 1.0, 1.0, 1.0)
-    matrix = frame.colour_matrix if frame is not None else np.eye(3)
-    image = develop(raw_norm, inp.cfa, wb, matrix, demosaic=default_demosaic(inp.cfa))
-    return orient(image, frame.orientation if frame is not None else 1)
+    return develop_in_strips(
+        raw_norm,
+        inp.cfa,
+        frame.white_balance if frame is not None else (1.0, 1.0, 1.0, 1.0),
+        frame.colour_matrix if frame is not None else np.eye(3),
+        orientation=frame.orientation if frame is not None else 1,
+    )
 
 
 # -------------------------------------------------------------------------------- enhance
@@ -328,6 +331,7 @@ def enhance(
         progress=progress,
         name=inp.name,
     )
+    del noisy  # one frame less in memory while developing
     t_sampled = time.perf_counter()
     image = _srgb(mean, inp) if srgb else None
     t_end = time.perf_counter()

@@ -32,8 +32,9 @@ import torch
 
 from ..errors import InputFileError, OutputFileError
 from ..io.atomic import atomic_output, check_output_path
-from ..raw import cfa_period, unpack
+from ..raw import unpack
 from .api import EnhanceResult, enhanced_exposure_time
+from .render import packed_pixel_side
 
 __all__ = [
     "RAW_EXTENSIONS",
@@ -256,8 +257,6 @@ def write_result(
         frame = result.frame
         if frame is None:
             raise OutputFileError(f"{path}: a DNG needs a raw-file input")
-        period = cfa_period(result.cfa)
-        assert result.raw_norm.shape[-1] * period == frame.width
         return write_dng(
             path,
             enhanced_mosaic_dn(result),
@@ -278,14 +277,14 @@ def write_result(
 
 
 def uncertainty_heatmap(
-    std: torch.Tensor, orientation: int = 1, period: int = 2
+    std: torch.Tensor, orientation: int = 1, side: int = 2
 ) -> tuple[np.ndarray, float]:
     """A colour heat map of a per-pixel standard deviation.
 
     Args:
         std: ``(C, h, w)`` standard deviation of the packed raw (raw_norm).
         orientation: EXIF orientation of the frame (the map is rotated like the image).
-        period: CFA period (each packed pixel covers ``period x period`` photosites).
+        side: photosites per side of a packed pixel (2 Bayer, 3 X-Trans).
 
     Returns:
         ``(H, W, 3)`` uint8 RGB at the mosaic's size (the RMS over channels, white at the
@@ -299,12 +298,12 @@ def uncertainty_heatmap(
     if not scale > 0:
         scale = float(level.max()) if level.size else 0.0
     t = np.clip(level / scale, 0.0, 1.0) if scale > 0 else np.zeros_like(level)
-    position = t * (len(_HEATMAP_RAMP) - 1)
-    index = np.minimum(position.astype(np.int64), len(_HEATMAP_RAMP) - 2)
+    ramp = _HEATMAP_RAMP.astype(np.float32)
+    position = t * (len(ramp) - 1)
+    index = np.minimum(position.astype(np.int64), len(ramp) - 2)
     frac = (position - index)[..., None]
-    rgb = _HEATMAP_RAMP[index] * (1.0 - frac) + _HEATMAP_RAMP[index + 1] * frac
-    rgb = np.repeat(np.repeat(rgb, period, axis=0), period, axis=1)
-    image = np.rint(rgb * 255.0).astype(np.uint8)
+    rgb = np.rint((ramp[index] * (1.0 - frac) + ramp[index + 1] * frac) * 255.0).astype(np.uint8)
+    image = np.repeat(np.repeat(rgb, side, axis=0), side, axis=1)  # packed -> photosites
     return orient(image, orientation), scale
 
 
@@ -321,7 +320,8 @@ def write_uncertainty(path: Path, result: EnhanceResult, *, overwrite: bool = Fa
     path.parent.mkdir(parents=True, exist_ok=True)
     path = check_output_path(path, overwrite=overwrite, extensions=(".png",))
     orientation = result.frame.orientation if result.frame is not None else 1
-    image, scale = uncertainty_heatmap(result.uncertainty, orientation, cfa_period(result.cfa))
+    side = packed_pixel_side(result.cfa)
+    image, scale = uncertainty_heatmap(result.uncertainty, orientation, side)
     info = PngInfo()
     info.add_text(
         "Description",
