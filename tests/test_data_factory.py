@@ -85,3 +85,25 @@ def test_scene_metadata_follows_the_official_sid_split(data_dir):
         official = {line.split()[1].rsplit("/", 1)[1][:-4] for line in text.splitlines() if line}
         scenes = load_scene_metadata(data_dir / "sid_meta" / SCENE_METADATA_FILES[split])
         assert {s.name for s in scenes} == official
+
+
+def test_wb_jitter_scales_red_and_blue_gains_of_training_samples_only(data_dir):
+    plain = DataConfig(train_sets=("Kodak24",), test_sets=("Kodak24",))
+    jitter = DataConfig(train_sets=("Kodak24",), test_sets=("Kodak24",), wb_jitter=2.0)
+    base = build_dataset(plain, "train", seed=3)
+    ds = build_dataset(jitter, "train", seed=3)
+    ratios = []
+    for k in range(6):
+        a, b = base[k], ds[k]
+        wa, wb = a.white_balance, b.white_balance
+        assert wb[1] == wa[1] and wb[3] == wa[3]  # greens untouched
+        ratios += [wb[0] / wa[0], wb[2] / wa[2]]
+        # The raw colour balance changes with the gains (R plane = camera R / R gain).
+        assert not torch.equal(a.clean, b.clean)
+    assert all(0.5 - 1e-6 <= r <= 2.0 + 1e-6 for r in ratios)
+    assert max(ratios) / min(ratios) > 1.3  # independent draws, not a constant factor
+    # The test split (the benchmark's Kodak24) is never jittered.
+    t0, t1 = build_dataset(plain, "test", seed=3)[0], build_dataset(jitter, "test", seed=3)[0]
+    assert torch.equal(t0.clean, t1.clean) and t0.white_balance == t1.white_balance
+    with pytest.raises(ConfigError, match="wb_jitter"):
+        load_config(None, ["data.wb_jitter=0.5"])

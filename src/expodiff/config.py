@@ -176,6 +176,9 @@ class DataConfig:
     # Centre crop side (packed pixels) of the val split; None: whole frames.
     val_crop: int | None = 128
     val_ratios: tuple[float, ...] = (100.0, 250.0, 300.0)  # synthetic validation ratios
+    # unprocess, train split: illuminant augmentation; the R and B white-balance gains of each
+    # sample are scaled by factors log-uniform in [1/wb_jitter, wb_jitter]. 1: off.
+    wb_jitter: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("patch_size", "batch_size"):
@@ -183,6 +186,8 @@ class DataConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if not self.wb_jitter >= 1.0:
+            raise ValueError(f"wb_jitter must be >= 1, got {self.wb_jitter}")
         if self.val_crop is not None and self.val_crop < 1:
             raise ValueError(f"val_crop must be >= 1 or null, got {self.val_crop}")
         if not self.cfa.is_bayer:

@@ -194,7 +194,13 @@ def build_dataset(
         scenes = load_scene_metadata(data_root() / "sid_meta" / SCENE_METADATA_FILES[split])
         folders = [root / s for s in _sets(cfg, split)]
         return UnprocessDataset(
-            folders, scenes, camera=cfg.camera, cfa=cfg.cfa, transform=transform, seed=seed
+            folders,
+            scenes,
+            camera=cfg.camera,
+            cfa=cfg.cfa,
+            transform=transform,
+            seed=seed,
+            wb_jitter=cfg.wb_jitter if split is Split.TRAIN else 1.0,
         )
     if kind is DatasetKind.CLEAN_RAW:
         folders = [root / s for s in _sets(cfg, split)]

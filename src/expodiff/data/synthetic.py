@@ -136,6 +136,11 @@ class UnprocessDataset(RawDataset):
         cfa: the Bayer layout to mosaic in.
         transform: crop / augmentation.
         seed: base seed (with the item name and draw, fixes the scene, brightness and crop).
+        wb_jitter: illuminant augmentation. Each sample's R and B white-balance gains are
+            multiplied by independent factors log-uniform in ``[1 / wb_jitter, wb_jitter]``,
+            so the raw colour balance covers more illuminants (tungsten scenes, where raw red
+            exceeds green) and sensors than the SID scenes alone. 1 (default) draws nothing,
+            leaving every sample exactly as without it.
     """
 
     random_source = True
@@ -149,10 +154,14 @@ class UnprocessDataset(RawDataset):
         cfa: CFAPattern = CFAPattern.RGGB,
         transform: SampleTransform | None = None,
         seed: int = 0,
+        wb_jitter: float = 1.0,
     ) -> None:
         super().__init__(transform=transform, seed=seed)
         if not folders:
             raise DataError("no image folders given for the unprocess dataset")
+        if not wb_jitter >= 1.0:
+            raise ValueError(f"wb_jitter must be >= 1, got {wb_jitter}")
+        self.wb_jitter = float(wb_jitter)
         if not scenes:
             raise DataError("no scene metadata to draw camera settings from")
         if not cfa.is_bayer:
@@ -172,6 +181,14 @@ class UnprocessDataset(RawDataset):
         """The scene and brightness scale of one sample (the documented brightness rule)."""
         scene = self.scenes[int(rng.integers(0, len(self.scenes)))]
         brightness = float(np.clip(rng.normal(BRIGHTNESS_MEAN, BRIGHTNESS_STD), *BRIGHTNESS_RANGE))
+        if self.wb_jitter > 1.0:
+            span = np.log(self.wb_jitter)
+            red, blue = np.exp(rng.uniform(-span, span, size=2))
+            r_gain, gr_gain, b_gain, gb_gain = scene.white_balance
+            scene = replace(
+                scene,
+                white_balance=(r_gain * float(red), gr_gain, b_gain * float(blue), gb_gain),
+            )
         return scene, brightness
 
     def load(self, item: int, rng: np.random.Generator) -> RawSample:
