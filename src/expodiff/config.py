@@ -22,14 +22,14 @@ from typing import Any, TypeVar, Union
 
 import yaml
 
+# Only torch-free modules (enums), so that the CLI parsers load quickly.
+from .cfa import CFAPattern
 from .data.kinds import DatasetKind
-from .diffusion.losses import LossKind
-from .diffusion.process import Reexposure
+from .diffusion.kinds import LossKind, Reexposure
 from .errors import ConfigError
 from .eval.kinds import EvalProtocol
-from .nets.denoiser import Prediction
-from .noise.model import BiasSource, GainSampling, NoiseComponent, NoisePreset
-from .raw import CFAPattern
+from .nets.kinds import Prediction
+from .noise.kinds import BiasSource, GainSampling, NoiseComponent, NoisePreset
 from .train.kinds import TrainObjective
 
 T = TypeVar("T")

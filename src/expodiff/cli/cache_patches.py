@@ -6,10 +6,7 @@ import argparse
 import sys
 
 from ..config import load_config
-from ..data.augment import SampleTransform
-from ..data.cache import build_patch_cache
-from ..data.factory import build_dataset, describe
-from ..data.types import Split
+from ..data.kinds import Split
 from .show_config import add_config_arguments
 
 
@@ -59,6 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.augment import SampleTransform
+    from ..data.cache import build_patch_cache
+    from ..data.factory import build_dataset, describe
+
     cfg = load_config(args.config, args.overrides)
     split = Split.parse(args.split)
     patch_size = args.patch_size or cfg.data.patch_size

@@ -6,9 +6,6 @@ import argparse
 import math
 from dataclasses import replace
 
-import numpy as np
-import torch
-
 from ..errors import OutputFileError
 from .info import add_input_arguments, read_input
 
@@ -24,7 +21,7 @@ def _positive_float(text: str) -> float:
 
 
 def _demosaic_argument(text: str):
-    from ..io.isp import DemosaicMethod
+    from ..io.kinds import DemosaicMethod
 
     try:
         return DemosaicMethod.parse(text)
@@ -33,7 +30,7 @@ def _demosaic_argument(text: str):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..io.isp import DemosaicMethod
+    from ..io.kinds import DemosaicMethod
 
     p = sub.add_parser(
         "develop",
@@ -80,6 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
     from ..io.atomic import check_output_path
     from ..io.isp import default_demosaic, develop, orient
     from ..io.writers import (

@@ -59,7 +59,7 @@ def _format(text: str):
 
 
 def _cfa(text: str):
-    from ..raw import CFAPattern
+    from ..cfa import CFAPattern
 
     try:
         return CFAPattern.parse(text)

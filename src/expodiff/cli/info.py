@@ -11,9 +11,12 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..raw import CFAPattern
-from ..sensor import SensorSpec
+from ..cfa import CFAPattern
+
+if TYPE_CHECKING:
+    from ..sensor import SensorSpec
 
 _ORIENTATION_NAMES = {
     1: "normal",
@@ -129,8 +132,8 @@ def frame_summary(frame) -> dict:
 
 
 def _text(frame, path: Path) -> str:
+    from ..cfa import packed_channels
     from ..io.rawio import format_exposure_time
-    from ..raw import packed_channels
 
     s = frame_summary(frame)
     levels = " ".join(str(b) for b in s["black_level"])

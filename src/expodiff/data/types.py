@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 
 import torch
 
 from ..noise.pair import NoisyPair
 from ..raw import CFAPattern
+from .kinds import Split
 
 __all__ = ["Split", "RawSample", "RawBatch", "collate_samples", "IDENTITY_CCM"]
 
@@ -29,23 +29,6 @@ IDENTITY_CCM: tuple[tuple[float, float, float], ...] = (
     (0.0, 1.0, 0.0),
     (0.0, 0.0, 1.0),
 )
-
-
-class Split(str, Enum):
-    """Which part of a dataset: training crops, periodic validation, or the test set."""
-
-    TRAIN = "train"
-    VAL = "val"
-    TEST = "test"
-
-    @classmethod
-    def parse(cls, value: Split | str) -> Split:
-        if isinstance(value, cls):
-            return value
-        for member in cls:
-            if str(value).lower() == member.value:
-                return member
-        raise ValueError(f"unknown split {value!r}; valid: {', '.join(m.value for m in cls)}")
 
 
 @dataclass(frozen=True)

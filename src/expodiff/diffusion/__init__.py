@@ -2,13 +2,14 @@
 
 Pure tensor math: no ``nn.Module`` state and no files; randomness comes from an optional
 ``torch.Generator``. See docs/method.md.
+
+Names are imported on first use, so that :mod:`expodiff.config` can import the enums of
+:mod:`.kinds` without torch.
 """
 
 from __future__ import annotations
 
-from .losses import LossKind, TrainingLosses, poisson_kl, training_losses
-from .process import ExposureProcess, Reexposure
-from .sampler import SamplerStep, illuminance_correction, sample, sample_progressive
+import importlib
 
 __all__ = [
     "ExposureProcess",
@@ -22,3 +23,27 @@ __all__ = [
     "training_losses",
     "poisson_kl",
 ]
+
+# Public name -> the submodule that defines it.
+_WHERE = {
+    "ExposureProcess": "process",
+    "Reexposure": "kinds",
+    "SamplerStep": "sampler",
+    "sample": "sampler",
+    "sample_progressive": "sampler",
+    "illuminance_correction": "sampler",
+    "LossKind": "kinds",
+    "TrainingLosses": "losses",
+    "training_losses": "losses",
+    "poisson_kl": "losses",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -31,12 +31,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
+from .kinds import LossKind
 from .process import ExposureProcess
 from .sampler import check_batch, run_schedule
 
@@ -56,13 +56,6 @@ __all__ = [
 # Shift of the Poisson KL: 1e-3 raw_norm is ~16 DN on ELD's 15583 scale, well below the signal
 # of interest yet large enough to keep log(F / Y) bounded at black pixels.
 DEFAULT_KL_EPS = 1e-3
-
-
-class LossKind(str, Enum):
-    """Per-step reconstruction loss: L1 (released models) or the Poisson KL of paper Eq. 11."""
-
-    L1 = "l1"
-    POISSON_KL = "poisson_kl"
 
 
 def poisson_kl(prediction: Tensor, reference: Tensor, eps: float = DEFAULT_KL_EPS) -> Tensor:

@@ -28,10 +28,10 @@ broadcast to the batch), so every sample of a batch has its own ``r`` and ``K``.
 
 from __future__ import annotations
 
-from enum import Enum
-
 import torch
 from torch import Tensor
+
+from .kinds import Reexposure
 
 __all__ = ["ELD_FULL_SCALE_DN", "BatchScalar", "Reexposure", "ExposureProcess", "as_batch_vector"]
 
@@ -41,19 +41,6 @@ ELD_FULL_SCALE_DN = 15583.0
 
 # A per-sample scalar: a (B,) tensor, or a number broadcast to the batch.
 BatchScalar = Tensor | float
-
-
-class Reexposure(str, Enum):
-    """How the next, longer exposure is simulated from the current prediction.
-
-    RESAMPLE_INPUT: the original input's photons plus a fresh Poisson draw of
-        ``(c_next - 1) * prediction`` photons (what the official code does).
-    ACCUMULATE: the current state plus a Poisson increment of ``(c_next - c_cur) * prediction``
-        photons (paper Eq. 10).
-    """
-
-    RESAMPLE_INPUT = "resample"
-    ACCUMULATE = "accumulate"
 
 
 def as_batch_vector(value: BatchScalar, batch: int, *, like: Tensor, name: str = "value") -> Tensor:

@@ -22,13 +22,13 @@ when a DNG is written.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import Enum
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..raw import XTRANS_CANONICAL, CFAPattern, cfa_period, channel_planes, unpack
+from .kinds import DemosaicMethod
 
 __all__ = [
     "DemosaicMethod",
@@ -53,22 +53,6 @@ XYZ_FROM_LINEAR_SRGB = np.array(
     ],
     dtype=np.float64,
 )
-
-
-class DemosaicMethod(str, Enum):
-    """Demosaicing algorithm of :func:`demosaic`."""
-
-    BILINEAR = "bilinear"  # Bayer and X-Trans
-    MALVAR = "malvar"  # Malvar-He-Cutler 2004 gradient-corrected linear, Bayer only
-
-    @classmethod
-    def parse(cls, name: str) -> DemosaicMethod:
-        key = name.strip().lower()
-        for member in cls:
-            if member.value == key:
-                return member
-        valid = ", ".join(m.value for m in cls)
-        raise ValueError(f"unknown demosaic method {name!r}; valid: {valid}")
 
 
 def default_demosaic(cfa: CFAPattern) -> DemosaicMethod:

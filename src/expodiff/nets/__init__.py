@@ -1,18 +1,13 @@
 """Networks: the SID U-Net and NAFNet backbones, the exposure denoiser around them, presets,
 tiled evaluation and size/cost counters. See docs/method.md.
 
-``build_denoiser`` and ``PRESETS`` live in :mod:`expodiff.nets.registry` (it reads
-:mod:`expodiff.config`, which itself imports :mod:`expodiff.nets.denoiser`); they are
-re-exported here lazily to keep that import order safe.
+Names are imported on first use: :mod:`expodiff.config` imports the enums of :mod:`.kinds`
+without torch, and :mod:`.registry` (``build_denoiser``, ``PRESETS``) itself reads the config.
 """
 
 from __future__ import annotations
 
-from .denoiser import DenoiserOutput, ExposureDenoiser, Prediction
-from .flops import count_macs, count_parameters, macs_per_megapixel
-from .nafnet import NAFNet
-from .tiling import TiledDenoiser, tiled_forward
-from .unet import SIDUNet
+import importlib
 
 __all__ = [
     "DenoiserOutput",
@@ -30,12 +25,31 @@ __all__ = [
     "build_denoiser",
 ]
 
-_LAZY = {"PRESETS", "Preset", "build_denoiser", "resolve_preset", "build_backbone"}
+# Public name -> the submodule that defines it.
+_WHERE = {
+    "DenoiserOutput": "denoiser",
+    "ExposureDenoiser": "denoiser",
+    "Prediction": "kinds",
+    "SIDUNet": "unet",
+    "NAFNet": "nafnet",
+    "TiledDenoiser": "tiling",
+    "tiled_forward": "tiling",
+    "count_parameters": "flops",
+    "count_macs": "flops",
+    "macs_per_megapixel": "flops",
+    "PRESETS": "registry",
+    "Preset": "registry",
+    "build_denoiser": "registry",
+    "resolve_preset": "registry",
+    "build_backbone": "registry",
+}
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        from . import registry
-
-        return getattr(registry, name)
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -15,32 +15,21 @@ outputs ``2C + 1`` channels: a mask logit, a direct estimate ``X̂`` and a resid
     M = sigmoid(logit),   F = M * clip(X̂, 0, 1) + (1 - M) * clip(X_t + R̂, 0, 1).
 
 Inputs of any size work: they are padded (reflect) to a multiple of ``backbone.stride`` and the
-output is cropped back. This module does not import :mod:`expodiff.config` (the config imports
-:class:`Prediction` from here).
+output is cropped back. :class:`Prediction` is defined in :mod:`expodiff.nets.kinds` (torch-free,
+for :mod:`expodiff.config`) and re-exported here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .kinds import Prediction
+
 __all__ = ["Prediction", "DenoiserOutput", "ExposureDenoiser", "pad_to_multiple"]
-
-
-class Prediction(str, Enum):
-    """What the backbone's output means.
-
-    DIRECT: the clean image itself. RESIDUAL: a correction added to the current state.
-    FUSED: the adaptive residual layer (paper Eq. 12), a learned mask blending both.
-    """
-
-    DIRECT = "direct"
-    RESIDUAL = "residual"
-    FUSED = "fused"
 
 
 @dataclass

@@ -12,30 +12,13 @@
   :mod:`~expodiff.noise.dark_shading`: estimating a profile and dark-shading maps from a
   user's raw frames.
 
-See docs/noise.md.
+Names are imported on first use, so that :mod:`expodiff.config` can import the enums of
+:mod:`~expodiff.noise.kinds` without torch. See docs/noise.md.
 """
 
 from __future__ import annotations
 
-from .model import (
-    PRESET_COMPONENTS,
-    BiasSource,
-    GainSampling,
-    NoiseComponent,
-    NoiseModel,
-    NoiseModelError,
-    NoiseParams,
-    NoisePreset,
-)
-from .pair import NoisyPair
-from .profiles import (
-    CameraProfile,
-    LogLinear,
-    ProfileError,
-    list_profiles,
-    load_profile,
-    load_profile_file,
-)
+import importlib
 
 __all__ = [
     "PRESET_COMPONENTS",
@@ -54,3 +37,32 @@ __all__ = [
     "load_profile",
     "load_profile_file",
 ]
+
+# Public name -> the submodule that defines it.
+_WHERE = {
+    "PRESET_COMPONENTS": "kinds",
+    "BiasSource": "kinds",
+    "CameraProfile": "profiles",
+    "GainSampling": "kinds",
+    "LogLinear": "profiles",
+    "NoiseComponent": "kinds",
+    "NoiseModel": "model",
+    "NoiseModelError": "kinds",
+    "NoiseParams": "params",
+    "NoisePreset": "kinds",
+    "NoisyPair": "pair",
+    "ProfileError": "profiles",
+    "list_profiles": "profiles",
+    "load_profile": "profiles",
+    "load_profile_file": "profiles",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

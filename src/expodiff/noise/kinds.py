@@ -1,7 +1,7 @@
 """Closed sets of the noise package: presets, components, gain sampling, bias source.
 
-Kept free of torch and files so that :mod:`expodiff.config` can import them cheaply (it does
-so through :mod:`expodiff.noise.model`, which re-exports everything here).
+Kept free of torch and files so that :mod:`expodiff.config` and the command-line parsers can
+import them cheaply; :mod:`expodiff.noise.model` re-exports everything here.
 """
 
 from __future__ import annotations
