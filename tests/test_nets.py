@@ -12,7 +12,13 @@ from expodiff.cli import main as cli_main
 from expodiff.config import ModelConfig
 from expodiff.errors import ConfigError
 from expodiff.nets.denoiser import ExposureDenoiser, Prediction, pad_to_multiple
-from expodiff.nets.flops import count_macs, count_parameters, macs_per_megapixel
+from expodiff.nets.flops import (
+    ParameterConvention,
+    count_macs,
+    count_parameters,
+    macs_per_megapixel,
+)
+from expodiff.nets.kinds import Backbone
 from expodiff.nets.nafnet import NAFNet
 from expodiff.nets.registry import PRESETS, build_denoiser, resolve_preset
 from expodiff.nets.unet import SIDUNet
@@ -37,6 +43,8 @@ def test_full_parameter_counts_are_documented_values():
     counts = {n: count_parameters(build_denoiser(ModelConfig(preset=n))) for n in PAPER}
     assert counts == {"unet": 7_761_801, "nafnet1": 4_793, "nafnet2": 6_897_865}
     assert count_parameters(build_denoiser(ModelConfig(preset="nafnet1")), "paper") == 4_697
+    nafnet1 = build_denoiser(ModelConfig(preset="nafnet1"))
+    assert count_parameters(nafnet1, ParameterConvention.PAPER) == 4_697
     with pytest.raises(ValueError):
         count_parameters(nn.Linear(2, 2), "bogus")
 
@@ -219,6 +227,14 @@ def test_build_denoiser_applies_overrides_and_options():
     )
     assert n.backbone.width == 8 and n.stride == 2
     assert resolve_preset(ModelConfig(preset="nafnet2", width=8)).paper_params is None
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_each_preset_builds_the_network_of_its_backbone_kind(name):
+    preset = PRESETS[name]
+    assert isinstance(preset.backbone, Backbone)
+    network = {Backbone.UNET: SIDUNet, Backbone.NAFNET: NAFNet}[preset.backbone]
+    assert isinstance(build_denoiser(ModelConfig(preset=name)).backbone, network)
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ def model_table() -> list[dict]:
     """One dict per preset: name, description, params, params_paper_convention, paper_params,
     gflops_per_mp (FLOPs = 2 MACs, per mosaic megapixel, conv/linear layers)."""
     from ..config import ModelConfig
-    from ..nets.flops import count_parameters, macs_per_megapixel
+    from ..nets.flops import ParameterConvention, count_parameters, macs_per_megapixel
     from ..nets.registry import PRESETS, build_denoiser
 
     rows = []
@@ -36,7 +36,7 @@ def model_table() -> list[dict]:
                 "architecture": preset.summary(),
                 "description": preset.description,
                 "params": count_parameters(model),
-                "params_paper_convention": count_parameters(model, "paper"),
+                "params_paper_convention": count_parameters(model, ParameterConvention.PAPER),
                 "paper_params": preset.paper_params,
                 "gflops_per_mp": round(2 * macs_per_megapixel(model) / 1e9, 3),
             }

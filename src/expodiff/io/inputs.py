@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from ..errors import InputFileError
 __all__ = [
     "MOSAIC_IMAGE_EXTENSIONS",
     "check_input_path",
+    "ForeignFormat",
     "describe_content",
     "captured_stderr",
     "read_image_mosaic",
@@ -40,25 +42,37 @@ def check_input_path(path: Path) -> None:
         raise InputFileError(f"{path}: empty file")
 
 
+class ForeignFormat(Enum):
+    """A common non-raw file format, recognised by its first bytes; the value describes it."""
+
+    JPEG = "a JPEG image"
+    PNG = "a PNG image"
+    GIF = "a GIF image"
+    BMP = "a BMP image"
+    WEBP = "a WebP image"
+    PDF = "a PDF document"
+    ZIP = "a ZIP archive"
+
+
 _MAGIC = (
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"GIF8", "a GIF image"),
-    (b"BM", "a BMP image"),
-    (b"%PDF", "a PDF document"),
-    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\xff\xd8\xff", ForeignFormat.JPEG),
+    (b"\x89PNG\r\n\x1a\n", ForeignFormat.PNG),
+    (b"GIF8", ForeignFormat.GIF),
+    (b"BM", ForeignFormat.BMP),
+    (b"%PDF", ForeignFormat.PDF),
+    (b"PK\x03\x04", ForeignFormat.ZIP),
 )
 
 
-def describe_content(path: Path) -> str | None:
-    """``"a JPEG image"`` etc. when the first bytes name a common non-raw format."""
+def describe_content(path: Path) -> ForeignFormat | None:
+    """The common non-raw format the first bytes of ``path`` name, or None."""
     with contextlib.suppress(OSError), open(path, "rb") as fh:
         head = fh.read(16)
         for magic, what in _MAGIC:
             if head.startswith(magic):
                 return what
         if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-            return "a WebP image"
+            return ForeignFormat.WEBP
     return None
 
 

@@ -53,6 +53,7 @@ from ..sensor import SensorSpec
 from .frame import RawFrame, format_exposure_time, frame_from_mosaic, rationalise_exposure_time
 from .inputs import (
     MOSAIC_IMAGE_EXTENSIONS,
+    ForeignFormat,
     captured_stderr,
     check_input_path,
     describe_content,
@@ -88,8 +89,8 @@ def _libraw_problem(path: Path, exc: Exception, messages: list[str]) -> InputFil
     if isinstance(exc, rawpy.LibRawFileUnsupportedError):
         what = describe_content(path)
         if what is not None:
-            problem = f"{what}, not a camera raw file"
-            if what == "a PNG image":
+            problem = f"{what.value}, not a camera raw file"
+            if what is ForeignFormat.PNG:
                 problem += " (a mosaic stored as an image needs its CFA pattern: --cfa)"
         else:
             problem = "not a camera raw file LibRaw can read (unsupported, truncated or corrupt)"

@@ -1,9 +1,9 @@
 """Model size and cost: parameter counts and multiply-accumulates per megapixel.
 
-Two parameter-count conventions:
+Two parameter-count conventions (:class:`ParameterConvention`):
 
-* ``"all"``: every trainable parameter (what the checkpoint holds).
-* ``"paper"``: only the parameters of convolution and linear layers. This is what the
+* ``ALL`` (``"all"``): every trainable parameter (what the checkpoint holds).
+* ``PAPER`` (``"paper"``): only the parameters of convolution and linear layers. This is what the
   ``thop`` profiler reports (it counts parameters of the layer types it knows and skips the
   rest), and it reproduces the sizes in the ExposureDiffusion paper: NAFNet's LayerNorm affine
   parameters and the per-block residual scales ``beta``/``gamma`` are not counted there. The
@@ -16,27 +16,52 @@ gates, the adaptive residual layer, the Poisson draw) is not counted; it is a fe
 
 from __future__ import annotations
 
+from enum import Enum
+
 import torch
 from torch import Tensor, nn
 
-__all__ = ["count_parameters", "count_macs", "macs_per_megapixel"]
+__all__ = ["ParameterConvention", "count_parameters", "count_macs", "macs_per_megapixel"]
 
 _COUNTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)
 
 
-def count_parameters(module: nn.Module, convention: str = "all") -> int:
-    """Number of trainable parameters, ``convention`` ``"all"`` or ``"paper"`` (see above)."""
-    if convention == "all":
+class ParameterConvention(str, Enum):
+    """Which parameters :func:`count_parameters` counts (see the module docstring)."""
+
+    ALL = "all"  # every trainable parameter
+    PAPER = "paper"  # conv/linear layers only, as thop and the paper count
+
+
+def count_parameters(
+    module: nn.Module, convention: ParameterConvention | str = ParameterConvention.ALL
+) -> int:
+    """Number of trainable parameters of ``module``.
+
+    Args:
+        module: any network.
+        convention: a :class:`ParameterConvention` or its value (``"all"``, ``"paper"``).
+
+    Returns:
+        The parameter count.
+
+    Raises:
+        ValueError: an unknown convention.
+    """
+    try:
+        convention = ParameterConvention(convention)
+    except ValueError:
+        valid = ", ".join(c.value for c in ParameterConvention)
+        raise ValueError(f"convention must be one of {valid}, got {convention!r}") from None
+    if convention is ParameterConvention.ALL:
         return sum(p.numel() for p in module.parameters() if p.requires_grad)
-    if convention == "paper":
-        return sum(
-            p.numel()
-            for m in module.modules()
-            if isinstance(m, _COUNTED)
-            for p in m.parameters(recurse=False)
-            if p.requires_grad
-        )
-    raise ValueError(f"convention must be 'all' or 'paper', got {convention!r}")
+    return sum(
+        p.numel()
+        for m in module.modules()
+        if isinstance(m, _COUNTED)
+        for p in m.parameters(recurse=False)
+        if p.requires_grad
+    )
 
 
 def _layer_macs(m: nn.Module, x: Tensor, out: Tensor) -> int:

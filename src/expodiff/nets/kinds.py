@@ -1,14 +1,15 @@
 """The closed sets of the network layer, without torch.
 
 :mod:`expodiff.config` and the command-line parsers import these cheaply;
-:mod:`expodiff.nets.denoiser` re-exports :class:`Prediction`.
+:mod:`expodiff.nets.denoiser` re-exports :class:`Prediction`, :mod:`expodiff.nets.registry`
+:class:`Backbone`.
 """
 
 from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["Prediction"]
+__all__ = ["Backbone", "Prediction"]
 
 
 class Prediction(str, Enum):
@@ -21,3 +22,14 @@ class Prediction(str, Enum):
     DIRECT = "direct"
     RESIDUAL = "residual"
     FUSED = "fused"
+
+
+class Backbone(str, Enum):
+    """The image-to-image network family of a preset.
+
+    UNET: the SID U-Net (:class:`expodiff.nets.unet.SIDUNet`). NAFNET: NAFNet
+    (:class:`expodiff.nets.nafnet.NAFNet`).
+    """
+
+    UNET = "unet"
+    NAFNET = "nafnet"

@@ -25,10 +25,11 @@ from torch import nn
 from ..config import ModelConfig
 from ..errors import ConfigError
 from .denoiser import ExposureDenoiser
+from .kinds import Backbone
 from .nafnet import NAFNet
 from .unet import SIDUNet
 
-__all__ = ["Preset", "PRESETS", "resolve_preset", "build_backbone", "build_denoiser"]
+__all__ = ["Backbone", "Preset", "PRESETS", "resolve_preset", "build_backbone", "build_denoiser"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Preset:
 
     Attributes:
         name: preset name (``expodiff models`` lists them).
-        backbone: ``"unet"`` or ``"nafnet"``.
+        backbone: the network family (U-Net or NAFNet).
         width: U-Net first-level width (doubled per level) / NAFNet intro width.
         depth: U-Net levels (ignored by NAFNet).
         enc_blocks, middle_blocks, dec_blocks: NAFNet blocks (ignored by the U-Net).
@@ -46,7 +47,7 @@ class Preset:
     """
 
     name: str
-    backbone: str
+    backbone: Backbone
     width: int
     depth: int = 5
     enc_blocks: tuple[int, ...] = ()
@@ -56,7 +57,7 @@ class Preset:
     description: str = ""
 
     def summary(self) -> str:
-        if self.backbone == "unet":
+        if self.backbone is Backbone.UNET:
             widths = "-".join(str(self.width * 2**i) for i in range(self.depth))
             return f"SID U-Net {widths}"
         return (
@@ -70,7 +71,7 @@ PRESETS: dict[str, Preset] = {
     for p in (
         Preset(
             "unet",
-            "unet",
+            Backbone.UNET,
             32,
             depth=5,
             paper_params=7_760_000,
@@ -78,7 +79,7 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "nafnet1",
-            "nafnet",
+            Backbone.NAFNET,
             16,
             middle_blocks=1,
             paper_params=4_700,
@@ -86,7 +87,7 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "nafnet2",
-            "nafnet",
+            Backbone.NAFNET,
             16,
             enc_blocks=(2, 2, 4, 4),
             middle_blocks=12,
@@ -96,14 +97,14 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "unet-slim",
-            "unet",
+            Backbone.UNET,
             16,
             depth=4,
             description="small U-Net for CPU experiments and tests",
         ),
         Preset(
             "nafnet-s",
-            "nafnet",
+            Backbone.NAFNET,
             16,
             enc_blocks=(1, 1),
             middle_blocks=2,
@@ -128,11 +129,11 @@ def resolve_preset(cfg: ModelConfig) -> Preset:
             f"unknown model preset {cfg.preset!r}; valid presets: {', '.join(PRESETS)}"
         )
     base = PRESETS[cfg.preset]
-    foreign = _NAFNET_ONLY if base.backbone == "unet" else _UNET_ONLY
+    foreign = _NAFNET_ONLY if base.backbone is Backbone.UNET else _UNET_ONLY
     for name in foreign:
         if getattr(cfg, name) is not None:
             raise ConfigError(
-                f"model.{name} does not apply to preset {cfg.preset!r} ({base.backbone})"
+                f"model.{name} does not apply to preset {cfg.preset!r} ({base.backbone.value})"
             )
     changes = {
         name: (tuple(v) if isinstance(v, (list, tuple)) else v)
@@ -144,7 +145,7 @@ def resolve_preset(cfg: ModelConfig) -> Preset:
         preset = dataclasses.replace(preset, paper_params=None)
     if preset.width < 1 or preset.depth < 1:
         raise ConfigError(f"model.width and model.depth must be >= 1 ({preset.summary()})")
-    if preset.backbone == "nafnet":
+    if preset.backbone is Backbone.NAFNET:
         if len(preset.enc_blocks) != len(preset.dec_blocks):
             raise ConfigError(
                 f"model.enc_blocks {list(preset.enc_blocks)} and model.dec_blocks "
@@ -157,10 +158,10 @@ def resolve_preset(cfg: ModelConfig) -> Preset:
 
 def build_backbone(preset: Preset, in_channels: int, out_channels: int) -> nn.Module:
     """The plain image-to-image network of ``preset``."""
-    if preset.backbone == "unet":
+    if preset.backbone is Backbone.UNET:
         widths = tuple(preset.width * 2**i for i in range(preset.depth))
         return SIDUNet(in_channels, out_channels, widths)
-    if preset.backbone == "nafnet":
+    if preset.backbone is Backbone.NAFNET:
         return NAFNet(
             in_channels,
             out_channels,
@@ -169,7 +170,7 @@ def build_backbone(preset: Preset, in_channels: int, out_channels: int) -> nn.Mo
             middle_blocks=preset.middle_blocks,
             dec_blocks=preset.dec_blocks,
         )
-    raise ConfigError(f"unknown backbone {preset.backbone!r}")
+    raise ConfigError(f"unknown backbone {preset.backbone!r}")  # a new Backbone member
 
 
 def build_denoiser(cfg: ModelConfig, channels: int = 4) -> ExposureDenoiser:
