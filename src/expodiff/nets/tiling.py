@@ -2,9 +2,15 @@
 
 :class:`TiledDenoiser` wraps a denoiser and has the same call signature, so the sampler uses it
 unchanged: only the *network evaluation* of each step is tiled; the re-exposure step is
-pixel-wise and runs on the full frame. With the same generator, tiled sampling therefore
-matches untiled sampling wherever each tile's output is exact (float rounding differs between
-a tile and the frame, which now and then moves a Poisson draw across an integer: one electron).
+pixel-wise and runs on the full frame.
+
+One tiled evaluation matches the untiled one up to float rounding (and the receptive-field
+and attention effects below). Multi-step *sampling* with the same generator does not reproduce
+the untiled trajectory, though: where a rounding difference changes one Poisson draw of the
+re-exposure, ``torch.poisson`` also hands different random numbers to the draws after it (its
+sampler consumes a value-dependent number of uniforms per element), and the changed states
+feed the next network evaluations. After a few steps tiled and untiled runs are different,
+equally valid samples of the sampler, not the same sample up to an occasional electron.
 
 Tiles overlap by ``overlap`` pixels. Within an overlap each tile ignores a ``margin`` next to
 its inner edge (where its zero padding makes it differ from a full-frame evaluation) and the
