@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_helpers import BAD_INPUTS, assert_one_line_error, bad_input_files, run_cli
 from expodiff.cli import main
 from expodiff.errors import InputFileError
 
@@ -25,12 +26,6 @@ INFO_KEYS = [
     "width",
     "height",
 ]
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # --------------------------------------------------------------------------- info
@@ -170,55 +165,18 @@ def test_develop_dng(raw_dir, tmp_path, capsys):
 
 
 # ------------------------------------------------------------------- bad inputs (§7)
-def _assert_one_line_error(code: int, out: str, err: str, name: str) -> None:
-    assert code != 0
-    assert out == ""
-    assert err.count("\n") == 1, err
-    assert err.startswith("expodiff: error: ") and name in err
-    assert "Traceback" not in err
-
-
-def _bad_inputs(tmp: Path, raw_dir: Path) -> dict[str, tuple[Path, str]]:
-    from PIL import Image
-
-    kodak = (raw_dir / "RAW_KODAK_DC50.KDC").read_bytes()
-    cases = {}
-    cases["missing"] = (tmp / "missing.CR2", "no such file")
-    folder = tmp / "folder.dng"
-    folder.mkdir()
-    cases["directory"] = (folder, "is a directory")
-    (tmp / "empty.NEF").touch()
-    cases["empty"] = (tmp / "empty.NEF", "empty file")
-    (tmp / "truncated.KDC").write_bytes(kodak[: len(kodak) // 2])
-    cases["truncated"] = (tmp / "truncated.KDC", "truncated or corrupt")
-    corrupt = bytearray(kodak)
-    corrupt[:64] = bytes(64)
-    (tmp / "corrupt.KDC").write_bytes(bytes(corrupt))
-    cases["corrupt"] = (tmp / "corrupt.KDC", "not a camera raw file")
-    Image.new("RGB", (40, 30), (10, 200, 10)).save(tmp / "photo.jpg")
-    cases["jpeg"] = (tmp / "photo.jpg", "a JPEG image, not a camera raw file")
-    cases["scanner"] = (
-        raw_dir / "NEGATIVE_Nikon_Coolscan_IV_scanner.nef",
-        "not a colour-filter-array sensor",
-    )
-    return cases
-
-
-BAD_INPUTS = ["missing", "directory", "empty", "truncated", "corrupt", "jpeg", "scanner"]
-
-
 @pytest.mark.data
 @pytest.mark.parametrize("case", BAD_INPUTS)
 @pytest.mark.parametrize("command", ["info", "develop"])
 def test_bad_input_files(raw_dir, tmp_path, capsys, case, command):
     inputs = tmp_path / "in"
     inputs.mkdir()
-    path, problem = _bad_inputs(inputs, raw_dir)[case]
+    path, problem = bad_input_files(inputs, raw_dir)[case]
     outputs = tmp_path / "out"
     outputs.mkdir()
     argv = ["info", path] if command == "info" else ["develop", path, "-o", outputs / "x.png"]
     code, out, err = run_cli(capsys, *argv)
-    _assert_one_line_error(code, out, err, path.name)
+    assert_one_line_error(code, out, err, path.name)
     assert problem in err
     assert list(outputs.iterdir()) == []
     # --debug shows the real exception instead
@@ -231,17 +189,17 @@ def test_bad_outputs_fail_before_decoding(raw_dir, tmp_path, capsys, monkeypatch
     src = raw_dir / "RAW_KODAK_DC50.KDC"
     # unknown extension
     code, out, err = run_cli(capsys, "develop", src, "-o", tmp_path / "x.jpg")
-    _assert_one_line_error(code, out, err, "x.jpg")
+    assert_one_line_error(code, out, err, "x.jpg")
     assert "unknown output extension '.jpg'" in err
     # missing output folder
     code, out, err = run_cli(capsys, "develop", src, "-o", tmp_path / "nope" / "x.png")
-    _assert_one_line_error(code, out, err, "x.png")
+    assert_one_line_error(code, out, err, "x.png")
     assert "does not exist" in err
     # existing output without --overwrite: untouched
     existing = tmp_path / "old.png"
     existing.write_bytes(b"old")
     code, out, err = run_cli(capsys, "develop", src, "-o", existing)
-    _assert_one_line_error(code, out, err, "old.png")
+    assert_one_line_error(code, out, err, "old.png")
     assert "already exists" in err and existing.read_bytes() == b"old"
     assert run_cli(capsys, "develop", src, "-o", existing, "--overwrite")[0] == 0
     assert existing.read_bytes()[:4] == b"\x89PNG"
@@ -264,7 +222,7 @@ def test_bad_outputs_fail_before_decoding(raw_dir, tmp_path, capsys, monkeypatch
                 lambda p, mode: False if Path(p) == locked else real_access(p, mode),
             )
         code, out, err = run_cli(capsys, "develop", src, "-o", locked / "x.png")
-        _assert_one_line_error(code, out, err, "x.png")
+        assert_one_line_error(code, out, err, "x.png")
         assert "not writable" in err
         assert list(locked.iterdir()) == []
     finally:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from cli_helpers import BAD_INPUTS, assert_one_line_error, bad_input_files, run_cli
 from enhance_helpers import save_tiny_model
 from expodiff.cli import main
 from expodiff.enhance.darken import darken_frame
@@ -26,12 +27,6 @@ CROP = (512, 320, 256, 192)
 DEMO_SAMPLE = "canon_d30_x100_iso6400.dng"
 DEMO_CROP = (1152, 160, 1024, 704)
 pytestmark = pytest.mark.data
-
-
-def run_cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -194,51 +189,21 @@ def test_a_bad_file_in_a_folder_run_does_not_stop_the_others(dark_dng, model_dir
 
 
 # ------------------------------------------------------------------------- bad inputs
-def _assert_one_line_error(code: int, out: str, err: str, name: str) -> None:
-    assert code != 0
-    assert out == ""
-    assert err.count("\n") == 1, err
-    assert err.startswith("expodiff: error: ") and name in err
-    assert "Traceback" not in err
-
-
-def _bad_inputs(tmp: Path, raw_dir: Path) -> dict[str, tuple[Path, str]]:
-    from PIL import Image
-
-    kodak = (raw_dir / "RAW_KODAK_DC50.KDC").read_bytes()
-    cases = {"missing": (tmp / "missing.CR2", "no such file")}
-    folder = tmp / "folder.dng"
-    folder.mkdir()
-    cases["directory"] = (folder, "folder holds no raw files")
-    (tmp / "empty.NEF").touch()
-    cases["empty"] = (tmp / "empty.NEF", "empty file")
-    (tmp / "truncated.KDC").write_bytes(kodak[: len(kodak) // 2])
-    cases["truncated"] = (tmp / "truncated.KDC", "truncated or corrupt")
-    corrupt = bytearray(kodak)
-    corrupt[:64] = bytes(64)
-    (tmp / "corrupt.KDC").write_bytes(bytes(corrupt))
-    cases["corrupt"] = (tmp / "corrupt.KDC", "not a camera raw file")
-    Image.new("RGB", (40, 30), (10, 200, 10)).save(tmp / "photo.jpg")
-    cases["jpeg"] = (tmp / "photo.jpg", "a JPEG image, not a camera raw file")
-    cases["scanner"] = (
-        raw_dir / "NEGATIVE_Nikon_Coolscan_IV_scanner.nef",
-        "not a colour-filter-array sensor",
-    )
-    return cases
-
-
-@pytest.mark.parametrize(
-    "case", ["missing", "directory", "empty", "truncated", "corrupt", "jpeg", "scanner"]
-)
+@pytest.mark.parametrize("case", BAD_INPUTS)
 def test_bad_input_files(raw_dir, model_dir, tmp_path, capsys, case):
     inputs = tmp_path / "in"
     inputs.mkdir()
-    path, problem = _bad_inputs(inputs, raw_dir)[case]
+    cases = bad_input_files(inputs, raw_dir)
+    cases["directory"] = (
+        cases["directory"][0],
+        "folder holds no raw files",
+    )  # enhance takes folders
+    path, problem = cases[case]
     outputs = tmp_path / "out"
     outputs.mkdir()
     argv = ["enhance", path, "-o", outputs / "x.png", "--model", model_dir, "--ratio", "10"]
     code, out, err = run_cli(capsys, *argv)
-    _assert_one_line_error(code, out, err, path.name)
+    assert_one_line_error(code, out, err, path.name)
     assert problem in err
     assert list(outputs.iterdir()) == []
     with pytest.raises(InputFileError):

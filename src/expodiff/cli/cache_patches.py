@@ -7,14 +7,8 @@ import sys
 
 from ..config import load_config
 from ..data.kinds import Split
+from .arguments import integer_at_least
 from .show_config import add_config_arguments
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,14 +28,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--patch-size",
-        type=_positive_int,
+        type=integer_at_least(1),
         default=None,
         metavar="N",
         help="patch side in packed pixels (default: data.patch_size); a larger size leaves "
         "room for random crops at training time",
     )
     p.add_argument(
-        "--patches-per-image", type=_positive_int, default=8, metavar="N", help="default: 8"
+        "--patches-per-image", type=integer_at_least(1), default=8, metavar="N", help="default: 8"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the patch positions (default 0)")
     p.add_argument(

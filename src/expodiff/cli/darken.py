@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from .enhance import _count, _positive
+from .arguments import integer_at_least, positive_float
 from .info import add_input_arguments, read_input
 
 
 def _ratio(text: str) -> float:
-    value = _positive(text)
+    value = positive_float(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
     return value
@@ -41,10 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="camera noise profile: a packaged name (expodiff profiles) or a .json file",
     )
     level = p.add_mutually_exclusive_group(required=True)
-    level.add_argument("--iso", type=_positive, metavar="ISO", help="simulated ISO")
+    level.add_argument("--iso", type=positive_float, metavar="ISO", help="simulated ISO")
     level.add_argument(
         "--system-gain",
-        type=_positive,
+        type=positive_float,
         metavar="K",
         help="simulated K, DN per electron on the profile's full-scale DN",
     )
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=[m.value for m in NoisePreset],
         help="noise components (default eld+bias: shot, Tukey-lambda read, row, colour bias)",
     )
-    p.add_argument("--seed", type=_count(0), default=0, metavar="N", help="random seed")
+    p.add_argument("--seed", type=integer_at_least(0), default=0, metavar="N", help="random seed")
     p.add_argument(
         "--crop",
         type=int,

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import replace
 
 from ..errors import OutputFileError
+from .arguments import positive_float
 from .info import add_input_arguments, read_input
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
 
 
 def _demosaic_argument(text: str):
@@ -61,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--exposure-gain",
-        type=_positive_float,
+        type=positive_float,
         default=1.0,
         metavar="G",
         help="multiply the linear raw signal by G before clipping (default 1)",

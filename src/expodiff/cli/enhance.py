@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import ExpodiffError, OutputFileError
+from .arguments import cfa_pattern, integer_at_least, positive_float
 
 
 def _ratio(text: str) -> str | float:
@@ -26,44 +27,12 @@ def _ratio(text: str) -> str | float:
     return value
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _count(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def _format(text: str):
     from ..enhance.pipeline import OutputFormat
 
     try:
         return OutputFormat.parse(text)
     except OutputFileError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _cfa(text: str):
-    from ..cfa import CFAPattern
-
-    try:
-        return CFAPattern.parse(text)
-    except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -106,21 +75,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--target-exposure",
-        type=_positive,
+        type=positive_float,
         default=None,
         metavar="SECONDS",
         help="auto ratio: the exposure time wanted; ratio = T x ISO_target / (t x ISO)",
     )
     p.add_argument(
         "--target-iso",
-        type=_positive,
+        type=positive_float,
         default=None,
         metavar="ISO",
         help="auto ratio with --target-exposure: the ISO wanted (default: the file's)",
     )
     p.add_argument(
         "--system-gain",
-        type=_positive,
+        type=positive_float,
         default=None,
         metavar="K",
         help="system gain K in DN per electron on the model's full-scale DN (default: the "
@@ -135,20 +104,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--steps",
-        type=_count(1),
+        type=integer_at_least(1),
         default=None,
         metavar="S",
         help="network evaluations (default: the model's)",
     )
     p.add_argument(
         "--samples",
-        type=_count(1),
+        type=integer_at_least(1),
         default=1,
         metavar="N",
         help="average N stochastic trajectories and write NAME.uncertainty.png (per-pixel "
         "standard deviation) beside each output (default 1)",
     )
-    p.add_argument("--seed", type=_count(0), default=0, metavar="N", help="random seed (default 0)")
+    p.add_argument(
+        "--seed", type=integer_at_least(0), default=0, metavar="N", help="random seed (default 0)"
+    )
     p.add_argument(
         "--model",
         default=None,
@@ -163,7 +134,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--tile",
-        type=_count(0),
+        type=integer_at_least(0),
         default=None,
         metavar="N",
         help="evaluate the network in N x N tiles of packed pixels (default: 512 tiles for "
@@ -175,7 +146,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "read the inputs as single-channel PNG/TIFF/PGM mosaics instead of raw files",
     )
     group.add_argument(
-        "--cfa", type=_cfa, metavar="PATTERN", help="their CFA layout: RGGB, BGGR, GRBG, GBRG"
+        "--cfa",
+        type=cfa_pattern,
+        metavar="PATTERN",
+        help="their CFA layout: RGGB, BGGR, GRBG, GBRG",
     )
     group.add_argument(
         "--black-level", type=float, nargs="+", metavar="DN", help="1 or 4 values; default 0"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..cfa import CFAPattern
+from .arguments import cfa_pattern
 
 if TYPE_CHECKING:
     from ..sensor import SensorSpec
@@ -30,13 +31,6 @@ _ORIENTATION_NAMES = {
 }
 
 
-def _cfa_argument(text: str) -> CFAPattern:
-    try:
-        return CFAPattern.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     """``FILE`` plus the options that read a mosaic stored as a plain image."""
     parser.add_argument("file", metavar="FILE", help="camera raw file (any LibRaw format)")
@@ -46,7 +40,7 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--cfa",
-        type=_cfa_argument,
+        type=cfa_pattern,
         metavar="PATTERN",
         help="its CFA layout: RGGB, BGGR, GRBG, GBRG or XTRANS (selects this reader)",
     )

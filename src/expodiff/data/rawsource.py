@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ..errors import DataError
+from ..io.inputs import RAW_FILE_EXTENSIONS
 from ..io.rawio import RawFrame, read_raw
 from .base import list_files
 
@@ -27,11 +28,7 @@ __all__ = [
 ]
 
 # File name endings treated as camera raw files when a folder is listed (case-insensitive).
-RAW_SUFFIXES = (
-    ".arw", ".srf", ".sr2", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".dng", ".raf", ".orf",
-    ".rw2", ".rwl", ".pef", ".srw", ".x3f", ".kdc", ".dcr", ".mrw", ".3fr", ".erf", ".mef",
-    ".mos", ".iiq", ".raw",
-)  # fmt: skip
+RAW_SUFFIXES = RAW_FILE_EXTENSIONS
 
 # K (DN per electron) of a camera at an ISO: ``gain(camera, iso)``.
 GainForIso = Callable[[str, float], float]

@@ -31,6 +31,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+# One definition of "a number or a (B,) tensor -> (B,)", shared with the noise components.
+from ..noise.components import as_batch as as_batch_vector
 from .kinds import Reexposure
 
 __all__ = ["ELD_FULL_SCALE_DN", "BatchScalar", "Reexposure", "ExposureProcess", "as_batch_vector"]
@@ -41,30 +43,6 @@ ELD_FULL_SCALE_DN = 15583.0
 
 # A per-sample scalar: a (B,) tensor, or a number broadcast to the batch.
 BatchScalar = Tensor | float
-
-
-def as_batch_vector(value: BatchScalar, batch: int, *, like: Tensor, name: str = "value") -> Tensor:
-    """``value`` as a ``(B,)`` tensor on ``like``'s device in ``like``'s (floating) dtype.
-
-    Args:
-        value: a Python number, a 0-d tensor, or a ``(B,)`` / ``(1,)`` tensor.
-        batch: B.
-        like: tensor whose device and floating dtype the result takes.
-        name: argument name for the error message.
-
-    Returns:
-        ``(B,)`` tensor (an expanded view for scalars).
-
-    Raises:
-        ValueError: ``value`` has another shape.
-    """
-    dtype = like.dtype if like.is_floating_point() else torch.float32
-    t = torch.as_tensor(value, dtype=dtype, device=like.device)
-    if t.dim() == 0 or t.shape == (1,):
-        return t.reshape(1).expand(batch)
-    if t.shape != (batch,):
-        raise ValueError(f"{name} must be a number or have shape ({batch},), got {tuple(t.shape)}")
-    return t
 
 
 def _bcast(v: Tensor) -> Tensor:

@@ -21,9 +21,10 @@ modules is imported) or to the function.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
+
+from .._lazy import lazy_exports
 
 __all__ = [
     "enhance",
@@ -48,16 +49,17 @@ _WHERE = {
 }
 
 
+_lazy_getattr, __dir__ = lazy_exports(__name__, _WHERE)
+
+
 def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
     if name == "__signature__":  # inspect.signature(expodiff.enhance): the function's
         import inspect
 
         from .api import enhance
 
         return inspect.signature(enhance)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _lazy_getattr(name)
 
 
 class _CallableModule(types.ModuleType):

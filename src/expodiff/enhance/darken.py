@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -62,19 +63,7 @@ def crop_frame(frame: RawFrame, crop: Sequence[int]) -> RawFrame:
         )
     if any(v % period for v in (x, y, w, h)):
         raise ExpodiffError(f"crop {x} {y} {w} {h}: values must be multiples of {period}")
-    mosaic = frame.mosaic[y : y + h, x : x + w]
-    return frame_from_mosaic(
-        mosaic,
-        frame.sensor,
-        white_balance=frame.white_balance,
-        colour_matrix=frame.colour_matrix,
-        make=frame.make,
-        model=frame.model,
-        iso=frame.iso,
-        exposure_time=frame.exposure_time,
-        path=frame.path,
-        orientation=frame.orientation,
-    )
+    return replace(frame, mosaic=frame.mosaic[y : y + h, x : x + w])
 
 
 def darken_frame(

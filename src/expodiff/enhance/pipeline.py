@@ -32,6 +32,7 @@ import torch
 
 from ..errors import InputFileError, OutputFileError
 from ..io.atomic import atomic_output, check_output_path
+from ..io.inputs import RAW_FILE_EXTENSIONS
 from ..raw import unpack
 from .api import EnhanceResult, enhanced_exposure_time
 from .render import packed_pixel_side
@@ -51,11 +52,7 @@ __all__ = [
 ]
 
 # File name endings (lower case) that a folder input treats as camera raw files.
-RAW_EXTENSIONS = (
-    ".arw", ".srf", ".sr2", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".dng", ".raf", ".orf",
-    ".rw2", ".rwl", ".pef", ".srw", ".kdc", ".dcr", ".mrw", ".3fr", ".erf", ".mef", ".mos",
-    ".iiq", ".raw",
-)  # fmt: skip
+RAW_EXTENSIONS = RAW_FILE_EXTENSIONS
 UNCERTAINTY_SUFFIX = ".uncertainty.png"
 # Image formats people may try as an output name; expodiff writes PNG, TIFF and DNG only.
 _OTHER_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".heic", ".exr", ".jxl")

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import InputFileError
 
 __all__ = [
+    "RAW_FILE_EXTENSIONS",
     "MOSAIC_IMAGE_EXTENSIONS",
     "check_input_path",
     "ForeignFormat",
@@ -23,6 +24,14 @@ __all__ = [
     "captured_stderr",
     "read_image_mosaic",
 ]
+
+# File name endings (lower case) that a folder listing treats as camera raw files. Sigma's
+# .x3f is left out: a Foveon sensor has no colour filter array, so read_raw rejects it.
+RAW_FILE_EXTENSIONS = (
+    ".arw", ".srf", ".sr2", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".dng", ".raf", ".orf",
+    ".rw2", ".rwl", ".pef", ".srw", ".kdc", ".dcr", ".mrw", ".3fr", ".erf", ".mef", ".mos",
+    ".iiq", ".raw",
+)  # fmt: skip
 
 # Plain-image containers read_raw(..., cfa=...) accepts as a stored mosaic.
 MOSAIC_IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".pgm")

@@ -7,7 +7,7 @@ without torch, and :mod:`.registry` (``build_denoiser``, ``PRESETS``) itself rea
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 __all__ = [
     "DenoiserOutput",
@@ -47,11 +47,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

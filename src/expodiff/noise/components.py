@@ -59,10 +59,20 @@ _HALF_ULP = 2.0**-25
 
 
 # --------------------------------------------------------------------------- helpers
-def as_batch(value: Tensor | float, batch: int, *, like: Tensor, name: str) -> Tensor:
-    """``value`` as a float ``(B,)`` tensor on ``like``'s device.
+def as_batch(value: Tensor | float, batch: int, *, like: Tensor, name: str = "value") -> Tensor:
+    """``value`` as a ``(B,)`` tensor on ``like``'s device in ``like``'s (floating) dtype.
 
-    Accepts a Python number, a 0-d tensor, or a ``(B,)`` / ``(1,)`` tensor.
+    Args:
+        value: a Python number, a 0-d tensor, or a ``(B,)`` / ``(1,)`` tensor.
+        batch: B.
+        like: tensor whose device and floating dtype the result takes.
+        name: argument name for the error message.
+
+    Returns:
+        ``(B,)`` tensor (an expanded view for scalars).
+
+    Raises:
+        ValueError: ``value`` has another shape.
     """
     dtype = like.dtype if like.is_floating_point() else torch.float32
     t = torch.as_tensor(value, dtype=dtype, device=like.device)

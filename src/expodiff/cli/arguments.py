@@ -1,0 +1,49 @@
+"""Value parsers shared by the subcommands' options (``type=`` of ``add_argument``).
+
+Each turns the text of one option into its value or raises ``argparse.ArgumentTypeError``
+with the problem, which argparse prints as a one-line usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+from ..cfa import CFAPattern
+
+__all__ = ["positive_float", "integer_at_least", "cfa_pattern"]
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def integer_at_least(minimum: int) -> Callable[[str], int]:
+    """A parser of integers >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def cfa_pattern(text: str) -> CFAPattern:
+    """A CFA layout name (:meth:`CFAPattern.parse`: RGGB, BGGR, GRBG, GBRG, XTRANS)."""
+    try:
+        return CFAPattern.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
