@@ -1,4 +1,5 @@
-"""Reading camera raw files into :class:`RawFrame` (the only module that imports rawpy/exifread).
+"""Reading camera raw files into :class:`RawFrame` (with :mod:`expodiff.io.metadata`, the only
+module that imports rawpy and exifread).
 
 :func:`read_raw` decodes any LibRaw-readable Bayer or X-Trans file; with ``cfa=`` it instead
 reads a single-channel PNG/TIFF/PGM holding a mosaic (e.g. the Nokia N900 crop of Halide).
@@ -21,10 +22,11 @@ Where each field comes from (LibRaw through rawpy unless said otherwise):
   files, the camera table's ``rgb_xyz_matrix`` (through
   :func:`~expodiff.io.isp.colour_matrix_from_cam_xyz`) for others; the other one as a
   fallback; identity with a :class:`RawMetadataWarning` when the file has neither.
-* ``make``, ``model``, ``iso``, ``exposure_time``: EXIF via exifread (exact rationals);
-  otherwise LibRaw (make/model from its ``libraw_iparams_t``, ISO and shutter from
-  ``other``). LibRaw's shutter is a float decoded from an APEX value (the Canon D30's 5 s
-  reads 4.967 s); :func:`rationalise_exposure_time` turns it into a fraction.
+* ``make``, ``model``, ``iso``, ``exposure_time``: EXIF via exifread (exact rationals,
+  :func:`~expodiff.io.metadata.read_exif`); otherwise LibRaw (make/model from its
+  ``libraw_iparams_t``, ISO and shutter from ``other``). LibRaw's shutter is a float
+  decoded from an APEX value (the Canon D30's 5 s reads 4.967 s);
+  :func:`rationalise_exposure_time` turns it into a fraction.
 * ``orientation``: TIFF/EXIF orientation (1-8) from LibRaw's ``sizes.flip``.
 
 LibRaw prints decoder messages ("Unexpected end of file") straight to the process's stderr;
@@ -34,15 +36,10 @@ decode) and puts them into its :class:`~expodiff.errors.InputFileError` instead.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import logging
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +57,7 @@ from .inputs import (
     read_image_mosaic,
 )
 from .isp import colour_matrix_from_cam_xyz
+from .metadata import libraw_make_model, read_exif
 
 __all__ = [
     "RawFrame",
@@ -103,103 +101,6 @@ def _libraw_problem(path: Path, exc: Exception, messages: list[str]) -> InputFil
     if detail:
         problem += f" ({detail})"
     return InputFileError(f"{path}: {problem}")
-
-
-def _ratio(value) -> Fraction | None:
-    try:
-        num, den = int(value.numerator), int(value.denominator)
-    except (AttributeError, TypeError, ValueError):
-        try:
-            return Fraction(value) if value else None
-        except (TypeError, ValueError):
-            return None
-    return Fraction(num, den) if den and num > 0 else None
-
-
-def _read_exif(path: Path) -> dict:
-    """Make, model, ISO and exposure time from the file's TIFF/EXIF tags (when it has any)."""
-    import exifread
-
-    try:
-        with open(path, "rb") as fh, captured_stderr():
-            tags = exifread.process_file(fh, details=False)
-    except Exception as exc:  # exifread raises many kinds on non-TIFF files; EXIF is optional
-        log.debug("%s: no EXIF read (%s)", path, exc)
-        return {}
-    out: dict = {}
-
-    def first(*names):
-        for name in names:
-            tag = tags.get(name)
-            if tag is not None:
-                values = tag.values
-                if isinstance(values, str):
-                    return values.strip().strip("\x00").strip() or None
-                if values:
-                    return values[0]
-        return None
-
-    out["make"] = first("Image Make")
-    out["model"] = first("Image Model")
-    iso = first("EXIF ISOSpeedRatings", "Image ISOSpeedRatings", "EXIF PhotographicSensitivity")
-    if isinstance(iso, int) and iso > 0:
-        out["iso"] = float(iso)
-    out["exposure_time"] = _ratio(first("EXIF ExposureTime", "Image ExposureTime"))
-    out["is_dng"] = "Image DNGVersion" in tags or "Image Tag 0xC612" in tags  # tag 50706
-    return {k: v for k, v in out.items() if v is not None}
-
-
-@functools.cache
-def _libraw_library():
-    """rawpy's own LibRaw shared library via ctypes, for the fields rawpy does not expose."""
-    import rawpy
-
-    candidates = sorted(Path(rawpy.__file__).parent.glob("*raw*"))
-    libraries = (".so", ".dylib", ".dll")
-    names = [str(p) for p in candidates if p.suffix in libraries or ".so." in p.name]
-    system = ctypes.util.find_library("raw_r") or ctypes.util.find_library("raw")
-    if system:
-        names.append(system)
-    for name in names:
-        try:
-            lib = ctypes.CDLL(name)
-            lib.libraw_init.restype = ctypes.c_void_p
-            lib.libraw_init.argtypes = [ctypes.c_uint]
-            lib.libraw_open_file.restype = ctypes.c_int
-            lib.libraw_open_file.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-            lib.libraw_get_iparams.restype = ctypes.c_void_p
-            lib.libraw_get_iparams.argtypes = [ctypes.c_void_p]
-            lib.libraw_close.argtypes = [ctypes.c_void_p]
-            return lib
-        except (OSError, AttributeError):
-            continue
-    return None
-
-
-def _libraw_make_model(path: Path) -> tuple[str | None, str | None]:
-    """LibRaw's ``iparams.make`` / ``model`` (``char guard[4]; char make[64]; char model[64]``)."""
-    lib = _libraw_library()
-    if lib is None:
-        return None, None
-    handle = lib.libraw_init(0)
-    if not handle:
-        return None, None
-    try:
-        with captured_stderr():
-            if lib.libraw_open_file(handle, os.fsencode(path)) != 0:
-                return None, None
-        iparams = lib.libraw_get_iparams(handle)
-        if not iparams:
-            return None, None
-        raw = ctypes.string_at(iparams, 4 + 64 + 64)
-    finally:
-        lib.libraw_close(handle)
-
-    def text(chunk: bytes) -> str | None:
-        value = chunk.split(b"\0", 1)[0].decode("ascii", "replace").strip()
-        return value if value and value.isprintable() else None
-
-    return text(raw[4:68]), text(raw[68:132])
 
 
 def _positive_gains(values: Sequence[float]) -> bool:
@@ -347,11 +248,11 @@ def _frame_from_libraw(raw, path: Path, *, is_dng: bool = False) -> RawFrame:
 def _read_libraw(path: Path) -> RawFrame:
     import rawpy
 
-    exif = _read_exif(path)
+    exif = read_exif(path)
     with captured_stderr() as messages:
         try:
             with rawpy.imread(str(path)) as raw:
-                frame = _frame_from_libraw(raw, path, is_dng=exif.get("is_dng", False))
+                frame = _frame_from_libraw(raw, path, is_dng=exif.is_dng)
         except rawpy.LibRawError as exc:
             error = exc
         else:
@@ -360,15 +261,15 @@ def _read_libraw(path: Path) -> RawFrame:
         raise _libraw_problem(path, error, messages) from error
     for message in messages:
         log.info("LibRaw: %s", message)
-    make, model = exif.get("make"), exif.get("model")
+    make, model = exif.make, exif.model
     if make is None and model is None:
-        make, model = _libraw_make_model(path)
+        make, model = libraw_make_model(path)
     return replace(
         frame,
         make=make,
         model=model,
-        iso=exif.get("iso", frame.iso),
-        exposure_time=exif.get("exposure_time", frame.exposure_time),
+        iso=frame.iso if exif.iso is None else exif.iso,
+        exposure_time=frame.exposure_time if exif.exposure_time is None else exif.exposure_time,
     )
 
 
