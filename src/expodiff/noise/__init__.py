@@ -3,7 +3,8 @@
 * :mod:`~expodiff.noise.components`: the noise sources as batched torch functions (DN).
 * :mod:`~expodiff.noise.model`: :class:`NoiseModel` (presets pg / eld / eld+bias / gaussian);
   ``synthesize(clean)`` returns a :class:`NoisyPair`. Its enums live in
-  :mod:`~expodiff.noise.kinds`, :class:`NoiseParams` in :mod:`~expodiff.noise.params`.
+  :mod:`~expodiff.noise.kinds`, :class:`NoiseParams` in :mod:`~expodiff.noise.params`, the
+  parameter drawing (ELD recipe, or fixed at an ISO) in :mod:`~expodiff.noise.sampling`.
 * :mod:`~expodiff.noise.profiles`: :func:`load_profile` and the JSON format of the
   :class:`CameraProfile` dataclasses of :mod:`~expodiff.noise.camera`.
 * :mod:`~expodiff.noise.factory`: ``build_noise_model(NoiseConfig)`` (import it from there:

@@ -22,7 +22,8 @@ name here          paper symbol / meaning
 Parameters per image follow ELD's recipe: log K uniform in a range, each scale from its
 camera's joint model ``log sigma ~ N(slope log K + bias, sigma^2)``, lambda (and the matching
 colour-bias row) drawn from the camera's calibration list, the camera itself drawn uniformly
-from the model's profiles. Or fixed from ISO with :meth:`NoiseModel.params_for_iso`.
+from the model's profiles. Or fixed from ISO with :meth:`NoiseModel.params_for_iso`. The
+parameter drawing lives in :mod:`expodiff.noise.sampling`.
 
 Clipping (what a real sensor does): the short exposure is clipped at the white level
 (raw_norm 1 before amplification, so the amplified input never exceeds r) when
@@ -55,6 +56,7 @@ from .kinds import (
 from .pair import NoisyPair
 from .params import NoiseParams
 from .profiles import CameraProfile, load_profile
+from .sampling import ProfileTables, noise_params_at_iso, sample_noise_params, sample_ratios
 
 __all__ = [
     "NoisePreset",
@@ -134,7 +136,7 @@ class NoiseModel:
         self.clip_white = bool(clip_white)
         self.black_level_dn = None if black_level_dn is None else float(black_level_dn)
         self.quantization_step_dn = float(quantization_step_dn)
-        self._tables = self._build_tables()
+        self._tables = ProfileTables.from_profiles(self.profiles)
 
     @classmethod
     def from_preset(
@@ -175,116 +177,32 @@ class NoiseModel:
             f"ratio_range={self.ratio_range}, full_scale_dn={self.full_scale_dn:g})"
         )
 
-    # ------------------------------------------------------------------ tables
-    def _build_tables(self) -> dict[str, Tensor]:
-        """Per-profile constants stacked as float64 tensors (CPU; moved on use)."""
-        profs = self.profiles
-        n_max = max(len(p.tukey_shapes) for p in profs)
-
-        def loglin(attr: str) -> Tensor:
-            return torch.tensor(
-                [
-                    [getattr(p, attr).slope, getattr(p, attr).bias, getattr(p, attr).sigma]
-                    for p in profs
-                ],
-                dtype=torch.float64,
-            )
-
-        shapes = torch.zeros(len(profs), n_max, dtype=torch.float64)
-        bias = torch.zeros(len(profs), n_max, 4, dtype=torch.float64)
-        for i, p in enumerate(profs):
-            shapes[i, : len(p.tukey_shapes)] = torch.tensor(p.tukey_shapes, dtype=torch.float64)
-            bias[i, : len(p.colour_bias)] = torch.tensor(p.colour_bias, dtype=torch.float64)
-        return {
-            "read_gaussian": loglin("read_gaussian"),
-            "read_tukey": loglin("read_tukey"),
-            "row": loglin("row"),
-            "gain": torch.tensor([[p.gain_min, p.gain_max] for p in profs], dtype=torch.float64),
-            "count": torch.tensor([len(p.tukey_shapes) for p in profs], dtype=torch.float64),
-            "shapes": shapes,
-            "bias": bias,
-        }
-
     # ---------------------------------------------------------------- sampling
-    @staticmethod
-    def _uniform(n: int, generator, device) -> Tensor:
-        dev = device if generator is None else generator.device
-        return torch.rand(n, generator=generator, device=dev, dtype=torch.float64).to(device)
-
-    @staticmethod
-    def _normal(n: int, generator, device) -> Tensor:
-        dev = device if generator is None else generator.device
-        return torch.randn(n, generator=generator, device=dev, dtype=torch.float64).to(device)
-
     def sample_ratio(
         self, batch_size: int, *, generator: torch.Generator | None = None, device=None
     ) -> Tensor:
         """Exposure ratios ``r ~ U(lo, hi)`` of ``ratio_range``, shape ``(B,)`` float32."""
-        device = torch.device("cpu") if device is None else torch.device(device)
-        lo, hi = self.ratio_range
-        u = self._uniform(batch_size, generator, device)
-        return (lo + (hi - lo) * u).float()
+        return sample_ratios(batch_size, self.ratio_range, generator=generator, device=device)
 
     def sample_params(
         self, batch_size: int, *, generator: torch.Generator | None = None, device=None
     ) -> NoiseParams:
-        """Draw one parameter set per image (ELD recipe; see the module docstring).
+        """Draw one parameter set per image (:func:`~expodiff.noise.sampling.sample_noise_params`).
 
         Every parameter is drawn whatever the components, in a fixed order (camera, K,
         sigma_g, sigma_TL, sigma_r, calibration index), so a seeded generator gives the same
         K for every preset.
         """
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        device = torch.device("cpu") if device is None else torch.device(device)
-        t = {k: v.to(device) for k, v in self._tables.items()}
-        n_prof = len(self.profiles)
-        cam = (self._uniform(batch_size, generator, device) * n_prof).long().clamp_(max=n_prof - 1)
-        u_gain = self._uniform(batch_size, generator, device)
-        if self.gain_sampling is GainSampling.ELD_RANGE:
-            lo = torch.full(
-                (batch_size,), math.log(self.gain_range[0]), dtype=torch.float64, device=device
-            )
-            hi = torch.full_like(lo, math.log(self.gain_range[1]))
-        else:
-            lo, hi = torch.log(t["gain"][cam, 0]), torch.log(t["gain"][cam, 1])
-        log_k = lo + (hi - lo) * u_gain
-
-        def scale(name: str) -> Tensor:
-            slope, bias, sigma = t[name][cam].unbind(-1)
-            z = self._normal(batch_size, generator, device)
-            return torch.exp(slope * log_k + bias + sigma * z)
-
-        read_sigma = scale("read_gaussian")
-        tukey_scale = scale("read_tukey")
-        row_sigma = scale("row")
-        count = t["count"][cam]
-        idx = (self._uniform(batch_size, generator, device) * count).long()
-        idx = torch.minimum(idx, count.long() - 1)
-        tukey_shape = t["shapes"][cam, idx]
-        colour_bias = t["bias"][cam, idx]
-        k = torch.exp(log_k)
-        if self.bias_source is BiasSource.BLACK_LEVEL_ERROR:
-            colour_bias = self._black_level_error(k, cam, colour_bias)
-        return NoiseParams(
-            system_gain=k.float(),
-            read_sigma=read_sigma.float(),
-            tukey_shape=tukey_shape.float(),
-            tukey_scale=tukey_scale.float(),
-            row_sigma=row_sigma.float(),
-            colour_bias=colour_bias.float(),
-            camera_index=cam,
+        return sample_noise_params(
+            self.profiles,
+            self._tables,
+            batch_size,
+            gain_sampling=self.gain_sampling,
+            gain_range=self.gain_range,
+            bias_source=self.bias_source,
+            generator=generator,
+            device=device,
         )
-
-    def _black_level_error(self, k: Tensor, cam: Tensor, fallback: Tensor) -> Tensor:
-        """PMN black-level error at the ISO of each sample's K (profiles with a table)."""
-        out = fallback.clone()
-        for i, (ki, ci) in enumerate(zip(k.tolist(), cam.tolist(), strict=True)):
-            profile = self.profiles[ci]
-            if profile.black_level_error:
-                iso = max(profile.iso_at_system_gain(ki), 1.0)
-                out[i] = profile.black_level_error_at(iso)
-        return out
 
     def params_for_iso(
         self,
@@ -293,12 +211,8 @@ class NoiseModel:
         *,
         device=None,
     ) -> NoiseParams:
-        """Fixed parameters of a camera at given ISO(s), without the random spread.
-
-        K is linear in ISO (``gain_min`` at 100, ``gain_max`` at 6400); each scale is the
-        joint model's median ``exp(slope log K + bias)``; lambda and the colour bias are the
-        calibration entry belonging to K (:meth:`CameraProfile.calibration_index`), or with
-        ``BiasSource.BLACK_LEVEL_ERROR`` the black-level error at that ISO.
+        """Fixed parameters of a camera at given ISO(s), without the random spread
+        (:func:`~expodiff.noise.sampling.noise_params_at_iso`).
 
         Args:
             iso: one ISO or a ``(B,)`` sequence/tensor of them.
@@ -308,43 +222,13 @@ class NoiseModel:
         Raises:
             ValueError: ISO <= 0, or K <= 0 there.
         """
-        if profile is None:
-            profile = self.profiles[0]
-        elif isinstance(profile, str):
-            profile = load_profile(profile)
-        profile = profile.rescaled(self.full_scale_dn)
-        isos = torch.as_tensor(iso, dtype=torch.float64).reshape(-1).tolist()
-        rows = []
-        for value in isos:
-            k = profile.system_gain_at_iso(value)
-            i = profile.calibration_index(k)
-            bias = list(profile.colour_bias[i])
-            if self.bias_source is BiasSource.BLACK_LEVEL_ERROR and profile.black_level_error:
-                bias = [profile.black_level_error_at(value)] * 4
-            rows.append(
-                (
-                    k,
-                    profile.read_gaussian.median(k),
-                    profile.tukey_shapes[i],
-                    profile.read_tukey.median(k),
-                    profile.row.median(k),
-                    bias,
-                )
-            )
-        device = torch.device("cpu") if device is None else torch.device(device)
-
-        def col(j: int) -> Tensor:
-            return torch.tensor([r[j] for r in rows], dtype=torch.float32, device=device)
-
-        cam_idx = next((j for j, p in enumerate(self.profiles) if p == profile), -1)
-        return NoiseParams(
-            system_gain=col(0),
-            read_sigma=col(1),
-            tukey_shape=col(2),
-            tukey_scale=col(3),
-            row_sigma=col(4),
-            colour_bias=torch.tensor([r[5] for r in rows], dtype=torch.float32, device=device),
-            camera_index=torch.full((len(rows),), cam_idx, dtype=torch.long, device=device),
+        return noise_params_at_iso(
+            self.profiles,
+            iso,
+            profile,
+            full_scale_dn=self.full_scale_dn,
+            bias_source=self.bias_source,
+            device=device,
         )
 
     # --------------------------------------------------------------- synthesis
