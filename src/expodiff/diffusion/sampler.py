@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from .consistency import low_frequency_consistency
 from .process import BatchScalar, ExposureProcess, as_batch_vector
 
 if TYPE_CHECKING:  # the networks layer sits above this one: no runtime import
@@ -152,6 +153,7 @@ def run_schedule(
     reference: Tensor | None = None,
     oracle_illuminance_correction: bool = False,
     straight_through: bool = False,
+    input_consistency_sigma: float | None = None,
 ) -> Iterator[tuple[int, Tensor, Tensor, DenoiserOutput | None, Tensor]]:
     """The loop shared by sampling and training (steps 1-2 of the algorithm above).
 
@@ -161,6 +163,7 @@ def run_schedule(
         schedule: ``(B, S + 1)`` exposure multiples; the denoiser runs on ``c_0 .. c_{S-1}``.
         exposure_ratio, system_gain: ``(B,)`` r and K.
         straight_through: straight-through Poisson draws (training).
+        input_consistency_sigma: as in :func:`sample_progressive`.
 
     Yields:
         ``(i, state, prediction, output, c_i)`` per step; ``output`` is the denoiser's
@@ -174,6 +177,10 @@ def run_schedule(
         c_i = schedule[:, i]
         photons = process.photon_level(state, c_i, exposure_ratio, system_gain)
         prediction, output = evaluate_denoiser(denoiser, state, photons, noisy)
+        if input_consistency_sigma:
+            prediction = low_frequency_consistency(
+                prediction, noisy, exposure_ratio, sigma_px=input_consistency_sigma
+            )
         if oracle_illuminance_correction:
             prediction = illuminance_correction(prediction, reference)
         yield i, state, prediction, output, c_i
@@ -203,6 +210,7 @@ def sample_progressive(
     reference: Tensor | None = None,
     oracle_illuminance_correction: bool = False,
     schedule: Tensor | None = None,
+    input_consistency_sigma: float | None = None,
 ) -> Iterator[SamplerStep]:
     """Run the reverse process and yield one :class:`SamplerStep` per network evaluation.
 
@@ -220,6 +228,10 @@ def sample_progressive(
         oracle_illuminance_correction: rescale every prediction to the reference (the official
             code's evaluation behaviour). Reads the ground truth: protocol comparisons only.
         schedule: ``(B, S + 1)`` explicit multiples instead of ``linspace(1, r, S + 1)``.
+        input_consistency_sigma: when set, every prediction takes the input's low
+            frequencies (a Gaussian of this many packed pixels) before the next re-exposure
+            (:func:`~expodiff.diffusion.consistency.low_frequency_consistency`). Reads only
+            the input, never the reference. None (default): off.
 
     Yields:
         :class:`SamplerStep` records ``0 .. S-1`` (references, no copies).
@@ -247,6 +259,7 @@ def sample_progressive(
         generator=generator,
         reference=reference,
         oracle_illuminance_correction=oracle_illuminance_correction,
+        input_consistency_sigma=input_consistency_sigma,
     ):
         yield SamplerStep(
             index=i,
@@ -273,12 +286,14 @@ def sample(
     oracle_illuminance_correction: bool = False,
     schedule: Tensor | None = None,
     inference: bool = True,
+    input_consistency_sigma: float | None = None,
 ) -> Tensor:
     """The enhanced image: the last step's prediction of :func:`sample_progressive`.
 
     Args:
         process, denoiser, noisy, exposure_ratio, system_gain, steps, generator, reference,
-            oracle_illuminance_correction, schedule: as in :func:`sample_progressive`.
+            oracle_illuminance_correction, schedule, input_consistency_sigma: as in
+            :func:`sample_progressive`.
         inference: run under ``torch.inference_mode()`` (default); False keeps the caller's
             autograd mode.
 
@@ -302,6 +317,7 @@ def sample(
             reference=reference,
             oracle_illuminance_correction=oracle_illuminance_correction,
             schedule=schedule,
+            input_consistency_sigma=input_consistency_sigma,
         ):
             last = step
     assert last is not None

@@ -1,0 +1,75 @@
+"""Low-frequency consistency: a ground-truth-free correction of the prediction's low band."""
+
+import pytest
+import torch
+
+from expodiff.diffusion import ExposureProcess, sample
+from expodiff.diffusion.consistency import gaussian_blur, low_frequency_consistency
+
+
+def test_gaussian_blur_preserves_constants_and_mass():
+    x = torch.full((2, 4, 9, 13), 0.3)
+    assert torch.allclose(gaussian_blur(x, 2.0), x, atol=1e-6)
+    # A small image (radius larger than the side) still works.
+    assert gaussian_blur(torch.rand(1, 1, 3, 3), 4.0).shape == (1, 1, 3, 3)
+    impulse = torch.zeros(1, 1, 31, 31)
+    impulse[..., 15, 15] = 1.0
+    blurred = gaussian_blur(impulse, 2.0)
+    assert blurred.sum().item() == pytest.approx(1.0, abs=1e-5)
+    # Spread matches the standard deviation: E[dx^2] = sigma^2.
+    dx = torch.arange(31.0) - 15
+    var = float((blurred[0, 0].sum(0) * dx**2).sum())
+    assert var == pytest.approx(4.0, rel=0.05)
+    with pytest.raises(ValueError, match="sigma_px"):
+        gaussian_blur(impulse, 0.0)
+
+
+def test_restores_input_low_frequencies_and_keeps_detail():
+    g = torch.Generator().manual_seed(0)
+    clean = 0.2 + 0.1 * torch.rand(1, 4, 64, 64, generator=g)
+    noisy = clean + 0.05 * torch.randn(1, 4, 64, 64, generator=g)
+    biased = 0.7 * clean  # a network that is too dark by 30 %
+    fixed = low_frequency_consistency(biased, noisy, 100.0, sigma_px=8.0)
+    err_before = (biased - clean).abs().mean()
+    err_after = (fixed - clean).abs().mean()
+    assert err_after < 0.25 * err_before
+    # Per-channel means now follow the input's, not the biased prediction's.
+    assert torch.allclose(fixed.mean((2, 3)), noisy.mean((2, 3)), atol=3e-3)
+    # A prediction that already has the input's low band barely changes.
+    exact = low_frequency_consistency(clean, clean, 100.0, sigma_px=8.0)
+    assert torch.allclose(exact, clean, atol=1e-5)
+
+
+def test_saturated_input_pixels_are_left_alone():
+    ratio = 50.0
+    noisy = torch.full((1, 4, 32, 32), 0.1)
+    noisy[..., :, 16:] = 1.0 * ratio  # the sensor clipped the right half
+    prediction = torch.full_like(noisy, 0.08)
+    prediction[..., :, 16:] = 1.0
+    out = low_frequency_consistency(prediction, noisy, ratio, sigma_px=4.0)
+    assert torch.equal(out[..., :, 16:], prediction[..., :, 16:])
+    # The left half's average ignores the clipped half: it moves to the input's 0.1.
+    assert torch.allclose(out[..., :, :16], torch.full_like(out[..., :, :16], 0.1), atol=1e-4)
+
+
+def test_sampler_option_off_by_default_and_oracle_unchanged():
+    g = torch.Generator().manual_seed(1)
+    clean = 0.1 + 0.2 * torch.rand(2, 4, 24, 24, generator=g)
+    noisy = clean * (1 + 0.1 * torch.randn(2, 4, 24, 24, generator=g))
+    process = ExposureProcess()
+
+    def too_dark(state, photons, noisy_input):
+        return 0.8 * clean
+
+    kwargs = dict(exposure_ratio=100.0, system_gain=2.0, steps=3)
+    plain = sample(process, too_dark, noisy, generator=torch.Generator().manual_seed(2), **kwargs)
+    assert torch.allclose(plain, 0.8 * clean)
+    fixed = sample(
+        process,
+        too_dark,
+        noisy,
+        generator=torch.Generator().manual_seed(2),
+        input_consistency_sigma=6.0,
+        **kwargs,
+    )
+    assert (fixed - clean).abs().mean() < 0.5 * (plain - clean).abs().mean()
