@@ -73,3 +73,26 @@ def test_sampler_option_off_by_default_and_oracle_unchanged():
         **kwargs,
     )
     assert (fixed - clean).abs().mean() < 0.5 * (plain - clean).abs().mean()
+
+
+def test_enhance_consistency_option():
+    import expodiff
+    from expodiff.errors import ExpodiffError
+
+    g = torch.Generator().manual_seed(3)
+    # A smooth scene: the correction fixes the low band, which is then all of the error.
+    clean = 0.1 + 0.2 * gaussian_blur(torch.rand(1, 4, 32, 32, generator=g), 3.0)[0]
+    short = clean / 100.0
+
+    def too_dark(state, photons, noisy_input):
+        return 0.7 * clean[None].expand_as(state)
+
+    kwargs = dict(ratio=100.0, system_gain=1.0, model=too_dark, seed=0)
+    off = expodiff.enhance(short, consistency=0, **kwargs).raw_norm
+    assert torch.allclose(off, 0.7 * clean)
+    # A bare callable has no config: None means off as well.
+    assert torch.equal(expodiff.enhance(short, **kwargs).raw_norm, off)
+    on = expodiff.enhance(short, consistency=8.0, **kwargs).raw_norm
+    assert (on - clean).abs().mean() < 0.2 * (off - clean).abs().mean()
+    with pytest.raises(ExpodiffError, match="consistency"):
+        expodiff.enhance(short, consistency=-1.0, **kwargs)

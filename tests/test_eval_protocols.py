@@ -175,6 +175,8 @@ def test_evaluate_cli_synthetic(tmp_path, data_dir, capsys):  # noqa: ARG001
         "eval.tile=16",  # the 32x32 crops run in overlapping tiles
         "--set",
         "eval.tile_overlap=4",
+        "--consistency",
+        "4",
         "-o",
         str(out),
     ]
@@ -183,7 +185,9 @@ def test_evaluate_cli_synthetic(tmp_path, data_dir, capsys):  # noqa: ARG001
     assert "## x100" in text and "## x300" in text and "run (S=2)" in text
     with open(out / "summary.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert {r["method"] for r in rows} == {"run (S=2)", "scaled input"}
+    # --consistency adds a second, labelled row of every model.
+    methods = {"run (S=2)", "run (S=2, consistency 4)", "scaled input"}
+    assert {r["method"] for r in rows} == methods
     assert all(np.isfinite(float(r["psnr"])) and r["psnr_gt"] for r in rows)
     assert all(np.isfinite(float(r["psnr_srgb"])) and r["ssim_srgb_gt"] for r in rows)
     assert "sRGB PSNR (GT-corrected)" in (out / "report.md").read_text()
@@ -200,6 +204,7 @@ def test_evaluate_cli_synthetic(tmp_path, data_dir, capsys):  # noqa: ARG001
         (["--baseline", "bm4d"], "unknown baseline 'bm4d'"),
         (["--ratios", "100,x"], "comma-separated numbers"),
         (["--model", "/nonexistent/model"], "model not found"),
+        (["--baseline", "scaled", "--consistency", "0"], "--consistency must be > 0"),
     ],
 )
 def test_evaluate_cli_bad_inputs(args, message, tmp_path, capsys):

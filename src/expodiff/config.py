@@ -138,6 +138,14 @@ class DiffusionConfig:
     # Reproduces the official code's least-squares brightness match to the ground truth
     # inside the loop. For protocol comparisons only; never on by default.
     oracle_illuminance_correction: bool = False
+    # Inference: give every prediction the input's low frequencies (Gaussian sigma in packed
+    # pixels; expodiff.diffusion.consistency). Ground-truth free. null: off.
+    input_consistency_sigma: float | None = None
+
+    def __post_init__(self) -> None:
+        sigma = self.input_consistency_sigma
+        if sigma is not None and not sigma > 0:
+            raise ValueError(f"input_consistency_sigma must be > 0 or null, got {sigma}")
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="network evaluations (default: the model's)",
     )
     p.add_argument(
+        "--consistency",
+        type=float,
+        default=None,
+        metavar="SIGMA",
+        help="keep the input's low frequencies (Gaussian sigma in packed pixels) in every "
+        "prediction; 0: off (default: the model's)",
+    )
+    p.add_argument(
         "--samples",
         type=integer_at_least(1),
         default=1,
@@ -238,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
                     frame,
                     ratio=args.ratio,
                     steps=args.steps,
+                    consistency=args.consistency,
                     model=model,
                     seed=args.seed,
                     samples=args.samples,

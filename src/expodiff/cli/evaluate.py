@@ -76,6 +76,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         help="sampler steps S for every model (default: each model's diffusion.inference_steps)",
     )
+    p.add_argument(
+        "--consistency",
+        type=float,
+        metavar="SIGMA",
+        help="also report every model with the input consistency of this Gaussian sigma "
+        "(packed pixels; docs/method.md)",
+    )
     p.add_argument("--max-images", type=int, help="at most N images per ratio")
     p.add_argument("--seed", type=int, help="noise / sampler seed (eval.seed)")
     p.add_argument("--srgb", action="store_true", help="also report sRGB metrics")
@@ -121,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = replace(cfg, eval=e)
     if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {args.steps}")
+    if args.consistency is not None and not args.consistency > 0:
+        raise ConfigError(f"--consistency must be > 0, got {args.consistency}")
     if args.max_images is not None and args.max_images < 1:
         raise ConfigError(f"--max-images must be >= 1, got {args.max_images}")
     if not args.model and not args.baseline:
@@ -135,16 +144,21 @@ def run(args: argparse.Namespace) -> int:
         denoiser, mcfg = load_denoiser(path, device=device)
         process = ExposureProcess(mcfg.noise.full_scale_dn, mcfg.diffusion.reexposure)
         steps = args.steps or mcfg.diffusion.inference_steps
-        methods.append(
-            ModelMethod(
-                f"{name} (S={steps})",
-                denoiser,
-                process,
-                steps=steps,
-                tile=e.tile,
-                overlap=e.tile_overlap,
+        own = mcfg.diffusion.input_consistency_sigma
+        variants = [own] + ([args.consistency] if args.consistency not in (None, own) else [])
+        for sigma in variants:
+            label = f"S={steps}" + (f", consistency {sigma:g}" if sigma else "")
+            methods.append(
+                ModelMethod(
+                    f"{name} ({label})",
+                    denoiser,
+                    process,
+                    steps=steps,
+                    tile=e.tile,
+                    overlap=e.tile_overlap,
+                    input_consistency_sigma=sigma,
+                )
             )
-        )
     for b in dict.fromkeys(args.baseline):
         methods.append(BaselineMethod(b, full_scale_dn=cfg.noise.full_scale_dn))
     names = [m.name for m in methods]

@@ -185,6 +185,7 @@ def enhance(
     *,
     ratio: float | str = "auto",
     steps: int | None = None,
+    consistency: float | None = None,
     model: str | Path | EnhanceModel | Callable[..., Any] | None = None,
     device: str | torch.device = "auto",
     seed: int | None = None,
@@ -208,6 +209,9 @@ def enhance(
             packed raw_norm (canonical planes R, Gr, B, Gb; ``cfa`` only for the sRGB).
         ratio: ``"auto"`` or the exposure ratio (>= 1) to brighten by.
         steps: network evaluations (default: the model's ``diffusion.inference_steps``).
+        consistency: Gaussian sigma (packed pixels) of the input consistency applied to every
+            prediction (:mod:`expodiff.diffusion.consistency`); 0 turns it off; None: the
+            model's ``diffusion.input_consistency_sigma``.
         model: None (the packaged default), a model folder, an :class:`EnhanceModel`, or an
             already loaded denoiser (any callable ``denoiser(state, photon_level, noisy)``).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
@@ -239,6 +243,8 @@ def enhance(
         raise ExpodiffError(f"samples must be an integer >= 1, got {samples!r}")
     if steps is not None and (isinstance(steps, bool) or int(steps) != steps or steps < 1):
         raise ExpodiffError(f"steps must be an integer >= 1, got {steps!r}")
+    if consistency is not None and not consistency >= 0:
+        raise ExpodiffError(f"consistency must be >= 0 (0: off), got {consistency}")
     if tile is not None and tile < 0:
         raise ExpodiffError(f"tile must be >= 0 (0: no tiling), got {tile}")
     seed = secrets.randbits(63) if seed is None else int(seed)
@@ -259,6 +265,7 @@ def enhance(
         )
     found = _resolve_ratio(inp, ratio, target_exposure, target_iso)
     n_steps = int(steps) if steps is not None else loaded.inference_steps
+    sigma = loaded.input_consistency_sigma if consistency is None else float(consistency)
     if found.ratio < 1:
         warn(
             f"{inp.name}: over-exposed for the target (ratio {found.ratio:.3g} < 1): passed "
@@ -330,6 +337,7 @@ def enhance(
         tile=tile,
         progress=progress,
         name=inp.name,
+        consistency_sigma=sigma or None,
     )
     del noisy  # one frame less in memory while developing
     t_sampled = time.perf_counter()

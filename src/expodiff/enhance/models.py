@@ -101,6 +101,12 @@ class EnhanceModel:
         return int(self.config.diffusion.inference_steps)
 
     @property
+    def input_consistency_sigma(self) -> float | None:
+        """The model's default input consistency (Gaussian sigma, packed pixels) or None."""
+        sigma = self.config.diffusion.input_consistency_sigma
+        return None if sigma is None else float(sigma)
+
+    @property
     def channels(self) -> int | None:
         """Packed channels the network takes (None: unknown, a bare callable)."""
         value = getattr(self.denoiser, "channels", None)

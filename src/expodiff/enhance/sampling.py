@@ -67,6 +67,7 @@ def run_samples(
     tile: int | None = None,
     progress: ProgressCallback | None = None,
     name: str = "input",
+    consistency_sigma: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Mean and standard deviation of ``samples`` sampler trajectories.
 
@@ -80,6 +81,8 @@ def run_samples(
         tile: see :func:`tiled`.
         progress: called as ``progress(done, total)`` after each network evaluation.
         name: the input's name for error messages.
+        consistency_sigma: input consistency of every prediction (None: off; see
+            :mod:`expodiff.diffusion.consistency`).
 
     Returns:
         ``(mean, std)`` on the CPU, float32 ``(C, h, w)``; ``std`` is None for one sample
@@ -108,6 +111,7 @@ def run_samples(
                 system_gain=system_gain,
                 steps=steps,
                 generator=generator,
+                input_consistency_sigma=consistency_sigma,
             ):
                 prediction = step.prediction
                 # Checked before the next re-exposure draws photons at this rate.

@@ -49,6 +49,7 @@ class ModelMethod:
     overlap: int = 32
     bf16: bool = False
     oracle_illuminance_correction: bool = False
+    input_consistency_sigma: float | None = None
 
     def __call__(self, pair: EvalPair, generator: torch.Generator) -> torch.Tensor:
         from ..diffusion.sampler import sample
@@ -70,6 +71,7 @@ class ModelMethod:
                 generator=generator,
                 reference=pair.clean if self.oracle_illuminance_correction else None,
                 oracle_illuminance_correction=self.oracle_illuminance_correction,
+                input_consistency_sigma=self.input_consistency_sigma,
             )
         return pred.float()
 
