@@ -63,6 +63,7 @@ class ReportData:
     preamble: str = ""  # the report's fixed text (setup, deviations from the paper)
 
     def get(self, spec: MethodSpec) -> list[ImageResult] | None:
+        """The per-image results of ``spec``, or None when it was not evaluated yet."""
         return self.results.get(spec.key)
 
 

@@ -170,6 +170,7 @@ class TableSpec:
     sections: tuple[tuple[str, tuple[MethodSpec, ...]], ...]
 
     def methods(self) -> tuple[MethodSpec, ...]:
+        """Every row of every section, in order."""
         return tuple(m for _, rows in self.sections for m in rows)
 
 

@@ -23,7 +23,7 @@ from .plan import RUNS, TABLES, figure6_methods, runs_for
 from .settings import BenchConfig, BenchTable
 from .speed import cpu_name, default_model_dir, measure_speed, model_costs
 from .texts import intro, preamble
-from .training import ensure_trained, experiment_config, model_dir
+from .training import ensure_trained, experiment_config
 
 __all__ = ["run_benchmark", "collect", "REPORT_ORDER"]
 
@@ -182,12 +182,3 @@ def run_benchmark(
     path = write_document(data, out, sections)
     log.info(f"report written to {path}")
     return path
-
-
-def trained_models(workdir: Path) -> dict[str, Path]:
-    """Run key -> model folder of every finished run in ``workdir``."""
-    return {
-        k: model_dir(workdir, k)
-        for k in RUNS
-        if (model_dir(workdir, k) / "model.safetensors").is_file()
-    }

@@ -80,6 +80,7 @@ class SpeedResult:
 
     @property
     def megapixels(self) -> float:
+        """Size of the raw mosaic in megapixels (4 mosaic pixels per packed pixel)."""
         return 4 * self.height * self.width / 1e6
 
 
