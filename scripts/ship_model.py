@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     size = (args.dest / MODEL_FILE).stat().st_size
     if size > MAX_BYTES:
-        print(f"ship_model: {args.dest / MODEL_FILE}: {size / 2**20:.1f} MB > 30 MB", file=sys.stderr)
+        mb = size / 2**20
+        print(f"ship_model: {args.dest / MODEL_FILE}: {mb:.1f} MB > 30 MB", file=sys.stderr)
         return 1
     print(f"shipped {args.model} -> {args.dest} ({size / 2**20:.2f} MB fp16)")
     return 0

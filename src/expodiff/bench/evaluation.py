@@ -197,6 +197,7 @@ class Evaluator:
             tile=tiles.tile,
             overlap=tiles.tile_overlap,
             oracle_illuminance_correction=spec.oracle_in_loop,
+            input_consistency_sigma=spec.consistency_sigma,
         )
 
     def stamp(self, spec: MethodSpec) -> dict[str, Any] | None:
@@ -208,7 +209,12 @@ class Evaluator:
                 return None
             weights = _sha256(path)
         cfg = self.protocol_config(spec.subset)
-        spec_dict = {k: getattr(v, "value", v) for k, v in asdict(spec).items() if k != "label"}
+        # Options left at None are omitted, so adding one does not invalidate older caches.
+        spec_dict = {
+            k: getattr(v, "value", v)
+            for k, v in asdict(spec).items()
+            if k != "label" and not (k == "consistency_sigma" and v is None)
+        }
         return {
             "format": STAMP_FORMAT,
             "method": spec_dict,

@@ -149,12 +149,17 @@ def intro(table: BenchTable, data: ReportData) -> str:
             "draws of the same patch. BM3D and A-BM3D (Anscombe + BM3D + exact unbiased "
             "inverse) take their noise levels from the test noise model; they cost seconds per "
             f"image plane on this CPU, so they run on the first {e.bm3d_images} images only"
-            f'{crop} (the "BM3D subset" below, where every method of the table is also given).'
+            f'{crop} (the "BM3D subset" below, where every method of the table is also given). '
+            "Two ExposureDiffusion inference options get their own rows: the official code's "
+            "ground-truth brightness match inside the sampler (an oracle), and its "
+            "ground-truth-free replacement in this project, the low-frequency consistency with "
+            "the input (`--consistency`, docs/method.md)."
         ),
         BenchTable.TABLE4: (
             "The same `nafnet1` feed-forward and ExposureDiffusion models trained with P+G "
             "noise or with the calibrated ELD noise model (Poisson + Tukey-lambda + row + "
-            "quantisation, Sony A7S2), which is also the test noise."
+            "quantisation, Sony A7S2), which is also the test noise. The last row adds the "
+            "input consistency at inference (as in Table 2)."
         ),
         BenchTable.TABLE5: (
             "Feed-forward (S = 1) vs ExposureDiffusion (S = 3) for each CPU-sized backbone, "
