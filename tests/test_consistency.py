@@ -22,6 +22,24 @@ def test_gaussian_blur_preserves_constants_and_mass():
     assert var == pytest.approx(4.0, rel=0.05)
     with pytest.raises(ValueError, match="sigma_px"):
         gaussian_blur(impulse, 0.0)
+    with pytest.raises(ValueError, match="sigma_px"):
+        gaussian_blur(impulse, float("inf"))
+
+
+def test_gaussian_blur_gives_border_pixels_no_extra_weight():
+    """A huge sigma is a plain frame average (every pixel weighs the same, the corners too),
+    and costs no more than a frame-wide kernel."""
+    x = torch.rand(1, 2, 16, 24, generator=torch.Generator().manual_seed(1))
+    for sigma in (50.0, 1e6):
+        blurred = gaussian_blur(x, sigma)
+        mean = x.mean(dim=(-2, -1), keepdim=True).expand_as(x)
+        assert torch.allclose(blurred, mean, atol=2e-3)
+    # Weight of the corner pixel in the centre pixel's average, at a moderate sigma.
+    impulse = torch.zeros(1, 1, 16, 16)
+    impulse[..., 0, 0] = 1.0
+    assert gaussian_blur(impulse, 8.0)[0, 0, 8, 8] < 2 / 256
+    # bf16 in, bf16 out (computed in fp32).
+    assert gaussian_blur(x.bfloat16(), 2.0).dtype == torch.bfloat16
 
 
 def test_restores_input_low_frequencies_and_keeps_detail():

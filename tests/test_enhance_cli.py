@@ -174,6 +174,43 @@ def test_folder_run_skips_finished_outputs_and_survives_interruption(
     assert code == 0 and len(list(out.glob("*.tif"))) == 3
 
 
+def test_an_output_is_never_the_input(dark_dng, model_dir, tmp_path, capsys):
+    folder = tmp_path / "raws"
+    folder.mkdir()
+    source = folder / "shot.dng"
+    shutil.copy(dark_dng, source)
+    original = source.read_bytes()
+    for argv in (
+        [source, "-o", source, "--overwrite"],
+        [folder, "-o", folder, "--format", "dng"],
+        [folder, "-o", folder, "--format", "dng", "--overwrite"],
+    ):
+        code, out, err = run_cli(capsys, "enhance", *argv, "--model", model_dir)
+        assert_one_line_error(code, out, err, "shot.dng")
+        assert "is the input file" in err
+    assert source.read_bytes() == original
+
+
+def test_an_interrupted_samples_run_is_finished_by_a_rerun(dark_dng, model_dir, tmp_path, capsys):
+    """A map written before an interruption (no main output) does not block the re-run."""
+    for out in (tmp_path / "tree.png", tmp_path / "folder"):
+        stale = (
+            (out / "tree.uncertainty.png")
+            if out.suffix == ""
+            else out.with_name("tree.uncertainty.png")
+        )
+        stale.parent.mkdir(parents=True, exist_ok=True)
+        stale.write_bytes(b"left by an interrupted run")
+        source = dark_dng if out.suffix else dark_dng.parent
+        code, stdout, err = run_cli(
+            capsys, "enhance", source, "-o", out, "--model", model_dir, "--samples", "2",
+            "--ratio", "100",
+        )  # fmt: skip
+        assert code == 0, err
+        assert stale.read_bytes()[:4] == b"\x89PNG"
+        stale.unlink()
+
+
 def test_a_bad_file_in_a_folder_run_does_not_stop_the_others(dark_dng, model_dir, tmp_path, capsys):
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -224,6 +261,8 @@ def test_bad_models_and_options(dark_dng, model_dir, tmp_path, capsys):
         (["--model", model_dir, "--target-iso", "100"], "--target-iso needs --target-exposure"),
         (["--model", model_dir, "--ratio", "5", "--target-exposure", "1"], "do not give --ratio"),
         (["--model", model_dir, "--camera", "Nope"], "unknown camera profile"),
+        (["--model", model_dir, "--device", "bogus"], "device 'bogus': not a device"),
+        (["--model", model_dir, "--tile", "20"], "--tile must be 0 (no tiling) or >= 64"),
     ]  # fmt: skip
     for extra, problem in cases:
         if extra is None:
@@ -246,7 +285,12 @@ def test_bad_models_and_options(dark_dng, model_dir, tmp_path, capsys):
     assert code == 2 and "already exists (pass --overwrite" in err and out.read_bytes() == b"old"
     code, _, err = run_cli(capsys, "enhance", dark_dng, dark_dng, "-o", out, "--model", model_dir)
     assert code == 2 and "a file name, but there are 2 inputs" in err
-    # argparse rejects a darkening ratio
+    code, _, err = run_cli(capsys, "enhance", dark_dng, "-o", "", "--model", model_dir)
+    assert code == 2 and "the output path is empty" in err
+    # argparse rejects a non-finite consistency and a darkening ratio
+    with pytest.raises(SystemExit):
+        main(["enhance", str(dark_dng), "-o", str(out), "--consistency", "inf"])
+    assert "must be a finite number >= 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["enhance", str(dark_dng), "-o", str(out), "--ratio", "0.5"])
     assert "expodiff brightens, it does not darken" in capsys.readouterr().err

@@ -135,3 +135,18 @@ def test_single_tile_is_a_plain_call_and_arguments_are_checked():
         TiledDenoiser(model, tile=16, overlap=16)
     with pytest.raises(ValueError):
         tiled_forward(model, x, x, x, tile=8, overlap=4, margin=2)
+
+
+def test_a_tile_too_small_for_overlap_and_stride_is_refused():
+    """Tiles that could only touch (stride rounding eats the overlap) would leave pixels with
+    zero blend weight: refused instead of returning NaN."""
+
+    def strided(state, photon_level=None, noisy=None):  # noqa: ARG001
+        return state
+
+    strided.stride = 16
+    x = torch.rand(1, 4, 64, 64)
+    with pytest.raises(ValueError, match="too small for overlap"):
+        tiled_forward(strided, x, tile=20, overlap=5)
+    out = tiled_forward(strided, x, tile=32, overlap=8)
+    assert torch.isfinite(out.prediction).all() and torch.allclose(out.prediction, x, atol=1e-6)

@@ -12,6 +12,7 @@ library functions take plain arguments or the one sub-config they need.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -144,8 +145,8 @@ class DiffusionConfig:
 
     def __post_init__(self) -> None:
         sigma = self.input_consistency_sigma
-        if sigma is not None and not sigma > 0:
-            raise ValueError(f"input_consistency_sigma must be > 0 or null, got {sigma}")
+        if sigma is not None and not (sigma > 0 and math.isfinite(sigma)):
+            raise ValueError(f"input_consistency_sigma must be finite and > 0 or null, got {sigma}")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ..cfa import CFAPattern
 
-__all__ = ["positive_float", "integer_at_least", "cfa_pattern"]
+__all__ = ["positive_float", "non_negative_float", "integer_at_least", "cfa_pattern"]
 
 
 def positive_float(text: str) -> float:
@@ -23,6 +23,17 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import ExpodiffError, OutputFileError
-from .arguments import cfa_pattern, integer_at_least, positive_float
+from .arguments import cfa_pattern, integer_at_least, non_negative_float, positive_float
 
 
 def _ratio(text: str) -> str | float:
@@ -111,7 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--consistency",
-        type=float,
+        type=non_negative_float,
         default=None,
         metavar="SIGMA",
         help="keep the input's low frequencies (Gaussian sigma in packed pixels) in every "
@@ -146,7 +146,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="N",
         help="evaluate the network in N x N tiles of packed pixels (default: 512 tiles for "
-        "frames larger than that; 0: never tile)",
+        "frames larger than that; 0: never tile; at least 64)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     group = p.add_argument_group(
@@ -194,6 +194,10 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ExpodiffError("--target-iso needs --target-exposure")
     if args.ratio != "auto" and args.target_exposure is not None:
         raise ExpodiffError("--target-exposure sets the ratio; do not give --ratio as well")
+    from ..enhance.sampling import MIN_TILE
+
+    if args.tile is not None and 0 < args.tile < MIN_TILE:
+        raise ExpodiffError(f"--tile must be 0 (no tiling) or >= {MIN_TILE}, got {args.tile}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -262,7 +266,8 @@ def run(args: argparse.Namespace) -> int:
                 report(f"expodiff: warning: {warning.message}")
             extra = ""
             if job.uncertainty is not None and result.uncertainty is not None:
-                scale = write_uncertainty(job.uncertainty, result, overwrite=args.overwrite)
+                # The job is pending, so a map already there was left by an interrupted run.
+                scale = write_uncertainty(job.uncertainty, result, overwrite=True)
                 extra = f"; uncertainty map {job.uncertainty} (white = std {scale:.3g})"
             write_result(result, job.output, job.fmt, bits=args.bits, overwrite=args.overwrite)
         except ExpodiffError as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..config import load_config
 from ..errors import ConfigError
 from ..eval.kinds import Baseline, EvalProtocol
+from .arguments import positive_float
 from .show_config import add_config_arguments
 
 
@@ -78,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--consistency",
-        type=float,
+        type=positive_float,
         metavar="SIGMA",
         help="also report every model with the input consistency of this Gaussian sigma "
         "(packed pixels; docs/method.md)",
@@ -128,8 +129,6 @@ def run(args: argparse.Namespace) -> int:
     cfg = replace(cfg, eval=e)
     if args.steps is not None and args.steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {args.steps}")
-    if args.consistency is not None and not args.consistency > 0:
-        raise ConfigError(f"--consistency must be > 0, got {args.consistency}")
     if args.max_images is not None and args.max_images < 1:
         raise ConfigError(f"--max-images must be >= 1, got {args.max_images}")
     if not args.model and not args.baseline:

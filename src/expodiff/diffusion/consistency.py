@@ -29,6 +29,8 @@ frequencies, where a network trained with a bias component would have removed it
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -46,35 +48,42 @@ _TRUNCATE = 3.0
 
 def _blur_axis(x: Tensor, kernel: Tensor, dim: int) -> Tensor:
     radius = kernel.numel() // 2
-    size = x.shape[dim]
     pad = (radius, radius, 0, 0) if dim == -1 else (0, 0, radius, radius)
-    # Reflection needs the padding to be shorter than the side; replicate otherwise.
-    mode = "reflect" if radius < size else "replicate"
     channels = x.shape[1]
     shape = (channels, 1, 1, kernel.numel()) if dim == -1 else (channels, 1, kernel.numel(), 1)
     weight = kernel.to(x.dtype).reshape(1, 1, -1).expand(channels, 1, -1).reshape(shape)
-    return F.conv2d(F.pad(x, pad, mode=mode), weight, groups=channels)
+    # Zero padding: the caller renormalises by the blurred support (a normalised convolution).
+    return F.conv2d(F.pad(x, pad), weight, groups=channels)
 
 
 def gaussian_blur(x: Tensor, sigma_px: float) -> Tensor:
-    """Separable Gaussian blur of each channel (edges reflected).
+    """Separable Gaussian blur of each channel, renormalised at the borders.
+
+    Near an edge the kernel is cut at the frame and its remaining weights rescaled to sum to
+    one (a normalised convolution over the frame), so constants are preserved and no edge
+    pixel gains weight from padding. The support is 3 sigma, at most the frame's size, so a
+    huge sigma costs no more than a frame-wide average.
 
     Args:
         x: ``(B, C, H, W)`` float tensor.
-        sigma_px: standard deviation in pixels (> 0).
+        sigma_px: standard deviation in pixels (finite, > 0).
 
     Returns:
-        The blurred tensor, same shape.
+        The blurred tensor, same shape and dtype (computed in at least float32).
     """
-    if not sigma_px > 0:
-        raise ValueError(f"sigma_px must be > 0, got {sigma_px}")
+    if not (math.isfinite(sigma_px) and sigma_px > 0):
+        raise ValueError(f"sigma_px must be finite and > 0, got {sigma_px}")
     if x.dim() != 4:
         raise ValueError(f"expected (B, C, H, W), got {tuple(x.shape)}")
-    radius = max(1, int(round(_TRUNCATE * sigma_px)))
+    work = x if x.dtype == torch.float64 else x.float()
+    radius = max(1, min(int(round(_TRUNCATE * sigma_px)), max(x.shape[-2:])))
     t = torch.arange(-radius, radius + 1, dtype=torch.float64, device=x.device)
     kernel = torch.exp(-0.5 * (t / sigma_px) ** 2)
-    kernel = (kernel / kernel.sum()).to(x.dtype)
-    return _blur_axis(_blur_axis(x, kernel, -1), kernel, -2)
+    kernel = (kernel / kernel.sum()).to(work.dtype)
+    ones = torch.ones((1, 1, *x.shape[-2:]), dtype=work.dtype, device=x.device)
+    support = _blur_axis(_blur_axis(ones, kernel, -1), kernel, -2)
+    blurred = _blur_axis(_blur_axis(work, kernel, -1), kernel, -2) / support
+    return blurred.to(x.dtype)
 
 
 def low_frequency_consistency(
@@ -105,9 +114,11 @@ def low_frequency_consistency(
             f"prediction {tuple(prediction.shape)} and noisy {tuple(noisy.shape)} must be "
             "equal (B, C, H, W) shapes"
         )
+    out_dtype = prediction.dtype
+    prediction, noisy = prediction.float(), noisy.float()
     r = as_batch_vector(exposure_ratio, noisy.shape[0], like=noisy, name="exposure_ratio")
-    valid = (noisy < saturation_level * r.reshape(-1, 1, 1, 1)).to(prediction.dtype)
+    valid = (noisy < saturation_level * r.reshape(-1, 1, 1, 1)).float()
     weight = gaussian_blur(valid, sigma_px).clamp_min(1e-6)
     # Normalised convolution: averages over unsaturated pixels only.
     delta = gaussian_blur((noisy - prediction) * valid, sigma_px) / weight
-    return (prediction + delta * valid).clamp(0.0, 1.0)
+    return (prediction + delta * valid).clamp(0.0, 1.0).to(out_dtype)

@@ -43,7 +43,7 @@ from ..raw import CFAPattern
 from .gain import GainEstimate, GainSource, resolve_gain
 from .models import EnhanceModel, load_model
 from .ratio import RatioEstimate, RatioSource, brightness_ratio, exif_ratio
-from .sampling import ProgressCallback, run_samples
+from .sampling import MIN_TILE, ProgressCallback, run_samples
 from .source import EnhanceInput, prepare_input
 
 __all__ = [
@@ -243,10 +243,10 @@ def enhance(
         raise ExpodiffError(f"samples must be an integer >= 1, got {samples!r}")
     if steps is not None and (isinstance(steps, bool) or int(steps) != steps or steps < 1):
         raise ExpodiffError(f"steps must be an integer >= 1, got {steps!r}")
-    if consistency is not None and not consistency >= 0:
-        raise ExpodiffError(f"consistency must be >= 0 (0: off), got {consistency}")
-    if tile is not None and tile < 0:
-        raise ExpodiffError(f"tile must be >= 0 (0: no tiling), got {tile}")
+    if consistency is not None and not (consistency >= 0 and math.isfinite(consistency)):
+        raise ExpodiffError(f"consistency must be a finite number >= 0 (0: off), got {consistency}")
+    if tile is not None and (tile < 0 or 0 < tile < MIN_TILE):
+        raise ExpodiffError(f"tile must be 0 (no tiling) or >= {MIN_TILE}, got {tile}")
     seed = secrets.randbits(63) if seed is None else int(seed)
     notes: list[str] = []
 
@@ -378,4 +378,5 @@ def enhanced_exposure_time(result: EnhanceResult) -> Fraction | None:
     frame = result.frame
     if frame is None or frame.exposure_time is None:
         return None
-    return Fraction(frame.exposure_time) * Fraction(result.ratio).limit_denominator(10**6)
+    exposure = Fraction(frame.exposure_time) * Fraction(result.ratio)
+    return exposure.limit_denominator(10**5)  # a short rational for the DNG tag

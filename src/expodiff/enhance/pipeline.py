@@ -16,7 +16,8 @@
 Every file is written atomically (temporary file + rename), the uncertainty map *before* the
 main output, so an existing main output means a finished job: a folder run that was
 interrupted is completed by running it again (finished outputs are skipped unless
-``overwrite``).
+``overwrite``; a map without its main output is from the interrupted job and is replaced).
+An output is never the input file itself.
 """
 
 from __future__ import annotations
@@ -175,6 +176,8 @@ def plan_jobs(
             disagrees with the extension, two inputs mapping to the same output, an existing
             single output without ``overwrite``, or an unwritable folder.
     """
+    if not str(output).strip():
+        raise OutputFileError("the output path is empty; give a file or folder name")
     out = Path(output)
     from_name = None if out.is_dir() else OutputFormat.from_path(out)
     if from_name is not None:
@@ -186,10 +189,11 @@ def plan_jobs(
             raise OutputFileError(
                 f"{out}: the extension says {from_name.value}, --format {fmt.value}"
             )
+        _refuse_input(out, inputs[0])
         check_output_path(out, overwrite=overwrite)
+        # An uncertainty map without its main output was left by an interrupted run: it is
+        # replaced (the map is written first, see the module docstring).
         unc = _uncertainty_path(out) if samples > 1 else None
-        if unc is not None:
-            check_output_path(unc, overwrite=overwrite)
         return [EnhanceJob(inputs[0], out, from_name, unc)], True
     if out.exists() and not out.is_dir():
         raise OutputFileError(f"{out}: exists and is not a folder")
@@ -209,6 +213,7 @@ def plan_jobs(
                 "enhance them into different folders"
             )
         seen[target] = source
+        _refuse_input(target, source)
         jobs.append(
             EnhanceJob(source, target, fmt, _uncertainty_path(target) if samples > 1 else None)
         )
@@ -216,6 +221,14 @@ def plan_jobs(
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise OutputFileError(f"{out}: cannot write there ({existing} is not a writable folder)")
     return jobs, False
+
+
+def _refuse_input(output: Path, source: Path) -> None:
+    """Raise OutputFileError when ``output`` is the input file itself."""
+    if output.exists() and source.exists() and os.path.samefile(output, source):
+        raise OutputFileError(
+            f"{output}: is the input file; write the result under another name or folder"
+        )
 
 
 def enhanced_mosaic_dn(result: EnhanceResult) -> torch.Tensor:

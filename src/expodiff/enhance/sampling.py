@@ -18,10 +18,20 @@ import torch
 from ..errors import ModelError
 from .models import EnhanceModel
 
-__all__ = ["AUTO_TILE", "TILE_OVERLAP", "ProgressCallback", "sample_seed", "tiled", "run_samples"]
+__all__ = [
+    "AUTO_TILE",
+    "MIN_TILE",
+    "TILE_OVERLAP",
+    "ProgressCallback",
+    "sample_seed",
+    "tiled",
+    "run_samples",
+]
 
 # Frames with a side above this many packed pixels are evaluated in tiles of this side.
 AUTO_TILE = 512
+# Smallest tile side a user may ask for: leaves room for the overlap and the networks' strides.
+MIN_TILE = 64
 # Overlap of neighbouring tiles, packed pixels (as `expodiff evaluate`).
 TILE_OVERLAP = 32
 

@@ -122,6 +122,13 @@ def tiled_forward(
     if len(ys) == 1 and len(xs) == 1:
         out = denoiser(state, photon_level, noisy)
         return out if isinstance(out, DenoiserOutput) else DenoiserOutput(out)
+    if max(multiple, tile // multiple * multiple) - overlap < multiple:
+        # The tile offsets could not advance by the network's stride and keep the overlap:
+        # neighbours would only touch, and their zero-weight margins leave pixels uncovered.
+        raise ValueError(
+            f"tile {tile} is too small for overlap {overlap} and the network's stride "
+            f"{multiple}: need tile >= overlap + stride"
+        )
     pred_acc: Tensor | None = None
     mask_acc: Tensor | None = None
     weight_acc = torch.zeros(1, 1, h, w, dtype=torch.float32, device=state.device)

@@ -96,7 +96,12 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
             raise ConfigError(f"device {spec!r}: CUDA is not available on this machine")
         if spec == "cuda":
             return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
-    return torch.device(spec)
+    try:
+        return torch.device(spec)
+    except RuntimeError:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"device {spec!r}: not a device (auto, cpu, cuda or cuda:N)") from None
 
 
 def init_distributed(device: str = "auto") -> DistContext:
