@@ -204,12 +204,13 @@ def test_evaluate_cli_synthetic(tmp_path, data_dir, capsys):  # noqa: ARG001
         (["--baseline", "bm4d"], "unknown baseline 'bm4d'"),
         (["--ratios", "100,x"], "comma-separated numbers"),
         (["--model", "/nonexistent/model"], "model not found"),
-        (["--baseline", "scaled", "--consistency", "0"], "--consistency must be > 0"),
+        (["--baseline", "scaled", "--consistency", "0"], "--consistency: must be a positive"),
     ],
 )
 def test_evaluate_cli_bad_inputs(args, message, tmp_path, capsys):
     argv = ["evaluate", "-o", str(tmp_path / "e"), *args]
-    if "unknown" in message or "comma" in message:  # argparse rejects the option itself
+    if "unknown" in message or "comma" in message or "--consistency" in message:
+        # argparse rejects the option itself
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 2
