@@ -9,14 +9,17 @@ changes inference-only settings of its config, and writes the weights in half pr
     .venv/bin/python scripts/ship_model.py runs/default/model \\
         --set diffusion.input_consistency_sigma=8 --overwrite
 
-Only ``diffusion.*`` keys may be changed (the sampler's settings); everything that shapes the
-network or what it was trained on stays as trained. The model card is written by hand.
+Only the sampler's inference settings (``INFERENCE_KEYS``) may be changed; everything that
+shapes the network or what it was trained on stays as trained. The fp16 copy is checked (size
+at most 30 MB, finite weights, strict reload) before the package is touched. The model card
+is written by hand.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -24,6 +27,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 DEST = ROOT / "src" / "expodiff" / "models" / "default"
 MAX_BYTES = 30 * 2**20  # issue 6: at most 30 MB
+# The settings of the sampler at inference: everything else stays as trained.
+INFERENCE_KEYS = (
+    "diffusion.inference_steps",
+    "diffusion.input_consistency_sigma",
+    "diffusion.reexposure",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,19 +49,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         denoiser, config = load_denoiser(args.model)
         for item in args.overrides:
-            if not item.startswith("diffusion."):
-                raise SystemExit(f"ship_model: --set {item}: only diffusion.* keys may change")
+            if item.split("=", 1)[0].strip() not in INFERENCE_KEYS:
+                raise ExpodiffError(f"--set {item}: only {', '.join(INFERENCE_KEYS)} may change")
         if args.overrides:
             config = config_from_dict(apply_overrides(config_to_dict(config), args.overrides))
+        with tempfile.TemporaryDirectory() as staging:
+            # Check the fp16 copy (size, finite, strict reload) before touching the package.
+            save_denoiser(staging, denoiser, config, dtype=torch.float16)
+            size = (Path(staging) / MODEL_FILE).stat().st_size
+            if size > MAX_BYTES:
+                raise ExpodiffError(f"{args.model}: {size / 2**20:.1f} MB in fp16, over 30 MB")
+            staged, _ = load_denoiser(staging)
+            if not all(torch.isfinite(t).all() for t in staged.state_dict().values()):
+                raise ExpodiffError(f"{args.model}: weights overflow in fp16")
         save_denoiser(args.dest, denoiser, config, overwrite=args.overwrite, dtype=torch.float16)
-        load_denoiser(args.dest)  # read back strictly
     except ExpodiffError as exc:
         print(f"ship_model: {exc}", file=sys.stderr)
-        return 1
-    size = (args.dest / MODEL_FILE).stat().st_size
-    if size > MAX_BYTES:
-        mb = size / 2**20
-        print(f"ship_model: {args.dest / MODEL_FILE}: {mb:.1f} MB > 30 MB", file=sys.stderr)
         return 1
     print(f"shipped {args.model} -> {args.dest} ({size / 2**20:.2f} MB fp16)")
     return 0
