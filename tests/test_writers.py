@@ -124,6 +124,8 @@ def test_writer_refusals_leave_nothing(tmp_path):
         write_image(tmp_path / "a.jpg", _image())
     with pytest.raises(OutputFileError, match="does not exist"):
         write_image(tmp_path / "no" / "a.png", _image())
+    with pytest.raises(OutputFileError, match="keep.png is a file, not a folder"):
+        write_image(existing / "a.png", _image())
     with pytest.raises(ValueError, match="NaN"):
         write_image(tmp_path / "nan.png", np.full((2, 2, 3), np.nan))
     with pytest.raises(ValueError, match="shape"):

@@ -33,6 +33,8 @@ def check_output_path(
     if p.exists() and not overwrite:
         raise OutputFileError(f"{p}: already exists (pass --overwrite to replace it)")
     parent = p.parent if str(p.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise OutputFileError(f"{p}: {parent} is a file, not a folder")
     if not parent.is_dir():
         raise OutputFileError(f"{p}: output folder {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
