@@ -269,6 +269,8 @@ def run(args: argparse.Namespace) -> int:
                 # The job is pending, so a map already there was left by an interrupted run.
                 scale = write_uncertainty(job.uncertainty, result, overwrite=True)
                 extra = f"; uncertainty map {job.uncertainty} (white = std {scale:.3g})"
+            elif job.uncertainty is not None:
+                extra = "; no uncertainty map (nothing was sampled)"
             write_result(result, job.output, job.fmt, bits=args.bits, overwrite=args.overwrite)
         except ExpodiffError as exc:
             if single:
