@@ -28,9 +28,9 @@ import torch
 
 from expodiff.noise import NoiseModel, NoisePreset
 from expodiff.noise import components as C
+from expodiff.noise.kinds import ELD_FULL_SCALE_DN as FSD
 
 SONY_PACKED = (1, 4, 1424, 2128)  # Sony A7S II, 2848 x 4256 mosaic
-FSD = 15583.0
 
 
 def _sync(device: torch.device) -> None:

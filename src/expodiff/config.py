@@ -30,7 +30,13 @@ from .diffusion.kinds import LossKind, Reexposure
 from .errors import ConfigError
 from .eval.kinds import EvalProtocol
 from .nets.kinds import Prediction
-from .noise.kinds import BiasSource, GainSampling, NoiseComponent, NoisePreset
+from .noise.kinds import (
+    ELD_FULL_SCALE_DN,
+    BiasSource,
+    GainSampling,
+    NoiseComponent,
+    NoisePreset,
+)
 from .train.kinds import TrainObjective
 
 T = TypeVar("T")
@@ -78,7 +84,7 @@ class NoiseConfig:
     ratio_range: tuple[float, float] = (100.0, 300.0)
     # DN span that raw_norm = 1 maps to when converting to electrons. ELD's 14-bit recipe
     # uses its "saturation level" 16383 - 800 = 15583 (see docs/noise.md for the source).
-    full_scale_dn: float = 15583.0
+    full_scale_dn: float = ELD_FULL_SCALE_DN
     # colour_bias component: the profile's per-channel ELD colour-bias rows (colour_bias) or
     # its per-ISO black-level error table (black_level_error, SonyA7S2 from PMN).
     bias_source: BiasSource = BiasSource.COLOUR_BIAS

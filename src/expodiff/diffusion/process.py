@@ -33,13 +33,10 @@ from torch import Tensor
 
 # One definition of "a number or a (B,) tensor -> (B,)", shared with the noise components.
 from ..noise.components import as_batch as as_batch_vector
+from ..noise.kinds import ELD_FULL_SCALE_DN
 from .kinds import Reexposure
 
 __all__ = ["ELD_FULL_SCALE_DN", "BatchScalar", "Reexposure", "ExposureProcess", "as_batch_vector"]
-
-# DN span of raw_norm = 1 in ELD's 14-bit recipe ("saturation level" 16383 - black 800), which
-# the official ExposureDiffusion code hard-codes for photon conversions (Wei et al., CVPR 2020).
-ELD_FULL_SCALE_DN = 15583.0
 
 # A per-sample scalar: a (B,) tensor, or a number broadcast to the batch.
 BatchScalar = Tensor | float

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import ConfigError
+from .kinds import ELD_FULL_SCALE_DN
 
 __all__ = [
     "ISO_AT_GAIN_MIN",
@@ -127,7 +128,7 @@ class CameraProfile:
     read_tukey: LogLinear
     row: LogLinear
     colour_bias: tuple[tuple[float, float, float, float], ...]
-    full_scale_dn: float = 15583.0
+    full_scale_dn: float = ELD_FULL_SCALE_DN
     black_level: float = 800.0
     white_level: float = 16383.0
     source: str = ""

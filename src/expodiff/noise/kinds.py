@@ -11,7 +11,12 @@ from enum import Enum
 
 from ..errors import ConfigError
 
+# DN span that raw_norm 1 maps to in ELD's 14-bit recipe: saturation 16383 minus the nominal
+# black level 800 (what the official ELD / ExposureDiffusion code hard-codes; docs/noise.md).
+ELD_FULL_SCALE_DN = 15583.0
+
 __all__ = [
+    "ELD_FULL_SCALE_DN",
     "NoisePreset",
     "GainSampling",
     "NoiseComponent",

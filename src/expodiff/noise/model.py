@@ -44,6 +44,7 @@ from torch import Tensor
 
 from . import components as C
 from .kinds import (
+    ELD_FULL_SCALE_DN,
     PRESET_COMPONENTS,
     BiasSource,
     GainSampling,
@@ -100,7 +101,7 @@ class NoiseModel:
         gain_sampling: GainSampling | str = GainSampling.ELD_RANGE,
         gain_range: tuple[float, float] = (0.1, 30.0),
         ratio_range: tuple[float, float] = (100.0, 300.0),
-        full_scale_dn: float = 15583.0,
+        full_scale_dn: float = ELD_FULL_SCALE_DN,
         bias_source: BiasSource | str = BiasSource.COLOUR_BIAS,
         clip_white: bool = True,
         black_level_dn: float | None = None,
@@ -147,7 +148,7 @@ class NoiseModel:
         gain_sampling: GainSampling | str = GainSampling.ELD_RANGE,
         gain_range: tuple[float, float] = (0.1, 30.0),
         ratio_range: tuple[float, float] = (100.0, 300.0),
-        full_scale_dn: float = 15583.0,
+        full_scale_dn: float = ELD_FULL_SCALE_DN,
         **kwargs,
     ) -> NoiseModel:
         """A model with a named preset's components (profiles default to SonyA7S2).

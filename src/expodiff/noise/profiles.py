@@ -35,6 +35,7 @@ from .camera import (
     NoiseFits,
     ProfileError,
 )
+from .kinds import ELD_FULL_SCALE_DN
 
 __all__ = [
     "PROFILE_FORMAT",
@@ -152,7 +153,7 @@ def profile_from_dict(
             read_tukey=chosen.read_tukey,
             row=chosen.row,
             colour_bias=tuple(tuple(r) for r in data["colour_bias"]),
-            full_scale_dn=data.get("full_scale_dn", 15583.0),
+            full_scale_dn=data.get("full_scale_dn", ELD_FULL_SCALE_DN),
             black_level=data.get("black_level", 800.0),
             white_level=data.get("white_level", 16383.0),
             source=str(data.get("source", "")),
