@@ -34,13 +34,20 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def _finish(plt, fig, title: str | None, path: Path) -> Path:
+    """Title, lay out and save ``fig`` atomically to ``path``, then close it."""
     from ..io.atomic import atomic_output
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path, overwrite=True) as tmp:
-        fig.savefig(tmp, dpi=_DPI, bbox_inches="tight")
-    return path
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(path, overwrite=True) as tmp:
+            fig.savefig(tmp, dpi=_DPI, bbox_inches="tight")
+        return path
+    finally:
+        plt.close(fig)
 
 
 def line_plot(
@@ -82,13 +89,7 @@ def line_plot(
             ax.set_xscale("log")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return _finish(plt, fig, title, path)
 
 
 def grouped_bars(
@@ -138,10 +139,4 @@ def grouped_bars(
                 ax.set_ylim(max(0.0, lo - pad), hi + pad)
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return _finish(plt, fig, title, path)
