@@ -37,8 +37,11 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def integer_at_least(minimum: int) -> Callable[[str], int]:
-    """A parser of integers >= ``minimum``."""
+def integer_at_least(
+    minimum: int, maximum: int | None = None, why: str = ""
+) -> Callable[[str], int]:
+    """A parser of integers >= ``minimum`` (and <= ``maximum`` when given; ``why`` says why
+    in the message of a value above it)."""
 
     def parse(text: str) -> int:
         try:
@@ -47,6 +50,9 @@ def integer_at_least(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            reason = f" ({why})" if why else ""
+            raise argparse.ArgumentTypeError(f"must be <= {maximum}{reason}, got {value}")
         return value
 
     return parse

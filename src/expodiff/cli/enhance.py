@@ -9,6 +9,7 @@ import time
 import warnings
 from pathlib import Path
 
+from ..enhance.limits import MAX_RATIO, MAX_STEPS, MIN_RATIO
 from ..errors import ExpodiffError, OutputFileError
 from .arguments import cfa_pattern, integer_at_least, non_negative_float, positive_float
 
@@ -20,9 +21,14 @@ def _ratio(text: str) -> str | float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be 'auto' or a number, got {text!r}") from None
-    if not (value >= 1 and math.isfinite(value)):
+    if not (value >= MIN_RATIO and math.isfinite(value)):
         raise argparse.ArgumentTypeError(
-            f"must be >= 1 (expodiff brightens, it does not darken), got {text}"
+            f"must be >= {MIN_RATIO:g} (expodiff brightens, it does not darken), got {text}"
+        )
+    if value > MAX_RATIO:
+        raise argparse.ArgumentTypeError(
+            f"must be <= {MAX_RATIO:g} (beyond it a single DN above black is amplified to "
+            f"white), got {text}"
         )
     return value
 
@@ -70,8 +76,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=_ratio,
         default="auto",
         metavar="auto|N",
-        help="exposure ratio to brighten by (default auto: from --target-exposure and EXIF, "
-        "else from the image's brightness)",
+        help=f"exposure ratio to brighten by, {MIN_RATIO:g} to {MAX_RATIO:g} (default auto: from "
+        "--target-exposure and EXIF, else from the image's brightness)",
     )
     p.add_argument(
         "--target-exposure",
@@ -104,10 +110,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--steps",
-        type=integer_at_least(1),
+        type=integer_at_least(1, MAX_STEPS, "each step runs the network on the whole frame"),
         default=None,
         metavar="S",
-        help="network evaluations (default: the model's)",
+        help=f"network evaluations, 1 to {MAX_STEPS} (default: the model's)",
     )
     p.add_argument(
         "--consistency",

@@ -41,6 +41,7 @@ from ..errors import ExpodiffError, ModelError
 from ..io.frame import RawFrame
 from ..raw import CFAPattern
 from .gain import GainEstimate, GainSource, resolve_gain
+from .limits import MAX_RATIO, MAX_STEPS
 from .models import EnhanceModel, load_model
 from .ratio import RatioEstimate, RatioSource, brightness_ratio, exif_ratio
 from .sampling import MIN_TILE, ProgressCallback, run_samples
@@ -82,7 +83,8 @@ class EnhanceResult:
         ratio: the exposure ratio applied (1 when passed through).
         ratio_source, ratio_detail: where the ratio came from, in words.
         estimated_ratio: the ratio found before any pass-through decision (< 1: over-exposed).
-        system_gain: K used (model scale), None when passed through.
+        system_gain: K used, on the model's ``full_scale_dn`` scale (the file's K and the
+            conversion are in ``gain_detail``), None when passed through.
         gain_source, gain_detail: where K came from (None / "" when passed through).
         steps: network evaluations per sample (0 when passed through).
         samples: trajectories averaged.
@@ -148,6 +150,11 @@ def _resolve_ratio(
             raise ExpodiffError(
                 f"ratio must be a number >= 1 (expodiff brightens, it does not darken), got {ratio}"
             )
+        if value > MAX_RATIO:
+            raise ExpodiffError(
+                f"ratio must be <= {MAX_RATIO:g} (beyond it a single DN above black is "
+                f"amplified to white), got {ratio}"
+            )
         return RatioEstimate(value, RatioSource.USER, "given")
     if target_exposure is not None:
         frame = inp.frame
@@ -207,8 +214,10 @@ def enhance(
         source: a raw file path, a :class:`RawFrame`, a ``(H, W)`` raw mosaic in DN (needs
             ``cfa`` and ``white_level``; ``black_level`` defaults to 0), or a ``(C, h, w)``
             packed raw_norm (canonical planes R, Gr, B, Gb; ``cfa`` only for the sRGB).
-        ratio: ``"auto"`` or the exposure ratio (>= 1) to brighten by.
-        steps: network evaluations (default: the model's ``diffusion.inference_steps``).
+        ratio: ``"auto"`` or the exposure ratio to brighten by, from 1 to ``MAX_RATIO``
+            (:mod:`expodiff.enhance.limits`; an automatic ratio above it is an error too).
+        steps: network evaluations, 1 to ``MAX_STEPS`` (default: the model's
+            ``diffusion.inference_steps``).
         consistency: Gaussian sigma (packed pixels) of the input consistency applied to every
             prediction (:mod:`expodiff.diffusion.consistency`); 0 turns it off; None: the
             model's ``diffusion.input_consistency_sigma``.
@@ -217,7 +226,9 @@ def enhance(
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         seed: seed of the Poisson draws (None: a random one, reported in the result).
         samples: independent trajectories to average (> 1 also gives ``uncertainty``).
-        system_gain: K in DN per electron on the model's ``full_scale_dn`` scale.
+        system_gain: K in DN per electron of the input's own DN (``white - black`` is its
+            raw_norm 1; converted to the model's ``full_scale_dn`` scale, see
+            :mod:`expodiff.enhance.gain`); of the model's scale for a packed raw_norm array.
         camera: a packaged profile name or profile ``.json`` to take K from (at the file's
             ISO) instead of matching the file's camera.
         target_exposure: with ``ratio="auto"``: the wanted exposure in seconds (EXIF ratio).
@@ -241,8 +252,12 @@ def enhance(
     t0 = time.perf_counter()
     if isinstance(samples, bool) or int(samples) != samples or samples < 1:
         raise ExpodiffError(f"samples must be an integer >= 1, got {samples!r}")
-    if steps is not None and (isinstance(steps, bool) or int(steps) != steps or steps < 1):
-        raise ExpodiffError(f"steps must be an integer >= 1, got {steps!r}")
+    if steps is not None and (
+        isinstance(steps, bool) or int(steps) != steps or not 1 <= steps <= MAX_STEPS
+    ):
+        raise ExpodiffError(
+            f"steps must be an integer from 1 to {MAX_STEPS} (network evaluations), got {steps!r}"
+        )
     if consistency is not None and not (consistency >= 0 and math.isfinite(consistency)):
         raise ExpodiffError(f"consistency must be a finite number >= 0 (0: off), got {consistency}")
     if tile is not None and (tile < 0 or 0 < tile < MIN_TILE):
@@ -303,6 +318,11 @@ def enhance(
             f"{inp.name}: the frame holds no signal above black, so no ratio can be found "
             "from its brightness; give --ratio"
         )
+    if found.ratio > MAX_RATIO:
+        raise ExpodiffError(
+            f"{inp.name}: the {found.source.value} ratio {found.ratio:.4g} is above the maximum "
+            f"{MAX_RATIO:g} (a single DN above black would become white); give a smaller ratio"
+        )
     lo, hi = loaded.ratio_range
     if not lo <= found.ratio <= hi:
         warn(
@@ -320,6 +340,8 @@ def enhance(
         make=frame.make if frame is not None else None,
         model=frame.model if frame is not None else None,
         iso=frame.iso if frame is not None else None,
+        # K of a profile or the user is DN per electron of the file: converted with its range
+        dn_range=float(frame.sensor.dn_range().mean()) if frame is not None else None,
     )
     for message in messages:
         warn(f"{inp.name}: {message}")

@@ -1,0 +1,103 @@
+"""Bounds of ``--steps`` and ``--ratio`` (issue 13): one-line errors in the CLI and the API.
+
+``--steps 1000`` used to run for many minutes without a word and ``--ratio 1e9`` wrote a
+white image; both are now refused with the documented maximum (``expodiff.enhance.limits``).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from enhance_helpers import TEST_CONFIG, Oracle
+from expodiff.cli import build_parser, main
+from expodiff.enhance.api import enhance
+from expodiff.enhance.limits import MAX_RATIO, MAX_STEPS
+from expodiff.enhance.models import load_model
+from expodiff.errors import ExpodiffError
+from expodiff.io.frame import frame_from_mosaic
+from expodiff.sensor import SensorSpec
+
+
+def _clean() -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(4, 16, 16, generator=g) * 0.3 + 0.05
+
+
+def _oracle():
+    # CPU pinned: the bounds do not depend on the device.
+    return load_model(Oracle(_clean()), config=TEST_CONFIG, device="cpu")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("--steps", "1000", f"must be <= {MAX_STEPS} (each step runs the network"),
+        ("--steps", str(MAX_STEPS + 1), f"must be <= {MAX_STEPS}"),
+        ("--steps", "0", "must be >= 1"),
+        ("--ratio", "1e9", f"must be <= {MAX_RATIO:g} (beyond it a single DN"),
+        ("--ratio", "10000.5", f"must be <= {MAX_RATIO:g}"),
+        ("--ratio", "0.5", "expodiff brightens, it does not darken"),
+    ],
+)
+def test_cli_refuses_out_of_range_steps_and_ratio(tmp_path, capsys, option, value, problem):
+    out = tmp_path / "x.png"
+    with pytest.raises(SystemExit) as info:
+        main(["enhance", str(tmp_path / "in.dng"), "-o", str(out), option, value])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("expodiff enhance: error: argument") and option in last, err
+    assert problem in last and value in last, err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_cli_accepts_the_bounds_themselves(tmp_path):
+    args = build_parser().parse_args(
+        ["enhance", str(tmp_path / "in.dng"), "-o", "x.png", "--steps", str(MAX_STEPS),
+         "--ratio", f"{MAX_RATIO:g}"]
+    )  # fmt: skip
+    assert (args.steps, args.ratio) == (MAX_STEPS, MAX_RATIO)
+
+
+def test_api_refuses_out_of_range_steps_and_ratio():
+    clean, model = _clean(), _oracle()
+    dark = clean / 100
+    for kwargs, match in [
+        ({"steps": 1000, "ratio": 100}, rf"steps must be an integer from 1 to {MAX_STEPS}"),
+        ({"steps": MAX_STEPS + 1, "ratio": 100}, "got 51"),
+        ({"ratio": 1e9}, rf"ratio must be <= {MAX_RATIO:g} \(beyond it a single DN"),
+        ({"ratio": MAX_RATIO * 1.001}, "ratio must be <="),
+    ]:
+        with pytest.raises(ExpodiffError, match=match):
+            enhance(dark, model=model, system_gain=2.0, **kwargs)
+    # the bounds themselves run
+    result = enhance(dark, model=model, system_gain=2.0, ratio=100, steps=MAX_STEPS, seed=0)
+    assert result.steps == MAX_STEPS and torch.equal(result.raw_norm, clean)
+    with pytest.warns(UserWarning, match="outside the range the model was trained on"):
+        result = enhance(dark, model=model, system_gain=2.0, ratio=MAX_RATIO, steps=1, seed=0)
+    assert result.ratio == MAX_RATIO
+
+
+def test_an_automatic_ratio_above_the_maximum_is_an_error_naming_the_input():
+    model = _oracle()
+    # brightness: a frame 1e6 below the training brightness (almost no signal)
+    nearly_black = torch.full((4, 16, 16), 1e-7)
+    with pytest.raises(ExpodiffError, match=r"^array: the brightness ratio 1\.25e\+06 is above"):
+        enhance(nearly_black, model=model, system_gain=2.0)
+    # EXIF: a target exposure 1e5 times the file's
+    sensor = SensorSpec.uniform(800.0, 16383.0)
+    mosaic = np.full((32, 32), 900, np.uint16)
+    frame = frame_from_mosaic(
+        mosaic, sensor, iso=100, exposure_time=Fraction(1, 100), path="night.dng"
+    )
+    with pytest.raises(ExpodiffError, match=r"night\.dng: the exif ratio 1e\+05 is above the max"):
+        enhance(frame, model=model, system_gain=2.0, target_exposure=1000.0)
+    # within the bounds, the same frame runs
+    result = enhance(frame, model=load_model(Oracle(torch.full((4, 16, 16), 0.5)),
+                                             config=TEST_CONFIG, device="cpu"),
+                     system_gain=2.0, target_exposure=1.0)  # fmt: skip
+    assert result.ratio == pytest.approx(100.0)
