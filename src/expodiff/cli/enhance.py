@@ -98,7 +98,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=positive_float,
         default=None,
         metavar="K",
-        help="system gain K in DN per electron on the model's full-scale DN (default: the "
+        help="system gain K in DN per electron of the raw file's own DN (default: the "
         "camera profile at the file's ISO, else estimated from the image)",
     )
     p.add_argument(

@@ -341,7 +341,7 @@ def enhance(
         model=frame.model if frame is not None else None,
         iso=frame.iso if frame is not None else None,
         # K of a profile or the user is DN per electron of the file: converted with its range
-        dn_range=float(frame.sensor.dn_range().mean()) if frame is not None else None,
+        dn_range=float(frame.sensor.dn_range.mean()) if frame is not None else None,
     )
     for message in messages:
         warn(f"{inp.name}: {message}")
