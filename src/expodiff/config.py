@@ -148,11 +148,23 @@ class DiffusionConfig:
     # Inference: give every prediction the input's low frequencies (Gaussian sigma in packed
     # pixels; expodiff.diffusion.consistency). Ground-truth free. null: off.
     input_consistency_sigma: float | None = None
+    # Training: apply the same input consistency inside the unrolled training loop, to every
+    # step's prediction before its loss and before the next re-exposure (the ground-truth-free
+    # counterpart of the official code's in-loop brightness match). Needs
+    # input_consistency_sigma, which the trained model then also uses at inference.
+    train_input_consistency: bool = False
 
     def __post_init__(self) -> None:
         sigma = self.input_consistency_sigma
         if sigma is not None and not (sigma > 0 and math.isfinite(sigma)):
             raise ValueError(f"input_consistency_sigma must be finite and > 0 or null, got {sigma}")
+        if self.train_input_consistency and sigma is None:
+            raise ValueError("train_input_consistency needs input_consistency_sigma (a sigma > 0)")
+
+    @property
+    def train_consistency_sigma(self) -> float | None:
+        """The consistency sigma of the training loop (None: off)."""
+        return self.input_consistency_sigma if self.train_input_consistency else None
 
 
 @dataclass(frozen=True)
@@ -464,13 +476,20 @@ def load_config(
         if not p.is_file():
             raise ConfigError(f"{p}: config file not found")
         try:
-            loaded = yaml.safe_load(p.read_text())
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"{p}: not a text file (a YAML config must be UTF-8 text)") from None
+        except OSError as exc:
+            raise ConfigError(f"{p}: cannot read the config ({exc.strerror})") from None
         except yaml.YAMLError as exc:
             line = getattr(getattr(exc, "problem_mark", None), "line", None)
             at = f" (line {line + 1})" if line is not None else ""
             raise ConfigError(f"{p}: not valid YAML{at}") from None
-        if loaded is None:
-            loaded = {}
+        if loaded is None:  # an empty file, or only comments: most likely a mistake
+            raise ConfigError(
+                f"{p}: the config is empty; give at least one section (an empty mapping {{}} "
+                "means all defaults)"
+            )
         if not isinstance(loaded, Mapping):
             raise ConfigError(f"{p}: the top level must be a mapping of sections")
         data = dict(loaded)

@@ -20,7 +20,9 @@ Objective::
     total = sum_i w_i * (rec(F_i, X_ref) + aux_weight * aux_i)
     aux_i = mean(M |X̂ - X_ref| + (1 - M) |clip(X_t + R̂, 0, 1) - X_ref|)     (FUSED only)
 
-with ``rec`` the L1 (released models) or the Poisson KL of Eq. 11. ``X̂`` enters the auxiliary
+with ``rec`` the L1 (released models) or the Poisson KL of Eq. 11, and ``F_i`` after the
+optional in-loop corrections (the oracle brightness match, or the ground-truth-free input
+consistency, ``input_consistency_sigma``) when they are enabled. ``X̂`` enters the auxiliary
 term unclipped so that its gradient survives where it leaves ``[0, 1]``. The step weights
 ``w_i`` are fixed, ``1/S`` each by default. The official code makes them learnable but
 unconstrained (``clip(w_i, 0, 1)`` for the first steps, ``1 - sum(w)`` for the last), which
@@ -181,6 +183,7 @@ def training_losses(
     oracle_illuminance_correction: bool = False,
     schedule: Tensor | None = None,
     kl_eps: float = DEFAULT_KL_EPS,
+    input_consistency_sigma: float | None = None,
 ) -> TrainingLosses:
     """Algorithm 1 on a batch with per-sample system gain and exposure ratio.
 
@@ -200,6 +203,13 @@ def training_losses(
             loss and the re-exposure (the official training code does this); default off.
         schedule: ``(B, steps + 1)`` explicit multiples instead of random ones.
         kl_eps: the shift of :func:`poisson_kl`.
+        input_consistency_sigma: when set, every step's prediction takes the input's low
+            frequencies (:func:`~expodiff.diffusion.consistency.low_frequency_consistency`,
+            a Gaussian of this many packed pixels) *before* its loss and before the next
+            re-exposure, exactly as the sampler does at inference with the same option: the
+            network is trained inside the corrected loop it will be sampled with. Gradients
+            flow through the correction (it is linear in the prediction up to the final
+            clip). None (default): off.
 
     Returns:
         The :class:`TrainingLosses` of the batch (``total`` is what to back-propagate).
@@ -235,6 +245,7 @@ def training_losses(
         reference=clean,
         oracle_illuminance_correction=oracle_illuminance_correction,
         straight_through=True,
+        input_consistency_sigma=input_consistency_sigma,
     ):
         rec = reconstruction_loss(prediction, clean, kind, kl_eps)
         aux = auxiliary_loss(output, clean)

@@ -312,6 +312,7 @@ class Trainer:
             device=self.device,
             bf16=self.tcfg.bf16_autocast,
             oracle_illuminance_correction=d.oracle_illuminance_correction,
+            input_consistency_sigma=d.input_consistency_sigma,
         )
 
     def _validate_and_log(self, step: int, runlog: RunLog | None, bar: Any) -> dict[float, float]:

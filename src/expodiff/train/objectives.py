@@ -37,7 +37,8 @@ def supervised_loss(
     """Algorithm 1 (``expodiff.diffusion.training_losses``) on a :class:`NoisyPair`.
 
     ``cfg.train_steps`` network evaluations per sample (1: the feed-forward baseline), the
-    configured loss, ARL auxiliary weight and step weights. ``prepare`` converts the batch's
+    configured loss, ARL auxiliary weight and step weights, and the input consistency inside
+    the loop when ``cfg.train_input_consistency`` is set. ``prepare`` converts the batch's
     memory format (channels-last); ``autocast`` wraps the forward passes.
     """
     from ..diffusion.losses import training_losses
@@ -54,6 +55,7 @@ def supervised_loss(
             step_weights=cfg.step_weights,
             generator=generator,
             oracle_illuminance_correction=cfg.oracle_illuminance_correction,
+            input_consistency_sigma=cfg.train_consistency_sigma,
         )
     parts = {f"loss_step{i + 1}": v.detach().float() for i, v in enumerate(out.per_step)}
     return out.total.float(), parts

@@ -24,6 +24,7 @@ def validation_psnr(
     device: torch.device,
     bf16: bool = False,
     oracle_illuminance_correction: bool = False,
+    input_consistency_sigma: float | None = None,
 ) -> dict[float, float]:
     """Mean PSNR (dB, packed raw) per ratio of ``denoiser`` run by the sampler with ``steps``.
 
@@ -43,6 +44,7 @@ def validation_psnr(
         device: where to run.
         bf16: bf16 autocast for the network (the metrics stay in fp32/fp64).
         oracle_illuminance_correction: the official code's GT brightness match (off).
+        input_consistency_sigma: the sampler's input consistency (None: off).
 
     Returns:
         ``{ratio: mean PSNR}`` sorted by ratio.
@@ -61,6 +63,7 @@ def validation_psnr(
             steps=steps,
             bf16=bf16,
             oracle_illuminance_correction=oracle_illuminance_correction,
+            input_consistency_sigma=input_consistency_sigma,
         )
         pairs = pairs_from_dataset(
             dataset,
