@@ -42,7 +42,7 @@ def bad_input_files(tmp: Path, raw_dir: Path) -> dict[str, tuple[Path, str]]:
     (tmp / "empty.NEF").touch()
     cases["empty"] = (tmp / "empty.NEF", "empty file")
     (tmp / "truncated.KDC").write_bytes(kodak[: len(kodak) // 2])
-    cases["truncated"] = (tmp / "truncated.KDC", "truncated or corrupt")
+    cases["truncated"] = (tmp / "truncated.KDC", "truncated")
     corrupt = bytearray(kodak)
     corrupt[:64] = bytes(64)
     (tmp / "corrupt.KDC").write_bytes(bytes(corrupt))

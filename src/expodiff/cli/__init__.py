@@ -54,6 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"{__name__}.{name}")
         module.register(sub)
+    # --debug also after the subcommand (`expodiff enhance ... --debug`); SUPPRESS keeps a
+    # subcommand's default from resetting a --debug given before it.
+    for command in sub.choices.values():
+        command.add_argument(
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show full tracebacks instead of one-line errors",
+        )
     return parser
 
 

@@ -74,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
     from ..io.atomic import check_output_path
     from ..io.dng import DNG_EXTENSIONS, write_frame_dng
 
-    out = check_output_path(args.output, overwrite=args.overwrite, extensions=DNG_EXTENSIONS)
+    out = check_output_path(
+        args.output, overwrite=args.overwrite, extensions=DNG_EXTENSIONS, inputs=[args.file]
+    )
     profile = resolve_camera_profile(args.camera)
     frame = read_input(args)
     dark = darken_frame(

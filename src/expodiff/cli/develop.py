@@ -81,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
     )
 
     # Validate the output before decoding anything.
-    out = check_output_path(args.output, overwrite=args.overwrite, extensions=OUTPUT_EXTENSIONS)
+    out = check_output_path(
+        args.output, overwrite=args.overwrite, extensions=OUTPUT_EXTENSIONS, inputs=[args.file]
+    )
     is_dng = out.suffix.lower() in DNG_EXTENSIONS
     if is_dng and args.bits is not None:
         raise OutputFileError(f"{out}: --bits is for PNG/TIFF; a DNG is written with 16 bits")

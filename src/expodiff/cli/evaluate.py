@@ -10,7 +10,7 @@ from pathlib import Path
 from ..config import load_config
 from ..errors import ConfigError
 from ..eval.kinds import Baseline, EvalProtocol
-from .arguments import positive_float
+from .arguments import integer_at_least, positive_float
 from .show_config import add_config_arguments
 
 
@@ -74,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ratios", type=_ratios, help="e.g. 100,250,300 (eval.ratios)")
     p.add_argument(
         "--steps",
-        type=int,
+        type=integer_at_least(1),
         help="sampler steps S for every model (default: each model's diffusion.inference_steps)",
     )
     p.add_argument(
@@ -84,7 +84,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also report every model with the input consistency of this Gaussian sigma "
         "(packed pixels; docs/method.md)",
     )
-    p.add_argument("--max-images", type=int, help="at most N images per ratio")
+    p.add_argument(
+        "--max-images", type=integer_at_least(1), metavar="N", help="at most N images per ratio"
+    )
     p.add_argument("--seed", type=int, help="noise / sampler seed (eval.seed)")
     p.add_argument("--srgb", action="store_true", help="also report sRGB metrics")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -127,10 +129,6 @@ def run(args: argparse.Namespace) -> int:
         output_dir=args.output_dir or e.output_dir,
     )
     cfg = replace(cfg, eval=e)
-    if args.steps is not None and args.steps < 1:
-        raise ConfigError(f"--steps must be >= 1, got {args.steps}")
-    if args.max_images is not None and args.max_images < 1:
-        raise ConfigError(f"--max-images must be >= 1, got {args.max_images}")
     if not args.model and not args.baseline:
         raise ConfigError("nothing to evaluate: give --model PATH and/or --baseline NAME")
     out = Path(e.output_dir)

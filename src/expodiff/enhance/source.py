@@ -22,7 +22,13 @@ from ..io.frame import RawFrame, frame_from_mosaic
 from ..raw import CFAPattern, packed_channels
 from ..sensor import SensorSpec
 
-__all__ = ["EnhanceInput", "check_finite", "prepare_input"]
+__all__ = [
+    "EnhanceInput",
+    "PACKED_NORM_RANGE",
+    "check_finite",
+    "check_packed_norm",
+    "prepare_input",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +62,40 @@ def check_finite(values: torch.Tensor | np.ndarray, name: str) -> None:
         )
 
 
+# The values a packed raw_norm array may hold: 0 is black and 1 white; noise around black
+# and a file's headroom above its white level give a little either side, no more.
+PACKED_NORM_RANGE = (-0.5, 2.0)
+
+
+def check_packed_norm(array: torch.Tensor | np.ndarray) -> None:
+    """Raise :class:`ExpodiffError` unless ``array`` is floating-point raw_norm.
+
+    A packed array in raw DN (integers, or floats in the thousands) would otherwise come out
+    all white, and one in some other scale silently wrong.
+    """
+    dtype = array.dtype
+    floating = (
+        dtype.is_floating_point
+        if isinstance(dtype, torch.dtype)
+        else (np.issubdtype(dtype, np.floating))
+    )
+    if not floating:
+        raise ExpodiffError(
+            f"array: a packed raw must be floating-point raw_norm (0 = black, 1 = white), got "
+            f"{dtype} values; pass raw DN as a (H, W) mosaic with cfa=, black_level= and "
+            "white_level="
+        )
+    check_finite(array, "array")
+    values = array if isinstance(array, torch.Tensor) else torch.from_numpy(np.asarray(array))
+    low, high = float(values.min()), float(values.max())
+    if low < PACKED_NORM_RANGE[0] or high > PACKED_NORM_RANGE[1]:
+        raise ExpodiffError(
+            f"array: values from {low:.4g} to {high:.4g} are not raw_norm (0 = black, 1 = white; "
+            f"accepted {PACKED_NORM_RANGE[0]:g} to {PACKED_NORM_RANGE[1]:g}); raw DN go in as "
+            "a (H, W) mosaic with cfa=, black_level= and white_level="
+        )
+
+
 def prepare_input(
     source: Any,
     cfa: CFAPattern | str | None = None,
@@ -66,7 +106,9 @@ def prepare_input(
 
     Raises:
         InputFileError: an unreadable file, or NaN/inf values.
-        ExpodiffError: an array of the wrong shape, or a mosaic without ``cfa``/levels.
+        ExpodiffError: an empty array or one of the wrong shape, a packed array that is not
+            floating-point raw_norm (see :data:`PACKED_NORM_RANGE`), or a mosaic without
+            ``cfa``/levels.
     """
     if isinstance(source, (str, Path)):
         from ..io.rawio import read_raw
@@ -78,8 +120,10 @@ def prepare_input(
         name = str(source.path) if source.path is not None else "frame"
     else:
         array = source.detach().cpu() if isinstance(source, torch.Tensor) else np.asarray(source)
+        if array.size == 0 if isinstance(array, np.ndarray) else array.numel() == 0:
+            raise ExpodiffError(f"array: empty (shape {tuple(array.shape)})")
         if array.ndim == 3:  # packed raw_norm
-            check_finite(array, "array")
+            check_packed_norm(array)
             packed = torch.as_tensor(np.asarray(array), dtype=torch.float32)
             layout = CFAPattern.parse(cfa) if isinstance(cfa, str) else (cfa or CFAPattern.RGGB)
             if packed.shape[0] != packed_channels(layout):

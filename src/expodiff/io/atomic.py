@@ -5,24 +5,48 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import OutputFileError
 
-__all__ = ["check_output_path", "atomic_output"]
+__all__ = ["check_output_path", "atomic_output", "refuse_input_as_output"]
+
+
+def refuse_input_as_output(output: str | Path, inputs: Iterable[str | Path]) -> None:
+    """Raise :class:`OutputFileError` when ``output`` is one of ``inputs``.
+
+    Compares files, not names: a symbolic link to the input, a hard link to it, or the same
+    file reached through another path are all refused, with or without ``--overwrite``.
+    """
+    out = Path(output)
+    if not out.exists():
+        return
+    for source in inputs:
+        src = Path(source)
+        if src.exists() and os.path.samefile(out, src):
+            raise OutputFileError(
+                f"{out}: is the input file; write the result under another name or folder"
+            )
 
 
 def check_output_path(
-    path: str | Path, *, overwrite: bool = False, extensions: tuple[str, ...] | None = None
+    path: str | Path,
+    *,
+    overwrite: bool = False,
+    extensions: tuple[str, ...] | None = None,
+    inputs: Iterable[str | Path] = (),
 ) -> Path:
     """Validate an output path before any work is done.
 
-    Raises :class:`OutputFileError` (one line naming the path) when the extension is not one
-    of ``extensions`` (lower-case, with dot), the file exists and ``overwrite`` is False, the
-    path is a directory, or its folder does not exist or is not writable.
+    Raises :class:`OutputFileError` (one line naming the path) when the output is one of
+    ``inputs`` (checked first, so the message never suggests ``--overwrite`` for an input),
+    the extension is not one of ``extensions`` (lower-case, with dot), the file exists and
+    ``overwrite`` is False, the path is a directory, or its folder does not exist or is not
+    writable.
     """
     p = Path(path)
+    refuse_input_as_output(p, inputs)
     if extensions is not None and p.suffix.lower() not in extensions:
         valid = ", ".join(extensions)
         raise OutputFileError(

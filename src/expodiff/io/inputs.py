@@ -117,6 +117,20 @@ def captured_stderr() -> Iterator[list[str]]:
             lines.extend(line.strip() for line in text.splitlines() if line.strip())
 
 
+# Pillow image modes a stored mosaic may have, and how the others are described.
+_MOSAIC_MODES = ("I;16", "I;16B", "I;16L", "I", "L")
+_MODE_NAMES = {
+    "F": "32-bit floating-point",
+    "1": "1-bit",
+    "P": "palette",
+    "LA": "grey-and-alpha",
+    "RGB": "colour (RGB)",
+    "RGBA": "colour (RGBA)",
+    "CMYK": "colour (CMYK)",
+    "YCbCr": "colour (YCbCr)",
+}
+
+
 def read_image_mosaic(path: Path) -> tuple[np.ndarray, int]:
     """A single-channel image as uint16, and its bit depth (8 or 16)."""
     from PIL import Image, UnidentifiedImageError
@@ -126,11 +140,18 @@ def read_image_mosaic(path: Path) -> tuple[np.ndarray, int]:
         raise InputFileError(f"{path}: a stored mosaic must be one of {valid}")
     try:
         with Image.open(path) as image:
+            if image.mode not in _MOSAIC_MODES:
+                kind = _MODE_NAMES.get(image.mode, f"{image.mode}-mode")
+                raise InputFileError(
+                    f"{path}: a {kind} image, not a single-channel mosaic of 8- or 16-bit integers"
+                )
             image.load()
-            if image.mode not in ("I;16", "I;16B", "I;16L", "I", "L"):
-                raise InputFileError(f"{path}: a {image.mode} image, not a single-channel mosaic")
             array = np.array(image)
             bits = 8 if image.mode == "L" else 16
+    except Image.DecompressionBombError as exc:
+        raise InputFileError(
+            f"{path}: refused, the image is too large to read safely ({exc})"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputFileError(f"{path}: cannot read the image ({exc})") from None
     if array.ndim != 2:

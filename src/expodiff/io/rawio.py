@@ -29,6 +29,10 @@ Where each field comes from (LibRaw through rawpy unless said otherwise):
   :func:`rationalise_exposure_time` turns it into a fraction.
 * ``orientation``: TIFF/EXIF orientation (1-8) from LibRaw's ``sizes.flip``.
 
+A file cut off before the end of its image data is refused: TIFF-based files by the extent
+of their strips and tiles (:mod:`expodiff.io.completeness`), the others by LibRaw's errors
+and its "Unexpected end of file" messages.
+
 LibRaw prints decoder messages ("Unexpected end of file") straight to the process's stderr;
 :func:`read_raw` captures them (by redirecting file descriptor 2 for the duration of the
 decode) and puts them into its :class:`~expodiff.errors.InputFileError` instead.
@@ -47,6 +51,7 @@ import numpy as np
 from ..errors import InputFileError
 from ..raw import XTRANS_CANONICAL, CFAPattern, cfa_period
 from ..sensor import SensorSpec
+from .completeness import LIBRAW_TRUNCATION_MESSAGES, check_raw_data_complete
 from .frame import RawFrame, format_exposure_time, frame_from_mosaic, rationalise_exposure_time
 from .inputs import (
     MOSAIC_IMAGE_EXTENSIONS,
@@ -248,6 +253,7 @@ def _frame_from_libraw(raw, path: Path, *, is_dng: bool = False) -> RawFrame:
 def _read_libraw(path: Path) -> RawFrame:
     import rawpy
 
+    check_raw_data_complete(path)
     exif = read_exif(path)
     with captured_stderr() as messages:
         try:
@@ -259,6 +265,12 @@ def _read_libraw(path: Path) -> RawFrame:
             error = None
     if error is not None:
         raise _libraw_problem(path, error, messages) from error
+    # LibRaw decodes some cut-off files without raising, printing what went wrong instead:
+    # the frame then holds zeros or garbage, which must never pass as an image.
+    cut = [m for m in messages if any(t in m.lower() for t in LIBRAW_TRUNCATION_MESSAGES)]
+    if cut:
+        detail = "; ".join(m.split(": ", 1)[-1] for m in cut)
+        raise InputFileError(f"{path}: the raw data is truncated or corrupt ({detail})")
     for message in messages:
         log.info("LibRaw: %s", message)
     make, model = exif.make, exif.model
