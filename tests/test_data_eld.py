@@ -51,7 +51,9 @@ def test_pairs_ratio_and_gain(eld_root):
         assert it.reference_path.stem == f"IMG_{eld_reference_id(image_id):04d}"
         assert s.exposure_ratio == pytest.approx(it.nominal_ratio)  # 100 x 4 s / (ISO x t)
         assert s.iso == iso
-        assert s.system_gain == pytest.approx(sony.system_gain_at_iso(iso))
+        # the profile's K (DN/e of the camera's raw) on the model's 15583-DN scale
+        k = sony.system_gain_at_iso(iso) * 15583 / (SONY_WHITE - SONY_BLACK)
+        assert s.system_gain == pytest.approx(k)
         noisy = read_raw(it.input_path).packed_norm() * s.exposure_ratio
         assert torch.equal(s.noisy, noisy)
         assert torch.equal(s.clean, read_raw(it.reference_path).packed_norm().clamp(0, 1))
@@ -79,7 +81,8 @@ def test_camera_discovery_and_factory(eld_root):
     nikon = test[0]
     assert nikon.camera == "NikonD850" and nikon.name.endswith("IMG_0004.nef")
     nikon_k = load_profile("NikonD850").system_gain_at_iso(nikon.iso)
-    assert nikon.system_gain == pytest.approx(nikon_k)
+    nikon_range = read_raw(test.items[0].input_path).sensor.dn_range.mean()
+    assert nikon.system_gain == pytest.approx(nikon_k * 15583 / float(nikon_range))
     assert build_dataset(cfg, "val")[0].clean.shape == (4, 8, 8)
     assert not has_split(cfg, "train")
     with pytest.raises(DataError, match="no train"):

@@ -23,7 +23,15 @@ from expodiff.data.types import collate_samples
 from expodiff.errors import DataError
 from expodiff.io.rawio import read_raw
 from expodiff.noise.profiles import load_profile
-from fixtures_data import SID_PAIRS, make_sid_tree, scene_norm, to_dn, write_raw
+from fixtures_data import (
+    SID_PAIRS,
+    SONY_BLACK,
+    SONY_WHITE,
+    make_sid_tree,
+    scene_norm,
+    to_dn,
+    write_raw,
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +77,9 @@ def test_paired_samples_are_exact(sid, gain):
         assert s.exposure_ratio == ratio and s.iso == iso and s.name == short_name
         assert torch.equal(s.noisy, short * ratio)  # amplified, not clipped
         assert torch.equal(s.clean, long.clamp(0, 1))
-        assert s.system_gain == pytest.approx(sony.system_gain_at_iso(iso))
+        # the profile's K (DN/e of the camera's raw) on the model's 15583-DN scale
+        k = sony.system_gain_at_iso(iso) * 15583 / (SONY_WHITE - SONY_BLACK)
+        assert s.system_gain == pytest.approx(k)
         assert s.white_balance == pytest.approx((2.0, 1.0, 1.6, 1.0))
         assert s.camera == "SonyA7S2" and s.clean.shape == (4, 16, 24)
         # The amplified short frame matches the reference brightness.
@@ -248,10 +258,15 @@ def test_shared_split_lists_resolve(data_dir):
 def test_profile_gain_errors():
     g = ProfileGain.for_cameras(["SonyA7S2"])
     with pytest.raises(DataError, match="no noise profile loaded"):
-        g("NikonD850", 100)
+        g("NikonD850", 100, 15583.0)
     with pytest.raises(DataError, match="ISO"):
-        g("SonyA7S2", -5)
-    assert pickle.loads(pickle.dumps(g))("SonyA7S2", 100) == pytest.approx(
+        g("SonyA7S2", -5, 15583.0)
+    with pytest.raises(DataError, match="white - black must be positive"):
+        g("SonyA7S2", 100, 0.0)
+    # on the model's scale: a file whose range is half the full scale holds twice the
+    # electrons per raw_norm unit, so K doubles
+    assert g("SonyA7S2", 100, 15583.0 / 2) == pytest.approx(2 * load_profile("SonyA7S2").gain_min)
+    assert pickle.loads(pickle.dumps(g))("SonyA7S2", 100, 15583.0) == pytest.approx(
         load_profile("SonyA7S2").gain_min
     )
-    assert np.isfinite(g("SonyA7S2", 25600))
+    assert np.isfinite(g("SonyA7S2", 25600, 15583.0))

@@ -24,7 +24,7 @@ from expodiff.errors import ExpodiffError
 from expodiff.io.dng import write_dng
 from expodiff.io.frame import frame_from_mosaic
 from expodiff.noise.profiles import load_profile
-from expodiff.raw import CFAPattern, pack, unpack
+from expodiff.raw import CFAPattern, unpack
 from expodiff.sensor import SensorSpec
 
 # A Canon-like raw: 14-bit with Canon's black 2048 and a white below the 14-bit top.

@@ -26,7 +26,7 @@ from ..errors import DataError
 from ..io.rawio import RawFrame
 from .augment import SampleTransform
 from .base import RawDataset
-from .rawsource import GainForIso, clean_planes, frame_metadata, read_pair
+from .rawsource import GainForIso, clean_planes, dn_range, frame_metadata, read_pair
 from .types import RawSample
 
 __all__ = [
@@ -158,7 +158,9 @@ class ELDDataset(RawDataset):
             clean=clean_planes(ref_frame),
             noisy=noisy_frame.packed_norm() * ratio,
             exposure_ratio=ratio,
-            system_gain=float(self.gain_for_iso(it.camera, noisy_frame.iso)),
+            system_gain=float(
+                self.gain_for_iso(it.camera, noisy_frame.iso, dn_range(noisy_frame))
+            ),
             iso=noisy_frame.iso,
             camera=it.camera,
             name=it.name,

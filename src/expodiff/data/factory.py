@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ..config import DataConfig, config_to_dict
 from ..errors import DataError
+from ..noise.kinds import ELD_FULL_SCALE_DN
 from ..noise.profiles import CameraProfile, load_profile
 from ..settings import data_root
 from .augment import CropMode, SampleTransform
@@ -66,13 +67,18 @@ class ProfileGain:
     """K of a camera at an ISO through its noise profile (a picklable ``GainForIso``).
 
     Uses :meth:`expodiff.noise.profiles.CameraProfile.system_gain_at_iso` (K linear in ISO
-    between the calibrated values at ISO 100 and 6400).
+    between the calibrated values at ISO 100 and 6400). That K is DN per electron of the
+    camera's raw files; a sample's K is on the model's ``full_scale_dn`` scale, so it is
+    converted with the file's ``white - black`` (``dn_range``):
+    ``K * full_scale_dn / dn_range`` (as ``expodiff enhance`` does, docs/enhance.md).
 
     Attributes:
         profiles: ``(camera name, profile)`` pairs.
+        full_scale_dn: the model's DN span of raw_norm 1 (ELD's 15583).
     """
 
     profiles: tuple[tuple[str, CameraProfile], ...]
+    full_scale_dn: float = ELD_FULL_SCALE_DN
 
     @classmethod
     def for_cameras(cls, cameras: Sequence[str]) -> ProfileGain:
@@ -80,11 +86,13 @@ class ProfileGain:
         the known cameras)."""
         return cls(tuple((camera, load_profile(camera)) for camera in cameras))
 
-    def __call__(self, camera: str, iso: float) -> float:
+    def __call__(self, camera: str, iso: float, dn_range: float) -> float:
         for name, profile in self.profiles:
             if name == camera:
                 try:
-                    return profile.system_gain_at_iso(iso)
+                    if not dn_range > 0:
+                        raise ValueError(f"white - black must be positive, got {dn_range}")
+                    return profile.system_gain_at_iso(iso) * self.full_scale_dn / dn_range
                 except ValueError as exc:
                     raise DataError(f"camera {camera}, ISO {iso:g}: {exc}") from None
         raise DataError(f"camera {camera!r}: no noise profile loaded")

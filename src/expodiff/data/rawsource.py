@@ -23,6 +23,7 @@ __all__ = [
     "read_bayer",
     "frame_metadata",
     "clean_planes",
+    "dn_range",
     "read_pair",
     "list_raw_files",
 ]
@@ -30,8 +31,9 @@ __all__ = [
 # File name endings treated as camera raw files when a folder is listed (case-insensitive).
 RAW_SUFFIXES = RAW_FILE_EXTENSIONS
 
-# K (DN per electron) of a camera at an ISO: ``gain(camera, iso)``.
-GainForIso = Callable[[str, float], float]
+# K of a camera at an ISO for a file whose white - black is dn_range DN, on the model's
+# full_scale_dn scale: ``gain(camera, iso, dn_range)`` (see factory.ProfileGain).
+GainForIso = Callable[[str, float, float], float]
 
 
 def read_bayer(path: Path) -> RawFrame:
@@ -61,6 +63,11 @@ def read_pair(short_path: Path, reference_path: Path, where: str = "") -> tuple[
     if short.cfa is not reference.cfa:
         raise DataError(f"{prefix}{short_path} and {reference_path} differ in CFA layout")
     return short, reference
+
+
+def dn_range(frame: RawFrame) -> float:
+    """The frame's ``white - black`` in DN (mean over the colour planes): raw_norm 1."""
+    return float(frame.sensor.dn_range.mean())
 
 
 def frame_metadata(frame: RawFrame) -> dict:

@@ -33,7 +33,14 @@ import numpy as np
 from ..errors import DataError
 from .augment import SampleTransform
 from .base import RawDataset
-from .rawsource import GainForIso, clean_planes, frame_metadata, read_bayer, read_pair
+from .rawsource import (
+    GainForIso,
+    clean_planes,
+    dn_range,
+    frame_metadata,
+    read_bayer,
+    read_pair,
+)
 from .types import RawSample
 
 __all__ = [
@@ -183,7 +190,7 @@ class SIDPairedDataset(RawDataset):
             clean=clean_planes(long),
             noisy=short.packed_norm() * ratio,
             exposure_ratio=ratio,
-            system_gain=float(self.gain_for_iso(self.camera, iso)),
+            system_gain=float(self.gain_for_iso(self.camera, iso, dn_range(short))),
             iso=iso,
             camera=self.camera,
             name=pair.short.name,
