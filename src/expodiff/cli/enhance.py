@@ -155,6 +155,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "frames larger than that; 0: never tile; at least 64)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars (they are shown only when stderr is a terminal; the one-line "
+        "summaries and warnings are always printed)",
+    )
     group = p.add_argument_group(
         "mosaics stored as plain images",
         "read the inputs as single-channel PNG/TIFF/PGM mosaics instead of raw files",
@@ -239,13 +245,20 @@ def run(args: argparse.Namespace) -> int:
         tqdm.write(line, file=sys.stderr)
 
     failures = 0
-    files_bar = tqdm(pending, desc="files", unit="file", disable=None if len(pending) > 1 else True)
+    # disable=None: tqdm draws only when stderr is a terminal (logs and pipes stay clean).
+    disable = True if args.quiet else None
+    files_bar = tqdm(
+        pending, desc="files", unit="file", disable=disable if len(pending) > 1 else True
+    )
     for job in files_bar:
         start = time.perf_counter()
-        steps_bar = tqdm(total=0, desc=job.source.name, unit="step", leave=False, disable=None)
+        # Within a file: one unit per network evaluation of one tile (samples x steps x tiles).
+        evals_bar = tqdm(total=0, desc=job.source.name, unit="tile", leave=False, disable=disable)
 
-        def progress(done: int, total: int, bar=steps_bar) -> None:
-            bar.total = total
+        def progress(done: int, total: int, bar=evals_bar) -> None:
+            if bar.total != total:
+                bar.total = total
+                bar.refresh()
             bar.update(done - bar.n)
 
         try:
@@ -285,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
             report(f"expodiff: error: {exc}")
             continue
         finally:
-            steps_bar.close()
+            evals_bar.close()
         seconds = time.perf_counter() - start
         summary = result.summary().rsplit(", ", 1)[0]  # the total time is printed below
         tqdm.write(f"{job.source} -> {job.output}: {summary}, {seconds:.1f} s{extra}")

@@ -237,7 +237,8 @@ def enhance(
             0: never tile).
         srgb: also develop the result to sRGB.
         cfa, black_level, white_level: describe an array ``source``.
-        progress: called as ``progress(done, total)`` after each network evaluation.
+        progress: called as ``progress(done, total)`` after each network evaluation of one
+            tile (``total``: samples x steps x tiles per evaluation, 1 tile when untiled).
 
     Returns:
         The :class:`EnhanceResult`.

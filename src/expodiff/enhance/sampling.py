@@ -52,9 +52,15 @@ def _generator(seed: int, device: torch.device) -> torch.Generator:
     return gen.manual_seed(seed)
 
 
-def tiled(denoiser: Callable[..., Any], shape: torch.Size, tile: int | None):
+def tiled(
+    denoiser: Callable[..., Any],
+    shape: torch.Size,
+    tile: int | None,
+    on_tile: Callable[[int, int], None] | None = None,
+):
     """``denoiser`` itself, or wrapped in a :class:`~expodiff.nets.tiling.TiledDenoiser`
-    when a side of ``shape`` exceeds the tile (``None``: ``AUTO_TILE``; 0: never)."""
+    when a side of ``shape`` exceeds the tile (``None``: ``AUTO_TILE``; 0: never);
+    ``on_tile(done, total)`` hears of each tile evaluated."""
     from ..nets.tiling import TiledDenoiser
 
     h, w = shape[-2:]
@@ -62,7 +68,7 @@ def tiled(denoiser: Callable[..., Any], shape: torch.Size, tile: int | None):
     if side <= 0 or max(h, w) <= side:
         return denoiser
     overlap = min(TILE_OVERLAP, side // 4)
-    return TiledDenoiser(denoiser, tile=side, overlap=overlap)
+    return TiledDenoiser(denoiser, tile=side, overlap=overlap, on_tile=on_tile)
 
 
 def run_samples(
@@ -89,7 +95,9 @@ def run_samples(
         samples: trajectories.
         seed: seed of the first trajectory (:func:`sample_seed` derives the others).
         tile: see :func:`tiled`.
-        progress: called as ``progress(done, total)`` after each network evaluation.
+        progress: called as ``progress(done, total)`` after each network evaluation of a
+            tile: ``total`` is samples x steps x tiles per evaluation (1 untiled), so a long
+            single frame reports progress within each step.
         name: the input's name for error messages.
         consistency_sigma: input consistency of every prediction (None: off; see
             :mod:`expodiff.diffusion.consistency`).
@@ -102,13 +110,22 @@ def run_samples(
         ModelError: the model produced NaN or infinite values.
     """
     from ..diffusion.sampler import sample_progressive
+    from ..nets.tiling import TiledDenoiser
 
     process = model.process()
-    net = tiled(model.denoiser, noisy.shape, tile)
+    done = 0
+
+    def advance(*_: int) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    net = tiled(model.denoiser, noisy.shape, tile, on_tile=advance)
+    per_step = net.tiles(*noisy.shape[-2:]) if isinstance(net, TiledDenoiser) else 1
+    total = steps * samples * per_step
     batch = noisy.to(model.device)[None]
     mean = m2 = None
-    total = steps * samples
-    done = 0
     with torch.inference_mode():
         for i in range(samples):
             generator = _generator(sample_seed(seed, i), model.device)
@@ -129,9 +146,8 @@ def run_samples(
                     raise ModelError(
                         f"{model.name}: the model produced NaN or infinite values on {name}"
                     )
-                done += 1
-                if progress is not None:
-                    progress(done, total)
+                if not isinstance(net, TiledDenoiser):
+                    advance()  # untiled: one unit per step (a tiled net counts its tiles)
             assert prediction is not None
             pred = prediction[0].float()
             if mean is None:

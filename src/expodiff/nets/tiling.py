@@ -24,7 +24,8 @@ slightly different global statistics and results differ a little everywhere; its
 :meth:`~expodiff.nets.nafnet.NAFNet.set_pool_size` (local attention) removes that dependence.
 
 Memory is bounded by the tile size: one tile is evaluated at a time and only the blended
-prediction (and mask) of the full frame is kept.
+prediction (and mask) of the full frame is kept. An ``on_tile(done, total)`` callback hears of
+every tile evaluated (progress displays of long single frames).
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ from torch import Tensor
 
 from .denoiser import DenoiserOutput
 
-__all__ = ["TiledDenoiser", "tiled_forward", "tile_spans", "blend_window"]
+__all__ = ["TiledDenoiser", "TileCallback", "tiled_forward", "tile_spans", "blend_window"]
+
+# on_tile(done, total): called after each tile of one evaluation (done = 1 .. total).
+TileCallback = Callable[[int, int], None]
 
 
 def tile_spans(size: int, tile: int, overlap: int, multiple: int = 1) -> list[tuple[int, int]]:
@@ -91,6 +95,7 @@ def tiled_forward(
     overlap: int = 64,
     margin: int | None = None,
     multiple: int | None = None,
+    on_tile: TileCallback | None = None,
 ) -> DenoiserOutput:
     """Evaluate ``denoiser(state, photon_level, noisy)`` tile by tile and blend the outputs.
 
@@ -102,6 +107,8 @@ def tiled_forward(
         overlap: overlap between neighbouring tiles (``< tile``).
         margin: pixels ignored at each inner tile edge (default ``overlap // 4``).
         multiple: tile offsets are multiples of this (default: the denoiser's ``stride``).
+        on_tile: called as ``on_tile(done, total)`` after each tile (once, ``(1, 1)``, when
+            the frame fits one tile).
 
     Returns:
         The blended prediction and mask (the ARL branches are not kept).
@@ -121,6 +128,8 @@ def tiled_forward(
     xs = tile_spans(w, tile, overlap, multiple)
     if len(ys) == 1 and len(xs) == 1:
         out = denoiser(state, photon_level, noisy)
+        if on_tile is not None:
+            on_tile(1, 1)
         return out if isinstance(out, DenoiserOutput) else DenoiserOutput(out)
     if max(multiple, tile // multiple * multiple) - overlap < multiple:
         # The tile offsets could not advance by the network's stride and keep the overlap:
@@ -136,6 +145,7 @@ def tiled_forward(
     def crop(t: Tensor | None, y0: int, x0: int, th: int, tw: int) -> Tensor | None:
         return None if t is None else t[..., y0 : y0 + th, x0 : x0 + tw]
 
+    done, total = 0, len(ys) * len(xs)
     for y0, th in ys:
         wy = blend_window(th, y0, h, overlap, margin).to(state.device)
         for x0, tw in xs:
@@ -160,6 +170,9 @@ def tiled_forward(
             if mask_acc is not None and mask is not None:
                 mask_acc[..., y0 : y0 + th, x0 : x0 + tw] += mask.float() * weight
             weight_acc[..., y0 : y0 + th, x0 : x0 + tw] += weight
+            done += 1
+            if on_tile is not None:
+                on_tile(done, total)
     assert pred_acc is not None
     pred_acc /= weight_acc
     if mask_acc is not None:
@@ -172,7 +185,7 @@ class TiledDenoiser:
 
     Args:
         denoiser: the wrapped denoiser (its ``stride`` aligns the tiles).
-        tile, overlap, margin, multiple: see :func:`tiled_forward`.
+        tile, overlap, margin, multiple, on_tile: see :func:`tiled_forward`.
     """
 
     def __init__(
@@ -182,6 +195,7 @@ class TiledDenoiser:
         overlap: int = 64,
         margin: int | None = None,
         multiple: int | None = None,
+        on_tile: TileCallback | None = None,
     ) -> None:
         if overlap < 0 or overlap >= tile:
             raise ValueError(f"need 0 <= overlap < tile, got overlap={overlap}, tile={tile}")
@@ -190,7 +204,15 @@ class TiledDenoiser:
         self.overlap = int(overlap)
         self.margin = margin
         self.multiple = multiple
+        self.on_tile = on_tile
         self.stride = int(getattr(denoiser, "stride", 1) or 1)
+
+    def tiles(self, height: int, width: int) -> int:
+        """How many tiles one evaluation of a ``height`` x ``width`` frame runs."""
+        multiple = int(self.multiple or self.stride)
+        ys = tile_spans(height, self.tile, self.overlap, multiple)
+        xs = tile_spans(width, self.tile, self.overlap, multiple)
+        return len(ys) * len(xs)
 
     def __call__(
         self, state: Tensor, photon_level: Tensor | None = None, noisy: Tensor | None = None
@@ -204,6 +226,7 @@ class TiledDenoiser:
             overlap=self.overlap,
             margin=self.margin,
             multiple=self.multiple,
+            on_tile=self.on_tile,
         )
 
     def __repr__(self) -> str:
