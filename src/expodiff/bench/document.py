@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..eval.report import ImageResult
 from . import plots
+from .machine import Machine
 from .plan import TABLES, MethodSpec, TableSpec, figure6_methods
 from .report import (
     analysis_block,
@@ -54,7 +55,7 @@ class ReportData:
 
     bench: BenchConfig
     command: str  # the benchmark command without --only (re-run lines append it)
-    machine: str  # CPU, threads, torch version
+    machine: Machine  # measured when the report is collected
     protocol_notes: list[str]
     results: dict[str, list[ImageResult]] = field(default_factory=dict)  # by method key
     training: list[TrainInfo] = field(default_factory=list)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import datetime
 import logging
-import platform
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,9 +18,10 @@ import torch
 
 from .document import ReportData, TrainInfo, write_document
 from .evaluation import Evaluator
+from .machine import measure_machine
 from .plan import RUNS, TABLES, figure6_methods, runs_for
 from .settings import BenchConfig, BenchTable
-from .speed import cpu_name, default_model_dir, measure_speed, model_costs
+from .speed import default_model_dir, measure_speed, model_costs
 from .texts import intro, preamble
 from .training import ensure_trained, experiment_config
 
@@ -103,10 +103,7 @@ def collect(
                 )
                 if found is not None:
                     speed.append(found)
-    machine = (
-        f"{cpu_name()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, "
-        f"Python {platform.python_version()}; no GPU"
-    )
+    machine = measure_machine()
     training = [t for k in RUNS if (t := _train_info(workdir, k, bench)) is not None]
     data = ReportData(
         bench=bench,

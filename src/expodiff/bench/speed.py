@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -32,7 +31,6 @@ __all__ = [
     "measure_speed",
     "model_costs",
     "default_model_dir",
-    "cpu_name",
     "GLIBC_TUNABLES",
     "main",
 ]
@@ -88,17 +86,6 @@ def default_model_dir() -> Path | None:
     """``src/expodiff/models/default`` when the package ships a model there, else None."""
     folder = Path(__file__).resolve().parents[1] / "models" / "default"
     return folder if (folder / "model.safetensors").is_file() else None
-
-
-def cpu_name() -> str:
-    """The CPU model name (``/proc/cpuinfo``), or ``platform.processor()``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def model_costs(default_model: Path | None = None) -> list[dict]:
