@@ -14,7 +14,7 @@ from expodiff.eval.baselines import (
     plane_sigmas,
     scaled_input,
 )
-from expodiff.eval.methods import read_noise_std, tukey_variance
+from expodiff.eval.methods import read_noise_std
 from expodiff.eval.metrics import psnr
 
 R, K, READ, FS = 100.0, 2.0, 3.0, 15583.0
@@ -70,4 +70,3 @@ def test_read_noise_std_sums_the_configured_parts():
     eld = read_noise_std(P(), 0, ["poisson", "tukey", "row", "quantization"])
     assert eld == pytest.approx(math.sqrt(math.pi**2 / 3 + 0.25 + 1 / 12))
     # Tukey-lambda variance: lambda = 0.14 is close to a Gaussian of variance ~ 2.5^2 / ...
-    assert tukey_variance(1.0) == pytest.approx(1 / 3)  # uniform on [-1, 1]

@@ -9,7 +9,6 @@ the scaled input, BM3D or A-BM3D (:mod:`expodiff.eval.baselines`) with the read-
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,11 +17,12 @@ import torch
 
 from ..diffusion.process import ELD_FULL_SCALE_DN
 from ..errors import ConfigError
+from ..noise.components import tukey_lambda_variance
 from .baselines import abm3d_denoise, bm3d_denoise, scaled_input
 from .kinds import Baseline
 from .pairs import EvalPair
 
-__all__ = ["Method", "ModelMethod", "BaselineMethod", "read_noise_std", "tukey_variance"]
+__all__ = ["Method", "ModelMethod", "BaselineMethod", "read_noise_std"]
 
 
 class Method(Protocol):
@@ -116,17 +116,6 @@ class BaselineMethod:
         return out[None]
 
 
-def tukey_variance(shape: float) -> float:
-    """Variance of the standard Tukey-lambda distribution (scale 1); lambda > -1/2."""
-    lam = float(shape)
-    if abs(lam) < 1e-6:
-        return math.pi**2 / 3.0
-    if lam <= -0.5:
-        return math.inf
-    g = math.lgamma(lam + 1.0) * 2.0 - math.lgamma(2.0 * lam + 2.0)
-    return (2.0 / lam**2) * (1.0 / (1.0 + 2.0 * lam) - math.exp(g))
-
-
 def _param(params: Any, name: str, index: int) -> float | None:
     value = getattr(params, name, None)
     if value is None:
@@ -151,7 +140,7 @@ def read_noise_std(params: Any, index: int = 0, components: Iterable[Any] | None
     tukey_shape = _param(params, "tukey_shape", index)
     read_sigma = _param(params, "read_sigma", index)
     if known and "tukey" in names and tukey_scale is not None and tukey_shape is not None:
-        var += tukey_scale**2 * tukey_variance(tukey_shape)
+        var += tukey_scale**2 * tukey_lambda_variance(tukey_shape)
     elif read_sigma is not None and (not known or "gaussian" in names):
         var += read_sigma**2
     row = _param(params, "row_sigma", index)

@@ -12,7 +12,7 @@ import io
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
@@ -182,7 +182,3 @@ def write_report(
         "summary": folder / "summary.csv",
         "report": folder / "report.md",
     }
-
-
-def result_dict(r: ImageResult) -> dict:
-    return asdict(r)

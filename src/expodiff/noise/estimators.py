@@ -141,12 +141,6 @@ class TukeyFit:
     ppcc: float
 
 
-def _tukey_ppf(p: np.ndarray, lam: float) -> np.ndarray:
-    if lam == 0:
-        return np.log(p) - np.log1p(-p)
-    return (np.expm1(lam * np.log(p)) - np.expm1(lam * np.log1p(-p))) / lam
-
-
 def _filliben_positions(n: int) -> np.ndarray:
     """Filliben's estimate of the medians of uniform order statistics (n >= 2)."""
     i = np.arange(1, n + 1, dtype=np.float64)

@@ -35,7 +35,6 @@ This module must not import :mod:`expodiff.config` (config imports its enums).
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Iterable, Sequence
 
@@ -329,9 +328,3 @@ class NoiseModel:
             exposure_ratio=r.float(),
             params=params,
         )
-
-    def with_components(self, components: Iterable[NoiseComponent | str]) -> NoiseModel:
-        """A copy with another component set (same parameter distribution)."""
-        clone = copy.copy(self)
-        clone.components = parse_components(components)
-        return clone
