@@ -6,12 +6,12 @@ from pathlib import Path
 
 import torch
 
+from expodiff.build import build_denoiser
 from expodiff.config import ExperimentConfig, ModelConfig, NoiseConfig
 from expodiff.enhance.ratio import BRIGHTNESS_TARGET, raw_brightness
+from expodiff.io.profiles import load_profile
 from expodiff.io.rawio import read_raw
-from expodiff.nets.registry import build_denoiser
 from expodiff.noise.model import NoiseModel
-from expodiff.noise.profiles import load_profile
 from expodiff.train.modelio import save_denoiser
 
 FULL_SCALE_DN = 15583.0

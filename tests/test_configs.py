@@ -66,8 +66,9 @@ def test_train_config_matches_its_name(path):
 
 @pytest.mark.parametrize("backbone", ["unet", "nafnet1", "nafnet2"])
 def test_config_models_build_at_paper_size(backbone):
+    from expodiff.build import build_denoiser
     from expodiff.nets.flops import count_parameters
-    from expodiff.nets.registry import PRESETS, build_denoiser
+    from expodiff.nets.registry import PRESETS
 
     cfg = load_config(CONFIGS / f"pg-{backbone}-ed.yaml")
     n = count_parameters(build_denoiser(cfg.model))

@@ -11,8 +11,8 @@ from expodiff.data.cleanraw import CleanRawDataset
 from expodiff.data.eld import ELDDataset, eld_reference_id, list_eld_cameras
 from expodiff.data.factory import ProfileGain, build_dataset, has_split
 from expodiff.errors import DataError
+from expodiff.io.profiles import load_profile
 from expodiff.io.rawio import read_raw
-from expodiff.noise.profiles import load_profile
 from fixtures_data import (
     ELD_PLAN,
     SONY_BLACK,

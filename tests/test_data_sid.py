@@ -21,8 +21,8 @@ from expodiff.data.sid import (
 )
 from expodiff.data.types import collate_samples
 from expodiff.errors import DataError
+from expodiff.io.profiles import load_profile
 from expodiff.io.rawio import read_raw
-from expodiff.noise.profiles import load_profile
 from fixtures_data import (
     SID_PAIRS,
     SONY_BLACK,

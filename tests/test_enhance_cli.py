@@ -17,8 +17,8 @@ from expodiff.enhance.darken import darken_frame
 from expodiff.enhance.models import default_model_path
 from expodiff.errors import InputFileError
 from expodiff.io.dng import write_frame_dng
+from expodiff.io.profiles import load_profile
 from expodiff.io.rawio import read_raw
-from expodiff.noise.profiles import load_profile
 from expodiff.settings import project_root
 
 CROP = (512, 320, 256, 192)

@@ -12,8 +12,8 @@ from expodiff.cli import main
 from expodiff.enhance.darken import crop_frame, darken_frame
 from expodiff.enhance.gain import match_profile
 from expodiff.errors import ExpodiffError
+from expodiff.io.profiles import load_profile
 from expodiff.io.rawio import read_raw
-from expodiff.noise.profiles import load_profile
 
 CROP = (512, 320, 256, 192)
 

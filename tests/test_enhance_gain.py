@@ -19,7 +19,7 @@ from expodiff.enhance.gain import (
     resolve_gain,
 )
 from expodiff.enhance.noiselevel import fit_noise_curve, pure_noise_quantile
-from expodiff.noise.profiles import list_profiles, load_profile
+from expodiff.io.profiles import list_profiles, load_profile
 
 GAIN_RANGE = (0.1, 30.0)
 

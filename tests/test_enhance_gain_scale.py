@@ -23,7 +23,7 @@ from expodiff.enhance.models import load_model
 from expodiff.errors import ExpodiffError
 from expodiff.io.dng import write_dng
 from expodiff.io.frame import frame_from_mosaic
-from expodiff.noise.profiles import load_profile
+from expodiff.io.profiles import load_profile
 from expodiff.raw import CFAPattern, unpack
 from expodiff.sensor import SensorSpec
 

@@ -7,6 +7,7 @@ import torch
 import yaml
 
 from enhance_helpers import TEST_CONFIG, save_tiny_model
+from expodiff.build import build_denoiser
 from expodiff.config import ExperimentConfig, ModelConfig, NoiseConfig
 from expodiff.enhance.models import (
     EnhanceModel,
@@ -16,7 +17,6 @@ from expodiff.enhance.models import (
     trained_gain_range,
 )
 from expodiff.errors import ModelError
-from expodiff.nets.registry import build_denoiser
 from expodiff.noise.model import GainSampling
 from expodiff.train.modelio import CONFIG_FILE, MODEL_FILE, load_denoiser, save_denoiser
 

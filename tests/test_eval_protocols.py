@@ -65,8 +65,8 @@ def test_identity_denoiser_psnr_by_hand():
 
 
 def test_synthetic_pairs_are_reproducible(data_dir):  # noqa: ARG001
+    from expodiff.build import build_noise_model
     from expodiff.data.factory import build_dataset
-    from expodiff.noise.factory import build_noise_model
 
     cfg = ExperimentConfig()
     ds = build_dataset(load_config(None, ["data.test_sets=[Kodak24]"]).data, "test", seed=0)
@@ -148,7 +148,7 @@ def test_eld_protocol_groups_by_camera(tmp_path, data_dir):  # noqa: ARG001
 
 
 def test_evaluate_cli_synthetic(tmp_path, data_dir, capsys):  # noqa: ARG001
-    from expodiff.nets.registry import build_denoiser
+    from expodiff.build import build_denoiser
     from expodiff.train.modelio import save_denoiser
 
     cfg = ExperimentConfig(name="tiny", model=ModelConfig(preset="unet-slim", width=4, depth=2))

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from expodiff.build import build_denoiser
 from expodiff.config import ModelConfig
 from expodiff.diffusion.losses import (
     LossKind,
@@ -18,7 +19,6 @@ from expodiff.diffusion.losses import (
 )
 from expodiff.diffusion.process import ExposureProcess, Reexposure
 from expodiff.nets.denoiser import DenoiserOutput, ExposureDenoiser, Prediction
-from expodiff.nets.registry import build_denoiser
 from expodiff.noise.pair import NoisyPair
 
 

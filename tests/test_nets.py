@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from expodiff.build import build_denoiser, resolve_preset
 from expodiff.cli import main as cli_main
 from expodiff.config import ModelConfig
 from expodiff.errors import ConfigError
@@ -20,7 +21,7 @@ from expodiff.nets.flops import (
 )
 from expodiff.nets.kinds import Backbone
 from expodiff.nets.nafnet import NAFNet
-from expodiff.nets.registry import PRESETS, build_denoiser, resolve_preset
+from expodiff.nets.registry import PRESETS
 from expodiff.nets.unet import SIDUNet
 
 PAPER = {"unet": 7.76e6, "nafnet1": 4.7e3, "nafnet2": 6.87e6}

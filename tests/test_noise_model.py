@@ -7,8 +7,10 @@ import math
 import pytest
 import torch
 
+from expodiff.build import build_noise_model
 from expodiff.config import NoiseConfig, config_from_dict
 from expodiff.errors import ConfigError
+from expodiff.io.profiles import load_profile, profile_to_json
 from expodiff.noise import (
     PRESET_COMPONENTS,
     BiasSource,
@@ -18,13 +20,13 @@ from expodiff.noise import (
     NoiseParams,
     NoisePreset,
     NoisyPair,
-    load_profile,
+    ProfileError,
 )
-from expodiff.noise.factory import build_noise_model
-from expodiff.noise.profiles import profile_to_json
 
 FSD = 15583.0
 N = NoiseComponent
+
+SONY = [load_profile("SonyA7S2")]  # the default camera of the noise tests
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -50,14 +52,17 @@ def test_presets_have_the_paper_components():
         N.COLOUR_BIAS,
     }
     assert PRESET_COMPONENTS[NoisePreset.GAUSSIAN] == {N.GAUSSIAN}
-    assert NoiseModel.from_preset("eld+bias").components == PRESET_COMPONENTS[NoisePreset.ELD_BIAS]
+    assert (
+        NoiseModel.from_preset("eld+bias", SONY).components
+        == PRESET_COMPONENTS[NoisePreset.ELD_BIAS]
+    )
 
 
 def test_unknown_preset_lists_valid_names():
     with pytest.raises(ValueError, match="valid: pg, eld, eld\\+bias, gaussian"):
-        NoiseModel.from_preset("p+g+r")
+        NoiseModel.from_preset("p+g+r", SONY)
     with pytest.raises(ConfigError):  # also a one-line CLI error
-        NoiseModel.from_preset("nope")
+        NoiseModel.from_preset("nope", SONY)
 
 
 def test_component_conflicts_and_unknown_components():
@@ -84,7 +89,7 @@ def test_component_conflicts_and_unknown_components():
 )
 def test_bad_model_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        NoiseModel.from_preset("pg", **kwargs)
+        NoiseModel.from_preset("pg", SONY, **kwargs)
 
 
 # ------------------------------------------------------------------------ invariants
@@ -97,7 +102,7 @@ def test_no_components_is_the_identity():
 
 
 def test_pair_fields_shapes_and_dtype():
-    model = NoiseModel.from_preset("eld+bias")
+    model = NoiseModel.from_preset("eld+bias", SONY)
     clean = torch.rand(2, 4, 8, 10, dtype=torch.float64)
     pair = model.synthesize(clean, generator=gen())
     assert isinstance(pair, NoisyPair)
@@ -109,7 +114,7 @@ def test_pair_fields_shapes_and_dtype():
 
 
 def test_deterministic_with_seeded_generator():
-    model = NoiseModel.from_preset("eld+bias")
+    model = NoiseModel.from_preset("eld+bias", SONY)
     clean = torch.rand(2, 4, 16, 16)
     a = model.synthesize(clean, generator=gen(5))
     b = model.synthesize(clean, generator=gen(5))
@@ -117,18 +122,18 @@ def test_deterministic_with_seeded_generator():
     assert torch.equal(a.noisy, b.noisy) and torch.equal(a.exposure_ratio, b.exposure_ratio)
     assert not torch.equal(a.noisy, c.noisy)
     # the same seed gives the same K for every preset (parameters drawn in a fixed order)
-    pg = NoiseModel.from_preset("pg").synthesize(clean, generator=gen(5))
+    pg = NoiseModel.from_preset("pg", SONY).synthesize(clean, generator=gen(5))
     assert torch.equal(pg.system_gain, a.system_gain)
 
 
 def test_clipping_at_white_and_optional_black():
-    model = NoiseModel.from_preset("pg", black_level_dn=512.0)
+    model = NoiseModel.from_preset("pg", SONY, black_level_dn=512.0)
     clean = torch.zeros(1, 4, 64, 64)
     clean[..., :32] = 150.0  # brighter than white once divided by r = 100
     pair = model.synthesize(clean, ratio=100.0, params=params(read_sigma=200.0), generator=gen())
     assert pair.noisy.max().item() == pytest.approx(100.0)  # white level x r
     assert pair.noisy.min().item() == pytest.approx(-512.0 / FSD * 100.0)
-    free = NoiseModel.from_preset("pg", clip_white=False)
+    free = NoiseModel.from_preset("pg", SONY, clip_white=False)
     pair = free.synthesize(clean, ratio=100.0, params=params(read_sigma=200.0), generator=gen())
     assert pair.noisy.max().item() > 100.0
     assert pair.noisy.min().item() < -512.0 / FSD * 100.0
@@ -136,7 +141,7 @@ def test_clipping_at_white_and_optional_black():
 
 # ---------------------------------------------------------------- synthesis statistics
 def test_pg_statistics_on_constant_image_with_per_sample_params():
-    model = NoiseModel.from_preset("pg")
+    model = NoiseModel.from_preset("pg", SONY)
     level, b = 0.3, 3
     clean = torch.full((b, 4, 128, 128), level)
     k = torch.tensor([0.5, 2.0, 8.0])
@@ -154,7 +159,7 @@ def test_pg_statistics_on_constant_image_with_per_sample_params():
 
 
 def test_eld_statistics_on_constant_image():
-    model = NoiseModel.from_preset("eld+bias")
+    model = NoiseModel.from_preset("eld+bias", SONY)
     level, r = 0.2, 150.0
     clean = torch.full((1, 4, 256, 256), level)
     p = params(system_gain=2.0, tukey_shape=-0.1, tukey_scale=3.0, row_sigma=1.0)
@@ -190,17 +195,17 @@ def test_row_noise_through_the_model_is_per_mosaic_row():
 
 
 def test_row_and_bias_need_four_channels():
-    model = NoiseModel.from_preset("eld")
+    model = NoiseModel.from_preset("eld", SONY)
     with pytest.raises(ValueError, match="packed Bayer"):
         model.synthesize(torch.rand(1, 9, 6, 6), generator=gen())
     # shot + read noise work on any channel count (X-Trans packing)
-    assert NoiseModel.from_preset("pg").synthesize(torch.rand(1, 9, 6, 6)).noisy.shape[1] == 9
+    assert NoiseModel.from_preset("pg", SONY).synthesize(torch.rand(1, 9, 6, 6)).noisy.shape[1] == 9
 
 
 @pytest.mark.parametrize("ratio", [0.5, 0.0, -3.0, float("nan")])
 def test_ratio_below_one_is_rejected(ratio):
     with pytest.raises(ValueError, match="ratio"):
-        NoiseModel.from_preset("pg").synthesize(torch.rand(1, 4, 4, 4), ratio=ratio)
+        NoiseModel.from_preset("pg", SONY).synthesize(torch.rand(1, 4, 4, 4), ratio=ratio)
 
 
 @pytest.mark.parametrize("k", [0.0, -1.0])
@@ -210,7 +215,7 @@ def test_nonpositive_gain_is_rejected(k):
 
 
 def test_params_batch_checks_and_broadcast():
-    model = NoiseModel.from_preset("pg")
+    model = NoiseModel.from_preset("pg", SONY)
     clean = torch.rand(3, 4, 8, 8)
     pair = model.synthesize(clean, ratio=50.0, params=params(1), generator=gen())
     assert pair.system_gain.shape == (3,)
@@ -228,7 +233,7 @@ def test_params_batch_checks_and_broadcast():
 
 
 def test_params_helpers():
-    p = NoiseModel.from_preset("eld").sample_params(4, generator=gen())
+    p = NoiseModel.from_preset("eld", SONY).sample_params(4, generator=gen())
     assert p.batch_size == 4
     assert p.select(1).batch_size == 1
     assert torch.equal(p.select(slice(0, 2)).system_gain, p.system_gain[:2])
@@ -239,7 +244,7 @@ def test_params_helpers():
 # ------------------------------------------------------------------ parameter sampling
 def test_sample_params_follows_eld_recipe():
     profile = load_profile("SonyA7S2")
-    model = NoiseModel.from_preset("eld")
+    model = NoiseModel.from_preset("eld", SONY)
     p = model.sample_params(4000, generator=gen(11))
     log_k = torch.log(p.system_gain.double())
     assert log_k.min() >= math.log(0.1) - 1e-6 and log_k.max() <= math.log(30.0) + 1e-6
@@ -275,7 +280,7 @@ def test_camera_range_and_several_cameras():
 
 
 def test_sample_ratio_range():
-    model = NoiseModel.from_preset("pg", ratio_range=(20.0, 300.0))
+    model = NoiseModel.from_preset("pg", SONY, ratio_range=(20.0, 300.0))
     r = model.sample_ratio(5000, generator=gen(13))
     assert r.shape == (5000,) and r.min() >= 20 and r.max() <= 300
     assert r.mean().item() == pytest.approx(160.0, rel=0.03)
@@ -294,15 +299,21 @@ def test_params_for_iso_is_linear_in_iso():
     # lowest ISO: first calibration entry; highest: last
     assert p.tukey_shape[0].item() == pytest.approx(profile.tukey_shapes[0])
     assert p.tukey_shape[2].item() == pytest.approx(profile.tukey_shapes[-1])
-    assert model.params_for_iso(800, "NikonD850").system_gain.item() == pytest.approx(
-        load_profile("NikonD850").system_gain_at_iso(800), rel=1e-6
+    nikon = load_profile("NikonD850")  # a profile object need not be one of the model's
+    assert model.params_for_iso(800, nikon).system_gain.item() == pytest.approx(
+        nikon.system_gain_at_iso(800), rel=1e-6
     )
+    assert model.params_for_iso(800, "sonya7s2").system_gain.item() == pytest.approx(
+        profile.system_gain_at_iso(800), rel=1e-6
+    )  # a name picks one of the model's profiles, case-insensitively
+    with pytest.raises(ProfileError, match=r"camera 'NikonD850' is not one of this model's"):
+        model.params_for_iso(800, "NikonD850")
     with pytest.raises(ValueError, match="ISO"):
         model.params_for_iso(0)
 
 
 def test_black_level_error_bias_source():
-    model = NoiseModel.from_preset("eld+bias", bias_source=BiasSource.BLACK_LEVEL_ERROR)
+    model = NoiseModel.from_preset("eld+bias", SONY, bias_source=BiasSource.BLACK_LEVEL_ERROR)
     profile = load_profile("SonyA7S2")
     p = model.params_for_iso(1600)
     assert torch.allclose(p.colour_bias, torch.full((1, 4), profile.black_level_error_at(1600)))
@@ -354,7 +365,7 @@ def test_noise_config_errors():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_synthesize_on_cuda():
-    model = NoiseModel.from_preset("eld+bias")
+    model = NoiseModel.from_preset("eld+bias", SONY)
     clean = torch.rand(2, 4, 32, 32, device="cuda")
     cpu = model.synthesize(clean.cpu(), generator=gen(3))
     pair = model.synthesize(clean, generator=gen(3))
@@ -365,7 +376,7 @@ def test_synthesize_on_cuda():
 
 
 def test_collate_pairs_keeps_params():
-    model = NoiseModel.from_preset("eld")
+    model = NoiseModel.from_preset("eld", SONY)
     a = model.synthesize(torch.rand(2, 4, 8, 8), generator=gen(1))
     b = model.synthesize(torch.rand(1, 4, 8, 8), generator=gen(2))
     both = NoisyPair.collate([a, b])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from expodiff.build import build_denoiser
 from expodiff.config import ModelConfig
 from expodiff.diffusion.losses import training_losses
 from expodiff.diffusion.process import ExposureProcess
-from expodiff.nets.registry import build_denoiser
 from expodiff.noise.pair import NoisyPair
 
 FS = 15583.0

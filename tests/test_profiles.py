@@ -10,7 +10,7 @@ import pytest
 
 from expodiff.cli import main
 from expodiff.errors import InputFileError
-from expodiff.noise.profiles import (
+from expodiff.io.profiles import (
     CameraProfile,
     LogLinear,
     ProfileError,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from expodiff.build import build_denoiser
 from expodiff.config import ModelConfig
 from expodiff.diffusion.process import ExposureProcess, Reexposure
 from expodiff.diffusion.sampler import (
@@ -14,7 +15,6 @@ from expodiff.diffusion.sampler import (
     sample_progressive,
 )
 from expodiff.nets.denoiser import DenoiserOutput
-from expodiff.nets.registry import build_denoiser
 
 
 def gen(seed: int = 0) -> torch.Generator:

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
+from expodiff.build import build_denoiser
 from expodiff.config import ModelConfig
 from expodiff.diffusion.process import ExposureProcess
 from expodiff.diffusion.sampler import sample
 from expodiff.nets.denoiser import ExposureDenoiser
-from expodiff.nets.registry import build_denoiser
 from expodiff.nets.tiling import TiledDenoiser, blend_window, tile_spans, tiled_forward
 
 

@@ -111,7 +111,7 @@ def test_corrupt_or_incomplete_checkpoint_is_a_model_error(tmp_path):
 
 
 def test_model_folder_round_trip(tmp_path):
-    from expodiff.nets.registry import build_denoiser
+    from expodiff.build import build_denoiser
 
     cfg = _cfg()
     torch.manual_seed(3)
@@ -126,7 +126,7 @@ def test_model_folder_round_trip(tmp_path):
 
 
 def test_model_loading_is_strict(tmp_path):
-    from expodiff.nets.registry import build_denoiser
+    from expodiff.build import build_denoiser
 
     cfg = _cfg()
     save_denoiser(tmp_path / "m", build_denoiser(cfg.model), cfg)

@@ -13,13 +13,13 @@ import contextlib
 import pytest
 import torch
 
+from expodiff.build import build_denoiser
 from expodiff.config import DiffusionConfig, ModelConfig, load_config
 from expodiff.diffusion.consistency import gaussian_blur
 from expodiff.diffusion.losses import training_losses
 from expodiff.diffusion.process import ExposureProcess
 from expodiff.errors import ConfigError
 from expodiff.nets.denoiser import DenoiserOutput
-from expodiff.nets.registry import build_denoiser
 from expodiff.noise.pair import NoisyPair
 from expodiff.train.objectives import supervised_loss
 

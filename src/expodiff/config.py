@@ -62,7 +62,7 @@ __all__ = [
 class NoiseConfig:
     """How noisy inputs are synthesised from clean targets (see docs/noise.md).
 
-    ``expodiff.noise.factory.build_noise_model(cfg)`` turns this into a ``NoiseModel``.
+    ``expodiff.build.build_noise_model(cfg)`` turns this into a ``NoiseModel``.
     """
 
     # Named component set: pg (Poisson + Gaussian, the paper's P+G), eld (Poisson +

@@ -55,8 +55,8 @@ def _speed_models(bench: BenchConfig) -> list[tuple[str, Path | None]]:
 
 
 def _train_info(workdir: Path, key: str, bench: BenchConfig) -> TrainInfo | None:
+    from ..build import build_denoiser
     from ..nets.flops import count_parameters
-    from ..nets.registry import build_denoiser
 
     run = RUNS[key]
     folder = Path(workdir) / "train" / key

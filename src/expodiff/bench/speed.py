@@ -92,9 +92,10 @@ def model_costs(default_model: Path | None = None) -> list[dict]:
     """Table 5b: one dict per preset (``name``, ``architecture``, ``params``, ``params_thop``,
     ``paper_params``, ``gflops_per_mp``: forward FLOPs of one network evaluation per mosaic
     megapixel), plus ``default`` for a shipped model folder when given."""
+    from ..build import build_denoiser, resolve_preset
     from ..config import ModelConfig
     from ..nets.flops import count_parameters, macs_per_megapixel
-    from ..nets.registry import PRESETS, build_denoiser, resolve_preset
+    from ..nets.registry import PRESETS
 
     configs = [(name, ModelConfig(preset=name)) for name in PRESETS]
     if default_model is not None:
@@ -132,10 +133,10 @@ def _probe(args: argparse.Namespace) -> SpeedResult:
     """The measurement itself (runs in the child process)."""
     import torch
 
+    from ..build import build_denoiser
     from ..config import ModelConfig
     from ..diffusion.process import ExposureProcess
     from ..diffusion.sampler import sample
-    from ..nets.registry import build_denoiser
     from ..nets.tiling import TiledDenoiser
 
     torch.set_num_threads(args.threads)

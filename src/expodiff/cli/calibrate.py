@@ -125,8 +125,8 @@ def read_folder(folder: Path):
 
 def run(args: argparse.Namespace) -> int:
     from ..io.atomic import atomic_output, check_output_path
+    from ..io.profiles import profile_to_json
     from ..noise.calibrate import FrameKind, calibrate_frames
-    from ..noise.profiles import profile_to_json
 
     folder = Path(args.folder)
     output = check_output_path(args.output, overwrite=args.overwrite, extensions=(".json",))
@@ -169,9 +169,11 @@ def run(args: argparse.Namespace) -> int:
     if result.dark_shading is not None:
         from dataclasses import replace
 
+        from ..io.dark_shading import save_dark_shading
+
         profile = replace(profile, dark_shading=shading_path.name)
         with atomic_output(shading_path, overwrite=args.overwrite) as tmp:
-            result.dark_shading.save(tmp)
+            save_dark_shading(result.dark_shading, tmp)
     with atomic_output(output, overwrite=args.overwrite) as tmp:
         tmp.write_text(profile_to_json(profile), encoding="utf-8")
     _print_summary(result)

@@ -23,9 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def model_table() -> list[dict]:
     """One dict per preset: name, description, params, params_paper_convention, paper_params,
     gflops_per_mp (FLOPs = 2 MACs, per mosaic megapixel, conv/linear layers)."""
+    from ..build import build_denoiser
     from ..config import ModelConfig
     from ..nets.flops import ParameterConvention, count_parameters, macs_per_megapixel
-    from ..nets.registry import PRESETS, build_denoiser
+    from ..nets.registry import PRESETS
 
     rows = []
     for name, preset in PRESETS.items():

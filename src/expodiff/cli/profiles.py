@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def profile_table() -> list[dict]:
     """One dict per packaged profile: name, gain_min, gain_max, tukey_shapes (min, max),
     fits, full_scale_dn, black_level_error (bool), source."""
-    from ..noise.profiles import list_profiles, load_profile
+    from ..io.profiles import list_profiles, load_profile
 
     rows = []
     for name in list_profiles():

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from ..config import DataConfig, config_to_dict
 from ..errors import DataError
+from ..io.profiles import CameraProfile, load_profile
 from ..noise.kinds import ELD_FULL_SCALE_DN
-from ..noise.profiles import CameraProfile, load_profile
 from ..settings import data_root
 from .augment import CropMode, SampleTransform
 from .base import RawDataset
@@ -66,7 +66,7 @@ SCENE_METADATA_FILES = {
 class ProfileGain:
     """K of a camera at an ISO through its noise profile (a picklable ``GainForIso``).
 
-    Uses :meth:`expodiff.noise.profiles.CameraProfile.system_gain_at_iso` (K linear in ISO
+    Uses :meth:`expodiff.noise.camera.CameraProfile.system_gain_at_iso` (K linear in ISO
     between the calibrated values at ISO 100 and 6400). That K is DN per electron of the
     camera's raw files; a sample's K is on the model's ``full_scale_dn`` scale, so it is
     converted with the file's ``white - black`` (``dn_range``):
@@ -82,7 +82,7 @@ class ProfileGain:
 
     @classmethod
     def for_cameras(cls, cameras: Sequence[str]) -> ProfileGain:
-        """Load the profiles (:func:`~expodiff.noise.profiles.load_profile`; its error lists
+        """Load the profiles (:func:`~expodiff.io.profiles.load_profile`; its error lists
         the known cameras)."""
         return cls(tuple((camera, load_profile(camera)) for camera in cameras))
 

@@ -110,7 +110,7 @@ def auxiliary_loss(output, reference: Tensor) -> Tensor | None:
     """The ARL branches' mask-weighted L1 (a scalar), or None without ARL branches.
 
     Args:
-        output: a :class:`~expodiff.nets.denoiser.DenoiserOutput` (anything else, e.g. a
+        output: a :class:`~expodiff.diffusion.output.DenoiserOutput` (anything else, e.g. a
             plain tensor, has no branches).
         reference: the ground truth ``(B, C, H, W)``.
     """

@@ -22,16 +22,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from .consistency import low_frequency_consistency
+from .output import DenoiserOutput
 from .process import BatchScalar, ExposureProcess, as_batch_vector
-
-if TYPE_CHECKING:  # the networks layer sits above this one: no runtime import
-    from ..nets.denoiser import DenoiserOutput
 
 __all__ = [
     "SamplerStep",
@@ -80,7 +77,7 @@ def evaluate_denoiser(
 
     Returns:
         ``(prediction, output)``: the prediction tensor and the full
-        :class:`~expodiff.nets.denoiser.DenoiserOutput` (None when the callable returned a
+        :class:`~expodiff.diffusion.output.DenoiserOutput` (None when the callable returned a
         plain tensor).
     """
     out = denoiser(state, photon_level, noisy)

@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ExpodiffError
-from ..noise.profiles import CameraProfile, ProfileError
+from ..noise.camera import CameraProfile, ProfileError
 from .noiselevel import fit_noise_curve
 
 __all__ = [
@@ -136,7 +136,7 @@ def resolve_camera_profile(camera: str | Path | CameraProfile) -> CameraProfile:
     """
     if isinstance(camera, CameraProfile):
         return camera
-    from ..noise.factory import resolve_profile
+    from ..build import resolve_profile
 
     try:
         return resolve_profile(camera)

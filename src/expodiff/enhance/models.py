@@ -59,7 +59,7 @@ def trained_gain_range(config: ExperimentConfig) -> tuple[float, float]:
     noise = config.noise
     if noise.gain_sampling is GainSampling.ELD_RANGE:
         return float(noise.gain_range[0]), float(noise.gain_range[1])
-    from ..noise.factory import resolve_profile
+    from ..build import resolve_profile
 
     profiles = [resolve_profile(c).rescaled(noise.full_scale_dn) for c in noise.cameras]
     return min(p.gain_min for p in profiles), max(p.gain_max for p in profiles)

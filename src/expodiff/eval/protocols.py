@@ -67,7 +67,7 @@ PROTOCOL_RATIOS: dict[EvalProtocol, tuple[float, ...]] = {
 
 
 def _noise_for_camera(cfg: Any, camera: str):
-    from ..noise.factory import build_noise_model
+    from ..build import build_noise_model
 
     return build_noise_model(replace(cfg.noise, cameras=(camera,)))
 
@@ -115,7 +115,7 @@ def protocol_pairs(
         return read_noise_std(params, 0, getattr(model, "components", None))
 
     if protocol is EvalProtocol.SYNTHETIC:
-        from ..noise.factory import build_noise_model
+        from ..build import build_noise_model
 
         sets = tuple(e.sets)
         if not sets:

@@ -1,8 +1,10 @@
 """Networks: the SID U-Net and NAFNet backbones, the exposure denoiser around them, presets,
 tiled evaluation and size/cost counters. See docs/method.md.
 
-Names are imported on first use: :mod:`expodiff.config` imports the enums of :mod:`.kinds`
-without torch, and :mod:`.registry` (``build_denoiser``, ``PRESETS``) itself reads the config.
+Names are imported on first use, so that :mod:`expodiff.config` can import the enums of
+:mod:`.kinds` without torch. Networks are built from plain arguments here
+(:func:`~.registry.denoiser_for_preset`); from a ``ModelConfig`` by
+:func:`expodiff.build.build_denoiser`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ __all__ = [
     "macs_per_megapixel",
     "PRESETS",
     "Preset",
-    "build_denoiser",
+    "SIZE_FIELDS",
+    "preset_with_sizes",
+    "denoiser_for_preset",
 ]
 
 # Public name -> the submodule that defines it.
@@ -41,8 +45,9 @@ _WHERE = {
     "macs_per_megapixel": "flops",
     "PRESETS": "registry",
     "Preset": "registry",
-    "build_denoiser": "registry",
-    "resolve_preset": "registry",
+    "SIZE_FIELDS": "registry",
+    "preset_with_sizes": "registry",
+    "denoiser_for_preset": "registry",
     "build_backbone": "registry",
 }
 

@@ -21,33 +21,14 @@ for :mod:`expodiff.config`) and re-exported here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..diffusion.output import DenoiserOutput
 from .kinds import Prediction
 
 __all__ = ["Prediction", "DenoiserOutput", "ExposureDenoiser", "pad_to_multiple"]
-
-
-@dataclass
-class DenoiserOutput:
-    """One evaluation of the denoiser.
-
-    Attributes:
-        prediction: ``F(X_t)``, the estimate of the clean reference, in ``[0, 1]``.
-        mask: ARL mask ``M`` ``(B, 1, H, W)`` (FUSED only).
-        direct: the direct branch ``X̂`` *before* clipping (FUSED only; the auxiliary loss
-            needs the unclipped values to keep gradients where ``X̂`` leaves ``[0, 1]``).
-        residual: the residual branch's image estimate ``clip(X_t + R̂, 0, 1)`` (FUSED only).
-    """
-
-    prediction: Tensor
-    mask: Tensor | None = None
-    direct: Tensor | None = None
-    residual: Tensor | None = None
 
 
 def _clip_st(x: Tensor) -> Tensor:

@@ -1,4 +1,5 @@
-"""Named model presets and the builder from a :class:`~expodiff.config.ModelConfig`.
+"""Named model presets and builders from plain arguments (no config objects: those are
+turned into networks by :mod:`expodiff.build`).
 
 Presets reproducing the paper's sizes (with photon conditioning and the adaptive residual
 layer, i.e. 8 input and 9 output channels on a Bayer raw):
@@ -22,14 +23,21 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..config import ModelConfig
 from ..errors import ConfigError
 from .denoiser import ExposureDenoiser
-from .kinds import Backbone
+from .kinds import Backbone, Prediction
 from .nafnet import NAFNet
 from .unet import SIDUNet
 
-__all__ = ["Backbone", "Preset", "PRESETS", "resolve_preset", "build_backbone", "build_denoiser"]
+__all__ = [
+    "Backbone",
+    "Preset",
+    "PRESETS",
+    "SIZE_FIELDS",
+    "preset_with_sizes",
+    "build_backbone",
+    "denoiser_for_preset",
+]
 
 
 @dataclass(frozen=True)
@@ -116,29 +124,36 @@ PRESETS: dict[str, Preset] = {
 
 _UNET_ONLY = ("depth",)
 _NAFNET_ONLY = ("enc_blocks", "middle_blocks", "dec_blocks")
+# The size fields a configuration may override on a preset.
+SIZE_FIELDS = ("width", "depth", "enc_blocks", "middle_blocks", "dec_blocks")
 
 
-def resolve_preset(cfg: ModelConfig) -> Preset:
-    """The architecture ``cfg`` asks for: its preset with the fields ``cfg`` sets overriding.
+def preset_with_sizes(name: str, **sizes: int | tuple[int, ...] | list[int] | None) -> Preset:
+    """Preset ``name`` with the sizes given (not None) overriding its own.
+
+    Args:
+        name: a key of :data:`PRESETS`.
+        sizes: any of :data:`SIZE_FIELDS`; None keeps the preset's value.
 
     Raises:
         ConfigError: unknown preset, a field that the backbone does not have, or bad sizes.
     """
-    if cfg.preset not in PRESETS:
-        raise ConfigError(
-            f"unknown model preset {cfg.preset!r}; valid presets: {', '.join(PRESETS)}"
-        )
-    base = PRESETS[cfg.preset]
+    if name not in PRESETS:
+        raise ConfigError(f"unknown model preset {name!r}; valid presets: {', '.join(PRESETS)}")
+    unknown = set(sizes) - set(SIZE_FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown size field(s) {sorted(unknown)}; valid: {list(SIZE_FIELDS)}")
+    base = PRESETS[name]
     foreign = _NAFNET_ONLY if base.backbone is Backbone.UNET else _UNET_ONLY
-    for name in foreign:
-        if getattr(cfg, name) is not None:
+    for field in foreign:
+        if sizes.get(field) is not None:
             raise ConfigError(
-                f"model.{name} does not apply to preset {cfg.preset!r} ({base.backbone.value})"
+                f"model.{field} does not apply to preset {name!r} ({base.backbone.value})"
             )
     changes = {
-        name: (tuple(v) if isinstance(v, (list, tuple)) else v)
-        for name in ("width", "depth", "enc_blocks", "middle_blocks", "dec_blocks")
-        if (v := getattr(cfg, name)) is not None
+        field: (tuple(v) if isinstance(v, (list, tuple)) else v)
+        for field, v in sizes.items()
+        if v is not None
     }
     preset = dataclasses.replace(base, **changes)
     if changes:
@@ -173,17 +188,28 @@ def build_backbone(preset: Preset, in_channels: int, out_channels: int) -> nn.Mo
     raise ConfigError(f"unknown backbone {preset.backbone!r}")  # a new Backbone member
 
 
-def build_denoiser(cfg: ModelConfig, channels: int = 4) -> ExposureDenoiser:
-    """An :class:`ExposureDenoiser` as described by ``cfg`` (weights freshly initialised)."""
-    preset = resolve_preset(cfg)
-    cin = ExposureDenoiser.in_channels_for(
-        channels, cfg.condition_on_photons, cfg.condition_on_input
-    )
-    cout = ExposureDenoiser.out_channels_for(channels, cfg.prediction)
+def denoiser_for_preset(
+    preset: Preset,
+    channels: int = 4,
+    *,
+    condition_on_photons: bool = True,
+    condition_on_input: bool = False,
+    prediction: Prediction = Prediction.FUSED,
+) -> ExposureDenoiser:
+    """An :class:`ExposureDenoiser` around ``preset``'s backbone (weights freshly initialised).
+
+    Args:
+        preset: the architecture (:func:`preset_with_sizes`).
+        channels: packed raw planes (4 for Bayer, 9 for X-Trans).
+        condition_on_photons, condition_on_input, prediction: the wrapper's options
+            (:class:`ExposureDenoiser`).
+    """
+    cin = ExposureDenoiser.in_channels_for(channels, condition_on_photons, condition_on_input)
+    cout = ExposureDenoiser.out_channels_for(channels, prediction)
     return ExposureDenoiser(
         build_backbone(preset, cin, cout),
         channels,
-        condition_on_photons=cfg.condition_on_photons,
-        condition_on_input=cfg.condition_on_input,
-        prediction=cfg.prediction,
+        condition_on_photons=condition_on_photons,
+        condition_on_input=condition_on_input,
+        prediction=prediction,
     )

@@ -5,10 +5,10 @@
   ``synthesize(clean)`` returns a :class:`NoisyPair`. Its enums live in
   :mod:`~expodiff.noise.kinds`, :class:`NoiseParams` in :mod:`~expodiff.noise.params`, the
   parameter drawing (ELD recipe, or fixed at an ISO) in :mod:`~expodiff.noise.sampling`.
-* :mod:`~expodiff.noise.profiles`: :func:`load_profile` and the JSON format of the
-  :class:`CameraProfile` dataclasses of :mod:`~expodiff.noise.camera`.
-* :mod:`~expodiff.noise.factory`: ``build_noise_model(NoiseConfig)`` (import it from there:
-  it reads :mod:`expodiff.config`, which imports this package's enums).
+* :mod:`~expodiff.noise.camera`: the :class:`CameraProfile` dataclasses (their JSON files are
+  read and written by :mod:`expodiff.io.profiles`).
+* A ``NoiseConfig`` becomes a :class:`NoiseModel` in :func:`expodiff.build.build_noise_model`
+  (this package never reads configs or files).
 * :mod:`~expodiff.noise.calibrate` (with :mod:`~expodiff.noise.estimators`),
   :mod:`~expodiff.noise.dark_shading`: estimating a profile and dark-shading maps from a
   user's raw frames.
@@ -34,28 +34,22 @@ __all__ = [
     "NoisePreset",
     "NoisyPair",
     "ProfileError",
-    "list_profiles",
-    "load_profile",
-    "load_profile_file",
 ]
 
 # Public name -> the submodule that defines it.
 _WHERE = {
     "PRESET_COMPONENTS": "kinds",
     "BiasSource": "kinds",
-    "CameraProfile": "profiles",
+    "CameraProfile": "camera",
     "GainSampling": "kinds",
-    "LogLinear": "profiles",
+    "LogLinear": "camera",
     "NoiseComponent": "kinds",
     "NoiseModel": "model",
     "NoiseModelError": "kinds",
     "NoiseParams": "params",
     "NoisePreset": "kinds",
     "NoisyPair": "pair",
-    "ProfileError": "profiles",
-    "list_profiles": "profiles",
-    "load_profile": "profiles",
-    "load_profile_file": "profiles",
+    "ProfileError": "camera",
 }
 
 

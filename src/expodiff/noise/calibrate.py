@@ -16,7 +16,7 @@ ELD (Wei et al., CVPR 2020, §4) calibrates its noise model from two kinds of ra
 
 Across ISOs the joint model fits ``log sigma = slope * log K + bias`` (residual std =
 ``sigma``) for each scale and a line ``K(ISO)``; the result is a
-:class:`~expodiff.noise.profiles.CameraProfile` on the camera's own DN scale
+:class:`~expodiff.noise.camera.CameraProfile` on the camera's own DN scale
 (``full_scale_dn = white - black``).
 
 The estimators live in :mod:`expodiff.noise.estimators` (re-exported here). Frames

@@ -2,7 +2,7 @@
 
 :class:`CameraProfile` holds one sensor's ELD-style calibration; :class:`LogLinear` one joint
 model ``log sigma ~ N(slope log K + bias, sigma^2)``. Loading and saving live in
-:mod:`expodiff.noise.profiles`, which re-exports everything here.
+:mod:`expodiff.io.profiles` (the JSON file format), which re-exports everything here.
 """
 
 from __future__ import annotations

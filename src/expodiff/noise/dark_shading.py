@@ -14,7 +14,8 @@ subtracted from the raw DN *before* normalisation::
 
 Maps live on the mosaic (``(H, W)``, DN, black level excluded). :func:`estimate_dark_shading`
 fits them from mean dark frames; ``expodiff calibrate`` stores them in an ``.npz`` file beside
-the profile (:meth:`DarkShading.save` / :meth:`DarkShading.load`, no pickle).
+the profile (:func:`expodiff.io.dark_shading.save_dark_shading` /
+:func:`~expodiff.io.dark_shading.load_dark_shading`, no pickle).
 """
 
 from __future__ import annotations
@@ -22,17 +23,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..errors import InputFileError
+__all__ = ["DarkShading", "estimate_dark_shading", "SHADING_ARRAYS"]
 
-__all__ = ["DarkShading", "estimate_dark_shading", "DARK_SHADING_FORMAT"]
-
-DARK_SHADING_FORMAT = "expodiff-dark-shading/1"
-_ARRAYS = ("low_k", "low_b", "high_k", "high_b")
+# The per-pixel map fields of a DarkShading.
+SHADING_ARRAYS = ("low_k", "low_b", "high_k", "high_b")
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,7 +53,7 @@ class DarkShading:
 
     def __post_init__(self) -> None:
         shape = np.shape(self.low_k)
-        for name in _ARRAYS:
+        for name in SHADING_ARRAYS:
             arr = np.asarray(getattr(self, name), dtype=np.float32)
             if arr.ndim != 2 or arr.shape != shape:
                 raise ValueError(f"dark shading {name} must be (H, W) like low_k {shape}")
@@ -101,40 +99,6 @@ class DarkShading:
         if isinstance(mosaic_dn, torch.Tensor):
             return mosaic_dn.float() - torch.from_numpy(ds).to(mosaic_dn.device)
         return np.asarray(mosaic_dn, dtype=np.float32) - ds
-
-    # ------------------------------------------------------------------ files
-    def save(self, path: str | Path) -> None:
-        """Write an ``.npz`` (plain arrays, loadable without pickle)."""
-        ble = np.asarray(self.black_level_error, dtype=np.float64).reshape(-1, 2)
-        with open(path, "wb") as f:
-            np.savez_compressed(
-                f,
-                format=np.array(DARK_SHADING_FORMAT),
-                split_iso=np.array(self.split_iso, dtype=np.float64),
-                black_level_error=ble,
-                **{name: getattr(self, name) for name in _ARRAYS},
-            )
-
-    @classmethod
-    def load(cls, path: str | Path) -> DarkShading:
-        """Read a file written by :meth:`save` (InputFileError naming it on any problem)."""
-        path = Path(path)
-        if not path.is_file():
-            raise InputFileError(f"{path}: no such dark-shading file")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                fmt = str(data["format"])
-                if fmt != DARK_SHADING_FORMAT:
-                    raise InputFileError(f"{path}: unsupported dark-shading format {fmt!r}")
-                return cls(
-                    **{name: data[name] for name in _ARRAYS},
-                    split_iso=float(data["split_iso"]),
-                    black_level_error=tuple(map(tuple, data["black_level_error"].tolist())),
-                )
-        except InputFileError:
-            raise
-        except (OSError, KeyError, ValueError) as exc:
-            raise InputFileError(f"{path}: not a dark-shading file ({exc})") from None
 
 
 def _fit_branch(isos: list[float], maps: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

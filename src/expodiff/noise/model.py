@@ -42,6 +42,7 @@ import torch
 from torch import Tensor
 
 from . import components as C
+from .camera import CameraProfile
 from .kinds import (
     ELD_FULL_SCALE_DN,
     PRESET_COMPONENTS,
@@ -55,7 +56,6 @@ from .kinds import (
 )
 from .pair import NoisyPair
 from .params import NoiseParams
-from .profiles import CameraProfile, load_profile
 from .sampling import ProfileTables, noise_params_at_iso, sample_noise_params, sample_ratios
 
 __all__ = [
@@ -142,7 +142,7 @@ class NoiseModel:
     def from_preset(
         cls,
         preset: NoisePreset | str,
-        profiles: Sequence[CameraProfile] | None = None,
+        profiles: Sequence[CameraProfile],
         *,
         gain_sampling: GainSampling | str = GainSampling.ELD_RANGE,
         gain_range: tuple[float, float] = (0.1, 30.0),
@@ -150,14 +150,12 @@ class NoiseModel:
         full_scale_dn: float = ELD_FULL_SCALE_DN,
         **kwargs,
     ) -> NoiseModel:
-        """A model with a named preset's components (profiles default to SonyA7S2).
+        """A model with a named preset's components and the given camera profiles.
 
         Raises:
             NoiseModelError: unknown preset (the message lists the valid names).
         """
         preset = parse_preset(preset)
-        if profiles is None:
-            profiles = [load_profile("SonyA7S2")]
         return cls(
             PRESET_COMPONENTS[preset],
             profiles,
@@ -216,7 +214,7 @@ class NoiseModel:
 
         Args:
             iso: one ISO or a ``(B,)`` sequence/tensor of them.
-            profile: a profile or packaged camera name; None: the model's first profile.
+            profile: a profile, or the name of one of the model's profiles; None: the first.
             device: where the tensors go (default CPU).
 
         Raises:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .camera import CameraProfile, ProfileError
 from .kinds import BiasSource, GainSampling
 from .params import NoiseParams
-from .profiles import CameraProfile, load_profile
 
 __all__ = ["ProfileTables", "sample_ratios", "sample_noise_params", "noise_params_at_iso"]
 
@@ -215,7 +215,7 @@ def noise_params_at_iso(
         profiles: the model's profiles (``camera_index`` refers to them; -1 if ``profile``
             is not among them).
         iso: one ISO or a ``(B,)`` sequence/tensor of them.
-        profile: a profile or packaged camera name; None: ``profiles[0]``.
+        profile: a profile, or the name of one of ``profiles``; None: ``profiles[0]``.
         full_scale_dn: the model's DN span of raw_norm 1 (the profile is rescaled to it).
         bias_source: where the colour-bias offsets come from.
         device: where the tensors go (default CPU).
@@ -225,11 +225,16 @@ def noise_params_at_iso(
 
     Raises:
         ValueError: ISO <= 0, or K <= 0 there.
+        ProfileError: a ``profile`` name that is not among ``profiles``.
     """
     if profile is None:
         profile = profiles[0]
     elif isinstance(profile, str):
-        profile = load_profile(profile)
+        named = [p for p in profiles if p.name.lower() == profile.strip().lower()]
+        if not named:
+            valid = ", ".join(p.name for p in profiles)
+            raise ProfileError(f"camera {profile!r} is not one of this model's profiles ({valid})")
+        profile = named[0]
     profile = profile.rescaled(full_scale_dn)
     isos = torch.as_tensor(iso, dtype=torch.float64).reshape(-1).tolist()
     rows = []

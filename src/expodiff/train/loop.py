@@ -157,10 +157,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
     def _build(self) -> None:
+        from ..build import build_denoiser
         from ..data.factory import build_dataset, has_split
         from ..data.types import Split
         from ..diffusion.process import ExposureProcess
-        from ..nets.registry import build_denoiser
 
         cfg, seed = self.cfg, self.tcfg.seed
         torch.manual_seed(seed)  # identical initial weights on every rank
@@ -178,7 +178,7 @@ class Trainer:
         self.generator.manual_seed(_seed_for("train", seed, self.ctx.rank))
         self.noise = None
         if cfg.data.kind not in REAL_PAIR_KINDS:
-            from ..noise.factory import build_noise_model
+            from ..build import build_noise_model
 
             self.noise = build_noise_model(cfg.noise)
         self.train_set = build_dataset(cfg.data, Split.TRAIN, seed=seed)

@@ -144,7 +144,7 @@ def load_denoiser(
         ModelError: a missing/corrupt file, an invalid config, or weights that do not match
             the network the config builds (names the file and the first difference).
     """
-    from ..nets.registry import build_denoiser
+    from ..build import build_denoiser
 
     weights_path, _ = _paths(path)
     config = load_model_config(path)

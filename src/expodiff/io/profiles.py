@@ -1,4 +1,5 @@
-"""Calibrated camera noise profiles: readable JSON files loaded into frozen dataclasses.
+"""Camera noise profile files: readable JSON loaded into the frozen dataclasses of
+:mod:`expodiff.noise.camera`.
 
 A profile describes one sensor's noise as ELD (Wei et al., CVPR 2020, §3-4) calibrates it:
 
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputFileError
-from .camera import (
+from ..noise.camera import (
     ISO_AT_GAIN_MAX,
     ISO_AT_GAIN_MIN,
     CameraProfile,
@@ -35,7 +36,7 @@ from .camera import (
     NoiseFits,
     ProfileError,
 )
-from .kinds import ELD_FULL_SCALE_DN
+from ..noise.kinds import ELD_FULL_SCALE_DN
 
 __all__ = [
     "PROFILE_FORMAT",

@@ -1,0 +1,87 @@
+"""The one place where configuration objects become working objects.
+
+The physics/process layer (:mod:`expodiff.noise`, :mod:`expodiff.diffusion`) and the networks
+(:mod:`expodiff.nets`) take plain arguments and never read :mod:`expodiff.config`; the
+orchestration layer (training, evaluation, the benchmark, the CLI) builds them from configs
+through these functions:
+
+* :func:`build_denoiser` / :func:`resolve_preset`: a ``ModelConfig`` -> an
+  :class:`~expodiff.nets.denoiser.ExposureDenoiser` / its :class:`~expodiff.nets.registry.Preset`;
+* :func:`build_noise_model`: a ``NoiseConfig`` -> a :class:`~expodiff.noise.model.NoiseModel`
+  (camera profiles resolved by name or file through :func:`resolve_profile`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import ModelConfig, NoiseConfig
+    from .nets.denoiser import ExposureDenoiser
+    from .nets.registry import Preset
+    from .noise.camera import CameraProfile
+    from .noise.model import NoiseModel
+
+__all__ = ["build_denoiser", "resolve_preset", "build_noise_model", "resolve_profile"]
+
+
+def resolve_preset(cfg: ModelConfig) -> Preset:
+    """The architecture ``cfg`` asks for: its preset with the sizes ``cfg`` sets overriding.
+
+    Raises:
+        ConfigError: unknown preset, a field that the backbone does not have, or bad sizes.
+    """
+    from .nets.registry import SIZE_FIELDS, preset_with_sizes
+
+    return preset_with_sizes(cfg.preset, **{f: getattr(cfg, f) for f in SIZE_FIELDS})
+
+
+def build_denoiser(cfg: ModelConfig, channels: int = 4) -> ExposureDenoiser:
+    """An :class:`ExposureDenoiser` as ``cfg`` describes it (weights freshly initialised)."""
+    from .nets.registry import denoiser_for_preset
+
+    return denoiser_for_preset(
+        resolve_preset(cfg),
+        channels,
+        condition_on_photons=cfg.condition_on_photons,
+        condition_on_input=cfg.condition_on_input,
+        prediction=cfg.prediction,
+    )
+
+
+def resolve_profile(camera: str | Path) -> CameraProfile:
+    """A packaged profile by name, or a profile file by path (``*.json`` or a path with ``/``).
+
+    Raises:
+        ProfileError: unknown camera name (the message lists the valid ones).
+        InputFileError: a profile file that is missing or not JSON.
+    """
+    from .io.profiles import load_profile, load_profile_file
+
+    text = str(camera)
+    if text.lower().endswith(".json") or "/" in text or "\\" in text:
+        return load_profile_file(text)
+    return load_profile(text)
+
+
+def build_noise_model(cfg: NoiseConfig) -> NoiseModel:
+    """The noise model a ``NoiseConfig`` describes.
+
+    ``cfg.components`` (when not empty) replaces the preset's component set; every other
+    field maps onto the :class:`NoiseModel` argument of the same name.
+    """
+    from .noise.model import PRESET_COMPONENTS, NoiseModel
+
+    components = cfg.components or PRESET_COMPONENTS[cfg.preset]
+    return NoiseModel(
+        components,
+        [resolve_profile(c) for c in cfg.cameras],
+        gain_sampling=cfg.gain_sampling,
+        gain_range=cfg.gain_range,
+        ratio_range=cfg.ratio_range,
+        full_scale_dn=cfg.full_scale_dn,
+        bias_source=cfg.bias_source,
+        clip_white=cfg.clip_white,
+        black_level_dn=cfg.black_level_dn,
+    )
