@@ -213,18 +213,11 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    """Enhance the inputs; under torchrun, this rank's share of them (:mod:`..enhance.ranks`)."""
+    from ..enhance.pipeline import OutputFormat, collect_inputs, plan_jobs
+    from ..enhance.ranks import FolderCounts, rank_info, share, total_counts
 
-    from ..enhance.api import enhance
-    from ..enhance.models import load_model
-    from ..enhance.pipeline import (
-        OutputFormat,
-        collect_inputs,
-        plan_jobs,
-        write_result,
-        write_uncertainty,
-    )
-
+    ranks = rank_info()
     _check_options(args)
     inputs = collect_inputs(args.inputs)
     jobs, single = plan_jobs(
@@ -232,21 +225,60 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.bits is not None and any(job.fmt is OutputFormat.DNG for job in jobs):
         raise OutputFileError(f"{args.output}: --bits is for PNG/TIFF; a DNG is 16-bit")
-    pending = [job for job in jobs if args.overwrite or not job.done()]
-    for job in jobs:
+    # The share is taken of all jobs, not of the pending ones: ranks check what exists at
+    # different moments, while the planned jobs are the same on every rank.
+    mine = share(jobs, ranks)
+    pending = [job for job in mine if args.overwrite or not job.done()]
+    for job in mine:
         if job not in pending:
-            print(f"{job.source} -> {job.output}: exists, skipped (--overwrite to redo)")
-    if not pending:
+            print(
+                f"{ranks.prefix}{job.source} -> {job.output}: exists, skipped (--overwrite to redo)"
+            )
+    failures = _enhance_jobs(pending, args, single, ranks) if pending else 0
+    counts = FolderCounts(len(pending) - failures, len(mine) - len(pending), failures)
+    total = total_counts(counts, ranks)
+    if ranks.rank > 0:
+        return 0  # rank 0 reports the total and the exit status
+    if ranks.enabled:
+        print(
+            f"{ranks.world_size} ranks: {total.written} written, {total.skipped} skipped "
+            f"(exist), {total.failed} failed"
+        )
+    elif not pending:
         print(f"nothing to do: all {len(jobs)} outputs exist")
-        return 0
-    model = load_model(args.model, device=args.device)
+    if total.failed:
+        raise ExpodiffError(
+            f"{total.failed} of {total.written + total.failed} inputs failed (see above); fix "
+            "them and re-run (finished outputs are skipped)"
+        )
+    return 0
+
+
+def _enhance_jobs(pending, args: argparse.Namespace, single: bool, ranks) -> int:
+    """Enhance ``pending`` jobs on this rank's device; returns how many failed (a single
+    output file's failure is raised)."""
+    from tqdm import tqdm
+
+    from ..devices import resolve_device
+    from ..enhance.api import enhance
+    from ..enhance.models import load_model
+    from ..enhance.pipeline import OutputFormat, write_result, write_uncertainty
+
+    # auto/cuda: cuda:LOCAL_RANK under torchrun (cuda:0 alone), else the CPU.
+    device = resolve_device(args.device, ranks.local_rank)
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.set_device(device)
+    model = load_model(args.model, device=device)
 
     def report(line: str) -> None:
-        tqdm.write(line, file=sys.stderr)
+        tqdm.write(f"{ranks.prefix}{line}", file=sys.stderr)
 
     failures = 0
-    # disable=None: tqdm draws only when stderr is a terminal (logs and pipes stay clean).
-    disable = True if args.quiet else None
+    # disable=None: tqdm draws only when stderr is a terminal (logs and pipes stay clean);
+    # under torchrun only rank 0 draws (the ranks share the terminal).
+    disable = True if args.quiet or ranks.rank > 0 else None
     files_bar = tqdm(
         pending, desc="files", unit="file", disable=disable if len(pending) > 1 else True
     )
@@ -301,11 +333,6 @@ def run(args: argparse.Namespace) -> int:
             evals_bar.close()
         seconds = time.perf_counter() - start
         summary = result.summary().rsplit(", ", 1)[0]  # the total time is printed below
-        tqdm.write(f"{job.source} -> {job.output}: {summary}, {seconds:.1f} s{extra}")
+        tqdm.write(f"{ranks.prefix}{job.source} -> {job.output}: {summary}, {seconds:.1f} s{extra}")
     files_bar.close()
-    if failures:
-        raise ExpodiffError(
-            f"{failures} of {len(pending)} inputs failed (see above); fix them and re-run "
-            "(finished outputs are skipped)"
-        )
-    return 0
+    return failures
