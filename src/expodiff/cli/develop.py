@@ -72,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
 
     from ..io.atomic import check_output_path
     from ..io.isp import default_demosaic, develop, orient
+    from ..io.metadata import photo_metadata
     from ..io.writers import (
         DNG_EXTENSIONS,
         OUTPUT_EXTENSIONS,
+        crop_for_display,
         default_bits,
         write_frame_dng,
         write_image,
@@ -109,9 +111,10 @@ def run(args: argparse.Namespace) -> int:
         exposure_gain=args.exposure_gain,
         demosaic=method,
     )
-    srgb = orient(srgb, frame.orientation)
+    metadata = photo_metadata(frame)  # the source's EXIF and default crop
+    srgb = crop_for_display(orient(srgb, frame.orientation), metadata)
     bits = args.bits or default_bits(out)
-    write_image(out, srgb, bits=bits, overwrite=args.overwrite)
+    write_image(out, srgb, bits=bits, overwrite=args.overwrite, metadata=metadata)
     kind = "PNG" if out.suffix.lower() == ".png" else "TIFF"
     height, width = srgb.shape[:2]
     print(f"wrote {out} ({width} x {height} sRGB, {bits}-bit {kind})")

@@ -260,9 +260,11 @@ def write_result(
         overwrite: replace an existing file.
     """
     from ..io.dng import write_dng
-    from ..io.writers import write_image
+    from ..io.writers import crop_for_display, write_image
+    from .render import result_metadata
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = result_metadata(result)  # EXIF and the source's default crop
     if fmt is OutputFormat.DNG:
         frame = result.frame
         if frame is None:
@@ -280,10 +282,12 @@ def write_result(
             orientation=frame.orientation,
             bits=16,
             overwrite=overwrite,
+            metadata=metadata,
         )
     if result.srgb is None:
         raise ValueError("write_result needs the sRGB image: call enhance(..., srgb=True)")
-    return write_image(path, result.srgb, bits=bits, overwrite=overwrite)
+    image = crop_for_display(result.srgb, metadata)
+    return write_image(path, image, bits=bits, overwrite=overwrite, metadata=metadata)
 
 
 def uncertainty_heatmap(
@@ -325,6 +329,9 @@ def write_uncertainty(path: Path, result: EnhanceResult, *, overwrite: bool = Fa
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
+    from ..io.writers import crop_for_display
+    from .render import result_metadata
+
     if result.uncertainty is None:
         raise ValueError("the result has no uncertainty map (run with samples > 1)")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -332,6 +339,7 @@ def write_uncertainty(path: Path, result: EnhanceResult, *, overwrite: bool = Fa
     orientation = result.frame.orientation if result.frame is not None else 1
     side = packed_pixel_side(result.cfa)
     image, scale = uncertainty_heatmap(result.uncertainty, orientation, side)
+    image = crop_for_display(image, result_metadata(result))  # aligned with the image output
     info = PngInfo()
     info.add_text(
         "Description",

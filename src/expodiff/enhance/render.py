@@ -6,18 +6,32 @@ the demosaic is per pixel, and the demosaic filters reach 2 photosites, so devel
 of ``DEVELOP_STRIP`` packed rows with ``STRIP_CONTEXT`` rows of context above and below, and
 keeping only each strip's own rows, gives the same image (tests check it) with the memory of
 one strip.
+
+:func:`result_metadata` is what the output files of a result record (EXIF, the source's
+default crop).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..raw import CFAPattern
 
-__all__ = ["DEVELOP_STRIP", "STRIP_CONTEXT", "packed_pixel_side", "develop_in_strips"]
+if TYPE_CHECKING:
+    from ..io.metadata import PhotoMetadata
+    from .api import EnhanceResult
+
+__all__ = [
+    "DEVELOP_STRIP",
+    "STRIP_CONTEXT",
+    "packed_pixel_side",
+    "develop_in_strips",
+    "result_metadata",
+]
 
 # Packed rows developed at once (even, so X-Trans strips start on whole 6x6 periods).
 DEVELOP_STRIP = 256
@@ -71,3 +85,29 @@ def develop_in_strips(
         )
         out[y0 * period : y1 * period] = part[(y0 - top) * period : (y1 - top) * period]
     return orient(out, orientation)
+
+
+def result_metadata(result: EnhanceResult) -> PhotoMetadata | None:
+    """The metadata the outputs of ``result`` record (None for an array input).
+
+    The source's camera, ISO, date, lens and default crop; the exposure time the enhanced
+    image stands for (the input's times the ratio, as in the DNG); a description of the run
+    with the input's own exposure time.
+    """
+    from ..io.metadata import photo_metadata
+    from .api import enhanced_exposure_time
+
+    frame = result.frame
+    if frame is None:
+        return None
+    if result.passed_through:
+        what = "passed through unchanged (over-exposed for the target)"
+    else:
+        what = f"{result.ratio:.4g}x brighter (ExposureDiffusion, {result.model_name})"
+        if frame.exposure_time is not None:
+            what += f", from a {frame.exposure_time} s exposure"
+    return photo_metadata(
+        frame,
+        exposure_time=enhanced_exposure_time(result),
+        description=f"expodiff enhance: {what}",
+    )

@@ -19,7 +19,16 @@ Make, Model                 when known; UniqueCameraModel ``"make model"`` or ``
 Orientation                 the frame's TIFF orientation
 ExposureTime                the exact fraction (TIFF RATIONAL)
 ISOSpeedRatings (0x8827)    ISO rounded to an integer, at most 65535 (EXIF's convention)
+DateTimeOriginal, DateTime  with a ``metadata``: when the source was taken
+FNumber, FocalLength        with a ``metadata``: the source's (TIFF/EP tags in IFD 0)
+LensModel (0xA434)          with a ``metadata``: the source's lens
+ImageDescription, Software  with a ``metadata``: how the file was made; ``expodiff``
+DefaultCropOrigin/Size      with a ``metadata``: the source's default crop (the part of the
+                            image meant to be shown; a Blackmagic DNG's last columns are
+                            dark and outside it)
 ==========================  ==============================================================
+
+:func:`write_frame_dng` passes the frame's :func:`~expodiff.io.metadata.photo_metadata`.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from ..raw import CFAPattern, cfa_period
 from ..sensor import SensorSpec
 from .atomic import atomic_output, check_output_path
 from .isp import cam_xyz_from_colour_matrix
+from .metadata import PhotoMetadata, photo_metadata
 
 if TYPE_CHECKING:
     from .rawio import RawFrame
@@ -101,6 +111,7 @@ def write_dng(
     orientation: int = 1,
     bits: int = 16,
     overwrite: bool = False,
+    metadata: PhotoMetadata | None = None,
 ) -> Path:
     """Write a raw mosaic as an uncompressed DNG (atomically).
 
@@ -116,6 +127,9 @@ def write_dng(
             ``exposure_time`` in seconds, a Fraction keeps it exact.
         bits: 10, 12 or 16 bits per sample.
         overwrite: replace an existing file.
+        metadata: the source's date, f-number, focal length, lens, description and default
+            crop (in pixels of this mosaic); the explicit arguments above win over its make,
+            model, ISO and exposure time.
 
     Returns:
         The written path.
@@ -186,6 +200,9 @@ def write_dng(
         tags.set(Tag.ExposureTime, [_rational(exposure_time)])
     if iso is not None and iso > 0:
         tags.set(Tag.PhotographicSensitivity, min(int(round(iso)), 65535))
+    tags.set(Tag.Software, metadata.software if metadata is not None else "expodiff")
+    if metadata is not None:
+        _set_photo_tags(tags, metadata, h, w)
 
     writer = RAW2DNG()
     writer.options(tags, path="", compress=False)
@@ -195,10 +212,41 @@ def write_dng(
     return path
 
 
+def _set_photo_tags(tags, meta: PhotoMetadata, height: int, width: int) -> None:
+    """The ``metadata`` rows of the module table."""
+    from pidng.dng import Tag, Type
+
+    if meta.datetime_original:
+        tags.set(Tag.DateTimeOriginal, meta.datetime_original)
+        tags.set(Tag.DateTime, meta.datetime_original)
+    if meta.f_number is not None:
+        tags.set(Tag.FNumber, [_rational(meta.f_number)])
+    if meta.focal_length is not None:
+        tags.set(Tag.FocalLength, [_rational(meta.focal_length)])
+    if meta.lens_model:
+        tags.set((0xA434, Type.Ascii), meta.lens_model)
+    if meta.description:
+        tags.set(Tag.ImageDescription, meta.description)
+    if meta.default_crop is not None:
+        x, y, w, h = meta.default_crop
+        if not (0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= width and y + h <= height):
+            raise ValueError(
+                f"default crop {meta.default_crop} is outside the {width}x{height} image"
+            )
+        tags.set(Tag.DefaultCropOrigin, [x, y])
+        tags.set(Tag.DefaultCropSize, [w, h])
+
+
 def write_frame_dng(
-    path: str | Path, frame: RawFrame, *, bits: int = 16, overwrite: bool = False
+    path: str | Path,
+    frame: RawFrame,
+    *,
+    bits: int = 16,
+    overwrite: bool = False,
+    metadata: PhotoMetadata | None = None,
 ) -> Path:
-    """:func:`write_dng` of a :class:`~expodiff.io.rawio.RawFrame` with all its metadata."""
+    """:func:`write_dng` of a :class:`~expodiff.io.rawio.RawFrame` with all its metadata
+    (``metadata`` default: :func:`~expodiff.io.metadata.photo_metadata` of the frame)."""
     return write_dng(
         path,
         frame.mosaic,
@@ -212,4 +260,5 @@ def write_frame_dng(
         orientation=frame.orientation,
         bits=bits,
         overwrite=overwrite,
+        metadata=photo_metadata(frame) if metadata is None else metadata,
     )

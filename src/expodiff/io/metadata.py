@@ -3,7 +3,11 @@
 * :func:`read_exif`: make, model, ISO and exposure time (exact rationals) from TIFF/EXIF tags
   via exifread, and whether the file is a DNG;
 * :func:`libraw_make_model`: LibRaw's own make/model (through rawpy's shared library and
-  ctypes, since rawpy does not expose them) for files without those tags.
+  ctypes, since rawpy does not expose them) for files without those tags;
+* :func:`read_photo_tags`: what outputs carry beyond the frame's own fields (date, f-number,
+  focal length, lens, a DNG's ``DefaultCrop``), and :func:`photo_metadata`, the
+  :class:`PhotoMetadata` of an output written from a frame (the writers in
+  :mod:`expodiff.io.writers` and :mod:`expodiff.io.dng` serialise it).
 
 :func:`expodiff.io.rawio.read_raw` combines them with what LibRaw decodes. With
 :mod:`expodiff.io.rawio`, this is the only module that imports rawpy or exifread.
@@ -16,13 +20,25 @@ import ctypes.util
 import functools
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .inputs import captured_stderr
 
-__all__ = ["ExifMetadata", "read_exif", "libraw_make_model"]
+if TYPE_CHECKING:
+    from .frame import RawFrame
+
+__all__ = [
+    "ExifMetadata",
+    "PhotoTags",
+    "PhotoMetadata",
+    "read_exif",
+    "read_photo_tags",
+    "photo_metadata",
+    "libraw_make_model",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +71,159 @@ def _ratio(value) -> Fraction | None:
         except (TypeError, ValueError):
             return None
     return Fraction(num, den) if den and num > 0 else None
+
+
+@dataclass(frozen=True)
+class PhotoTags:
+    """Tags of a source file that its outputs carry on (None where missing).
+
+    Attributes:
+        datetime_original: when the photo was taken, EXIF's ``"YYYY:MM:DD HH:MM:SS"``
+            (DateTimeOriginal, else the file's DateTime).
+        f_number, focal_length: as exact fractions (focal length in mm).
+        lens_model: the lens, as the camera names it.
+        default_crop: a DNG's ``DefaultCropOrigin`` + ``DefaultCropSize`` as ``(x, y, width,
+            height)`` in pixels of the active area, the part of the image meant to be shown.
+    """
+
+    datetime_original: str | None = None
+    f_number: Fraction | None = None
+    focal_length: Fraction | None = None
+    lens_model: str | None = None
+    default_crop: tuple[int, int, int, int] | None = None
+
+
+@dataclass(frozen=True)
+class PhotoMetadata:
+    """The photographic metadata an output file records (EXIF, DNG crop).
+
+    Attributes:
+        make, model, iso, exposure_time: the camera, ISO and exposure (seconds, exact) the
+            output stands for (an enhanced image: the input's exposure times the ratio).
+        datetime_original, f_number, focal_length, lens_model: from the source file.
+        description: a line on how the output was made (``ImageDescription``).
+        default_crop: ``(x, y, width, height)`` of the raw mosaic meant to be shown (a DNG's
+            ``DefaultCrop``), within ``raw_size``; None = all of it.
+        raw_size: ``(height, width)`` of the raw mosaic.
+        raw_orientation: the source's TIFF/EXIF orientation (1-8) of the raw mosaic.
+        software: the ``Software`` tag.
+    """
+
+    make: str | None = None
+    model: str | None = None
+    iso: float | None = None
+    exposure_time: Fraction | None = None
+    datetime_original: str | None = None
+    f_number: Fraction | None = None
+    focal_length: Fraction | None = None
+    lens_model: str | None = None
+    description: str | None = None
+    default_crop: tuple[int, int, int, int] | None = None
+    raw_size: tuple[int, int] | None = None
+    raw_orientation: int = 1
+    software: str = "expodiff"
+
+
+def read_photo_tags(path: Path) -> PhotoTags:
+    """The source tags of :class:`PhotoTags` from a file's TIFF/EXIF/DNG tags.
+
+    A file without such tags (or not a TIFF-based file) gives an empty :class:`PhotoTags`;
+    an unreadable one too (the raw reader reports those).
+    """
+    import exifread
+
+    try:
+        with open(path, "rb") as fh, captured_stderr():
+            tags = exifread.process_file(fh, details=False)
+    except Exception as exc:  # exifread raises many kinds on non-TIFF files; tags are optional
+        log.debug("%s: no tags read (%s)", path, exc)
+        return PhotoTags()
+
+    def values(*names):
+        for name in names:
+            tag = tags.get(name)
+            if tag is not None and tag.values not in ("", [], None):
+                return tag.values
+        return None
+
+    def text(*names) -> str | None:
+        value = values(*names)
+        if isinstance(value, str):
+            value = value.strip().strip("\x00").strip()
+            return value or None
+        return None
+
+    def ratio(*names) -> Fraction | None:
+        value = values(*names)
+        return _ratio(value[0]) if isinstance(value, list) and value else None
+
+    crop = None
+    origin = values("Image DefaultCropOrigin", "Image Tag 0xC61F")
+    size = values("Image DefaultCropSize", "Image Tag 0xC620")
+    if isinstance(origin, list) and isinstance(size, list) and len(origin) == len(size) == 2:
+        try:
+            x, y, w, h = (round(float(_ratio(v) or 0)) for v in (*origin, *size))
+        except (TypeError, ValueError):
+            x = y = w = h = 0
+        if w > 0 and h > 0 and x >= 0 and y >= 0:
+            crop = (x, y, w, h)
+    return PhotoTags(
+        datetime_original=text(
+            "EXIF DateTimeOriginal", "Image DateTimeOriginal", "Image DateTime", "EXIF DateTime"
+        ),
+        f_number=ratio("EXIF FNumber", "Image FNumber"),
+        focal_length=ratio("EXIF FocalLength", "Image FocalLength"),
+        lens_model=text("EXIF LensModel", "Image LensModel"),
+        default_crop=crop,
+    )
+
+
+def photo_metadata(
+    frame: RawFrame,
+    *,
+    exposure_time: Fraction | None = None,
+    description: str | None = None,
+) -> PhotoMetadata:
+    """The :class:`PhotoMetadata` of an output written from ``frame``.
+
+    Make, model, ISO, exposure time and orientation come from the frame (which already
+    merges EXIF and LibRaw); date, f-number, focal length, lens and a DNG's default crop from
+    the frame's file (:func:`read_photo_tags`). The crop is clipped to the frame's mosaic
+    (cropped to whole CFA periods) and dropped when it covers all of it or the frame is
+    X-Trans (whose mosaic starts at the canonical phase, not at the file's origin).
+
+    Args:
+        frame: the source frame.
+        exposure_time: the exposure the output stands for (default: the frame's).
+        description: the ``ImageDescription`` line.
+    """
+    tags = read_photo_tags(frame.path) if frame.path is not None else PhotoTags()
+    h, w = frame.height, frame.width
+    crop = tags.default_crop
+    if crop is not None:
+        x, y, cw, ch = crop
+        cw, ch = min(cw, w - x), min(ch, h - y)
+        bayer = frame.cfa.is_bayer
+        crop = (x, y, cw, ch) if bayer and cw > 0 and ch > 0 else None
+        if crop == (0, 0, w, h):
+            crop = None
+    meta = PhotoMetadata(
+        make=frame.make,
+        model=frame.model,
+        iso=frame.iso,
+        exposure_time=frame.exposure_time,
+        datetime_original=tags.datetime_original,
+        f_number=tags.f_number,
+        focal_length=tags.focal_length,
+        lens_model=tags.lens_model,
+        description=description,
+        default_crop=crop,
+        raw_size=(h, w),
+        raw_orientation=frame.orientation,
+    )
+    if exposure_time is not None:
+        meta = replace(meta, exposure_time=Fraction(exposure_time))
+    return meta
 
 
 def read_exif(path: Path) -> ExifMetadata:

@@ -6,20 +6,35 @@ failure never leaves a partial file and never clobbers an existing one without
 ``overwrite=True``.
 
 * PNG, 8-bit: Pillow. PNG, 16-bit: a small encoder here (Pillow cannot write 16-bit RGB):
-  IHDR, an ``sRGB`` chunk, zlib-compressed scanlines with the *Sub* filter, IEND.
-* TIFF: tifffile, RGB, deflate-compressed with the horizontal predictor.
+  IHDR, zlib-compressed scanlines with the *Sub* filter, IEND. Both carry an ``sRGB`` chunk
+  (perceptual intent) and, given a :class:`~expodiff.io.metadata.PhotoMetadata`, the source's
+  EXIF in an ``eXIf`` chunk.
+* TIFF: tifffile, RGB, deflate-compressed with the horizontal predictor, with an sRGB ICC
+  profile (``InterColorProfile``, Pillow's ImageCms; when Pillow lacks LittleCMS the EXIF
+  ``ColorSpace = 1`` alone says sRGB) and the EXIF: Make, Model, DateTime, Orientation,
+  Software, ImageDescription in the image's IFD, the rest in an EXIF IFD appended after
+  tifffile has written the image (:func:`_append_exif_ifd`).
+
+The EXIF of an image output (:func:`image_exif`): Make, Model, Orientation **1** (the pixels
+are already rotated for display), Software, DateTime and ImageDescription; EXIF IFD:
+ExposureTime, FNumber, ISOSpeedRatings, DateTimeOriginal, FocalLength, LensModel,
+ColorSpace 1 (sRGB), ExifVersion 0232.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_output, check_output_path
 from .dng import DNG_EXTENSIONS, write_dng, write_frame_dng
+from .isp import orient
+from .metadata import PhotoMetadata
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -27,6 +42,9 @@ __all__ = [
     "DNG_EXTENSIONS",
     "default_bits",
     "quantise",
+    "image_exif",
+    "srgb_icc_profile",
+    "crop_for_display",
     "write_image",
     "write_dng",
     "write_frame_dng",
@@ -59,8 +77,133 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def encode_png16(rgb16: np.ndarray) -> bytes:
-    """A 16-bit RGB PNG (big-endian samples, Sub filter on every scanline)."""
+# EXIF tag numbers (EXIF 2.32 / TIFF 6.0).
+_IMAGE_DESCRIPTION, _MAKE, _MODEL, _ORIENTATION = 0x010E, 0x010F, 0x0110, 0x0112
+_SOFTWARE, _DATETIME, _EXIF_IFD, _ICC_PROFILE = 0x0131, 0x0132, 0x8769, 0x8773
+_EXPOSURE_TIME, _F_NUMBER, _ISO, _EXIF_VERSION = 0x829A, 0x829D, 0x8827, 0x9000
+_DATETIME_ORIGINAL, _FOCAL_LENGTH, _COLOUR_SPACE, _LENS_MODEL = 0x9003, 0x920A, 0xA001, 0xA434
+_SRGB_COLOUR_SPACE = 1
+
+
+def _ifd_rational(value: Fraction):
+    from PIL.TiffImagePlugin import IFDRational
+
+    value = Fraction(value).limit_denominator(2**31 - 1)
+    return IFDRational(value.numerator, value.denominator)
+
+
+def _exif_ifd_tags(meta: PhotoMetadata) -> dict[int, object]:
+    """The EXIF IFD's tags of an image output (see the module docstring)."""
+    tags: dict[int, object] = {_EXIF_VERSION: b"0232", _COLOUR_SPACE: _SRGB_COLOUR_SPACE}
+    if meta.exposure_time is not None and meta.exposure_time > 0:
+        tags[_EXPOSURE_TIME] = _ifd_rational(meta.exposure_time)
+    if meta.f_number is not None:
+        tags[_F_NUMBER] = _ifd_rational(meta.f_number)
+    if meta.iso is not None and meta.iso > 0:
+        tags[_ISO] = min(int(round(meta.iso)), 65535)
+    if meta.datetime_original:
+        tags[_DATETIME_ORIGINAL] = meta.datetime_original
+    if meta.focal_length is not None:
+        tags[_FOCAL_LENGTH] = _ifd_rational(meta.focal_length)
+    if meta.lens_model:
+        tags[_LENS_MODEL] = meta.lens_model
+    return tags
+
+
+def _image_ifd_tags(meta: PhotoMetadata) -> dict[int, object]:
+    """The image IFD's (IFD0) tags of an image output; Orientation 1: already rotated."""
+    tags: dict[int, object] = {_ORIENTATION: 1, _SOFTWARE: meta.software}
+    if meta.make:
+        tags[_MAKE] = meta.make
+    if meta.model:
+        tags[_MODEL] = meta.model
+    if meta.datetime_original:
+        tags[_DATETIME] = meta.datetime_original
+    if meta.description:
+        tags[_IMAGE_DESCRIPTION] = meta.description
+    return tags
+
+
+def image_exif(meta: PhotoMetadata):
+    """The EXIF of a PNG/TIFF output as a Pillow ``Image.Exif`` (IFD0 + EXIF IFD)."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    for tag, value in _image_ifd_tags(meta).items():
+        exif[tag] = value
+    exif.get_ifd(_EXIF_IFD).update(_exif_ifd_tags(meta))
+    return exif
+
+
+@functools.cache
+def srgb_icc_profile() -> bytes | None:
+    """An sRGB ICC profile (LittleCMS's, through Pillow's ImageCms), or None without it."""
+    try:
+        from PIL import ImageCms
+
+        return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    except (ImportError, OSError):  # Pillow built without LittleCMS
+        return None
+
+
+def crop_for_display(image: np.ndarray, meta: PhotoMetadata | None) -> np.ndarray:
+    """``image`` (the raw mosaic's size, rotated by ``meta.raw_orientation``) cut to the
+    source's default crop (``meta.default_crop``, in raw mosaic pixels), or unchanged.
+
+    Raises:
+        ValueError: an image that is not the oriented raw size (a programming error).
+    """
+    if meta is None or meta.default_crop is None or meta.raw_size is None:
+        return image
+    h, w = meta.raw_size
+    x, y, cw, ch = meta.default_crop
+    mask = np.zeros((h, w), dtype=bool)
+    mask[y : y + ch, x : x + cw] = True
+    mask = orient(mask, meta.raw_orientation)
+    if mask.shape != image.shape[:2]:
+        raise ValueError(f"image {image.shape[:2]} is not the oriented raw size {mask.shape}")
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _png_exif(meta: PhotoMetadata) -> bytes:
+    """The ``eXIf`` chunk's data: the TIFF-structured EXIF without ``Exif\\0\\0``."""
+    data = image_exif(meta).tobytes()
+    return data[6:] if data.startswith(b"Exif\x00\x00") else data
+
+
+# tifffile refuses to write the ExifIFD pointer itself, so it writes this unassigned tag (sorted
+# right after 34665, before the ICC profile's 34675), which _append_exif_ifd renames.
+_EXIF_PLACEHOLDER = 34666
+
+
+def _append_exif_ifd(path: Path, meta: PhotoMetadata) -> None:
+    """Append the EXIF IFD to a TIFF that tifffile wrote with a zero placeholder tag, and turn
+    that entry into the ``ExifIFD`` pointer to it."""
+    import tifffile
+    from PIL.TiffImagePlugin import ImageFileDirectory_v2
+
+    with tifffile.TiffFile(path) as tif:
+        byteorder = tif.byteorder
+        entry = tif.pages.first.tags[_EXIF_PLACEHOLDER]
+        entry_offset, value_offset = entry.offset, entry.valueoffset
+    prefix = b"II" if byteorder == "<" else b"MM"
+    ifd = ImageFileDirectory_v2(prefix=prefix)
+    for tag, value in _exif_ifd_tags(meta).items():
+        ifd[tag] = value
+    with open(path, "r+b") as fh:
+        end = fh.seek(0, 2)
+        start = end + (end % 2)  # IFDs start on a word boundary
+        fh.write(b"\x00" * (start - end) + ifd.tobytes(start))
+        fh.seek(entry_offset)
+        fh.write(struct.pack(byteorder + "H", _EXIF_IFD))  # same type (LONG) and count (1)
+        fh.seek(value_offset)
+        fh.write(struct.pack(byteorder + "I", start))
+
+
+def encode_png16(rgb16: np.ndarray, exif: bytes | None = None) -> bytes:
+    """A 16-bit RGB PNG (big-endian samples, Sub filter on every scanline), with an ``sRGB``
+    chunk and optionally an ``eXIf`` chunk holding ``exif``."""
     if rgb16.dtype != np.uint16 or rgb16.ndim != 3 or rgb16.shape[2] != 3:
         raise ValueError(f"expected (H, W, 3) uint16, got {rgb16.shape} {rgb16.dtype}")
     h, w, _ = rgb16.shape
@@ -74,6 +217,7 @@ def encode_png16(rgb16: np.ndarray) -> bytes:
             b"\x89PNG\r\n\x1a\n",
             _png_chunk(b"IHDR", header),
             _png_chunk(b"sRGB", b"\x00"),  # perceptual rendering intent
+            _png_chunk(b"eXIf", exif) if exif else b"",
             _png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)),
             _png_chunk(b"IEND", b""),
         ]
@@ -81,15 +225,26 @@ def encode_png16(rgb16: np.ndarray) -> bytes:
 
 
 def write_image(
-    path: str | Path, srgb: np.ndarray, *, bits: int | None = None, overwrite: bool = False
+    path: str | Path,
+    srgb: np.ndarray,
+    *,
+    bits: int | None = None,
+    overwrite: bool = False,
+    metadata: PhotoMetadata | None = None,
 ) -> Path:
     """Write a display-referred image to ``.png`` (8/16-bit) or ``.tif``/``.tiff`` (8/16-bit).
 
+    Both are tagged sRGB (PNG ``sRGB`` chunk; TIFF ICC profile). With ``metadata`` they carry
+    its EXIF (:func:`image_exif`; the pixels are written as given: crop them first with
+    :func:`crop_for_display`).
+
     Args:
         path: output file; the extension picks the format.
-        srgb: ``(H, W, 3)`` float sRGB in ``[0, 1]`` (values outside are clipped).
+        srgb: ``(H, W, 3)`` float sRGB in ``[0, 1]`` (values outside are clipped), rotated
+            for display.
         bits: 8 or 16; default :func:`default_bits` (8 for PNG, 16 for TIFF).
         overwrite: replace an existing file.
+        metadata: the source's metadata for the EXIF, or None (no EXIF).
 
     Returns:
         The written path.
@@ -106,21 +261,49 @@ def write_image(
     pixels = quantise(array, bits)
     with atomic_output(path, overwrite=overwrite) as tmp:
         if path.suffix.lower() in PNG_EXTENSIONS:
+            exif = _png_exif(metadata) if metadata is not None else None
             if bits == 8:
-                from PIL import Image
+                from PIL import Image, PngImagePlugin
 
-                Image.fromarray(pixels).save(tmp, format="PNG")
+                info = PngImagePlugin.PngInfo()
+                info.add(b"sRGB", b"\x00")  # perceptual rendering intent
+                extra = {"exif": image_exif(metadata)} if metadata is not None else {}
+                Image.fromarray(pixels).save(tmp, format="PNG", pnginfo=info, **extra)
             else:
-                tmp.write_bytes(encode_png16(pixels))
+                tmp.write_bytes(encode_png16(pixels, exif))
         else:
-            import tifffile
-
-            tifffile.imwrite(
-                tmp,
-                pixels,
-                photometric="rgb",
-                compression="zlib",
-                predictor=True,
-                software="expodiff",
-            )
+            _write_tiff(tmp, pixels, metadata)
     return path
+
+
+def _write_tiff(path: Path, pixels: np.ndarray, metadata: PhotoMetadata | None) -> None:
+    import tifffile
+
+    icc = srgb_icc_profile()
+    extratags: list[tuple] = []
+    if icc is not None:
+        extratags.append((_ICC_PROFILE, "B", len(icc), icc, True))
+    description = None
+    if metadata is not None:
+        ifd0 = _image_ifd_tags(metadata)
+        description = ifd0.pop(_IMAGE_DESCRIPTION, None)
+        ifd0.pop(_SOFTWARE)
+        for tag, value in sorted(ifd0.items()):
+            if isinstance(value, str):
+                extratags.append((tag, "s", 0, value, True))
+            else:
+                extratags.append((tag, "H", 1, int(value), True))
+        extratags.append((_EXIF_PLACEHOLDER, "I", 1, 0, True))  # see _append_exif_ifd
+    tifffile.imwrite(
+        path,
+        pixels,
+        photometric="rgb",
+        compression="zlib",
+        predictor=True,
+        software=metadata.software if metadata is not None else "expodiff",
+        description=description,
+        metadata=None,
+        extratags=extratags,
+    )
+    if metadata is not None:
+        _append_exif_ifd(path, metadata)
