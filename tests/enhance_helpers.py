@@ -9,10 +9,10 @@ import torch
 from expodiff.build import build_denoiser
 from expodiff.config import ExperimentConfig, ModelConfig, NoiseConfig
 from expodiff.enhance.ratio import BRIGHTNESS_TARGET, raw_brightness
+from expodiff.io.modelfiles import save_denoiser
 from expodiff.io.profiles import load_profile
 from expodiff.io.rawio import read_raw
 from expodiff.noise.model import NoiseModel
-from expodiff.train.modelio import save_denoiser
 
 FULL_SCALE_DN = 15583.0
 # The tests' tiny models are trained (nominally) on ratios 1-300, so no range warnings.

@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from expodiff.train.modelio import load_denoiser
+from expodiff.io.modelfiles import load_denoiser
 from train_helpers import CONFIGS, make_images, tiny_sets
 
 LAUNCHER = textwrap.dedent(

@@ -17,8 +17,8 @@ from expodiff.enhance.models import (
     trained_gain_range,
 )
 from expodiff.errors import ModelError
+from expodiff.io.modelfiles import CONFIG_FILE, MODEL_FILE, load_denoiser, save_denoiser
 from expodiff.noise.model import GainSampling
-from expodiff.train.modelio import CONFIG_FILE, MODEL_FILE, load_denoiser, save_denoiser
 
 
 def test_model_folder_loads_for_inference(tmp_path):

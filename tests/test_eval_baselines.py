@@ -14,8 +14,8 @@ from expodiff.eval.baselines import (
     plane_sigmas,
     scaled_input,
 )
-from expodiff.eval.methods import read_noise_std
 from expodiff.eval.metrics import psnr
+from expodiff.noise.params import read_noise_std
 
 R, K, READ, FS = 100.0, 2.0, 3.0, 15583.0
 

@@ -149,7 +149,7 @@ def test_eld_protocol_groups_by_camera(tmp_path, data_dir):  # noqa: ARG001
 
 def test_evaluate_cli_synthetic(tmp_path, data_dir, capsys):  # noqa: ARG001
     from expodiff.build import build_denoiser
-    from expodiff.train.modelio import save_denoiser
+    from expodiff.io.modelfiles import save_denoiser
 
     cfg = ExperimentConfig(name="tiny", model=ModelConfig(preset="unet-slim", width=4, depth=2))
     save_denoiser(tmp_path / "run" / "model", build_denoiser(cfg.model), cfg)

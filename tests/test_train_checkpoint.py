@@ -8,6 +8,7 @@ import torch
 
 from expodiff.config import ExperimentConfig, ModelConfig, dump_config
 from expodiff.errors import ModelError
+from expodiff.io.modelfiles import load_denoiser, load_model_config, save_denoiser
 from expodiff.train.checkpoint import (
     TrainerState,
     capture_rng,
@@ -18,7 +19,6 @@ from expodiff.train.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from expodiff.train.modelio import load_denoiser, load_model_config, save_denoiser
 
 TINY = ModelConfig(preset="unet-slim", width=4, depth=2)
 

@@ -11,8 +11,8 @@ import pytest
 from expodiff.cli import main
 from expodiff.config import load_config
 from expodiff.errors import ConfigError, DataError, ModelError
+from expodiff.io.modelfiles import load_denoiser
 from expodiff.train.loop import Trainer
-from expodiff.train.modelio import load_denoiser
 from train_helpers import CONFIGS, make_images, tiny, tiny_sets
 
 

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from expodiff.cli import main
+from expodiff.io.modelfiles import load_denoiser
 from expodiff.train.checkpoint import find_latest_checkpoint
 from expodiff.train.loop import Trainer
-from expodiff.train.modelio import load_denoiser
 from train_helpers import CONFIGS, make_images, tiny, tiny_sets
 
 

@@ -166,7 +166,7 @@ class Evaluator:
 
     # ------------------------------------------------------------------ methods
     def _model(self, run: str) -> tuple[Any, ExperimentConfig]:
-        from ..train.modelio import load_denoiser
+        from ..io.modelfiles import load_denoiser
 
         if run not in self._models:
             denoiser, mcfg = load_denoiser(model_dir(self.workdir, run))

@@ -99,7 +99,7 @@ def model_costs(default_model: Path | None = None) -> list[dict]:
 
     configs = [(name, ModelConfig(preset=name)) for name in PRESETS]
     if default_model is not None:
-        from ..train.modelio import load_model_config
+        from ..io.modelfiles import load_model_config
 
         configs.append(("default", load_model_config(default_model).model))
     rows = []
@@ -142,7 +142,7 @@ def _probe(args: argparse.Namespace) -> SpeedResult:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.model_dir:
-        from ..train.modelio import load_denoiser
+        from ..io.modelfiles import load_denoiser
 
         model, mcfg = load_denoiser(args.model_dir)
         full_scale = mcfg.noise.full_scale_dn

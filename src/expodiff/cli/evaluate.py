@@ -109,12 +109,12 @@ def _model_specs(specs: list[str]) -> list[tuple[str, Path]]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..devices import resolve_device
     from ..diffusion.process import ExposureProcess
     from ..eval.protocols import BaselineMethod, ModelMethod, evaluate_pairs, protocol_pairs
     from ..eval.report import markdown_report, summarise, write_report
     from ..io.atomic import check_output_path
-    from ..train.distributed import resolve_device
-    from ..train.modelio import load_denoiser
+    from ..io.modelfiles import load_denoiser
 
     cfg = load_config(args.config, args.overrides)
     e = cfg.eval

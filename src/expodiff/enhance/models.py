@@ -4,7 +4,7 @@ The default model ships inside the package as a model folder
 (``expodiff/models/default/``: ``model.safetensors``, fp16 allowed, ``config.yaml`` and a
 ``MODEL_CARD.md``) and is loaded without any network access. Any folder written by
 ``expodiff train`` (a run's ``checkpoints/...`` or a saved model) loads the same way
-(:func:`expodiff.train.modelio.load_denoiser`: strict, no pickles).
+(:func:`expodiff.io.modelfiles.load_denoiser`: strict, no pickles).
 
 :class:`EnhanceModel` pairs the network with the config settings inference needs: the DN
 scale of its photon bookkeeping, the default step count, the re-exposure variant, and the
@@ -45,7 +45,7 @@ def packaged_model_path(name: str = DEFAULT_MODEL_NAME) -> Path:
 
 def default_model_path() -> Path | None:
     """The packaged default model folder, or None while the package has no weights in it."""
-    from ..train.modelio import CONFIG_FILE, MODEL_FILE
+    from ..io.modelfiles import CONFIG_FILE, MODEL_FILE
 
     folder = packaged_model_path()
     if (folder / MODEL_FILE).is_file() and (folder / CONFIG_FILE).is_file():
@@ -118,7 +118,7 @@ class EnhanceModel:
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
-    from ..train.distributed import resolve_device
+    from ..devices import resolve_device
 
     if isinstance(device, torch.device):
         return device
@@ -153,7 +153,7 @@ def load_model(
         return model
     dev = _resolve_device(device)
     if model is None or isinstance(model, (str, Path)):
-        from ..train.modelio import load_denoiser
+        from ..io.modelfiles import load_denoiser
 
         if model is None:
             path = default_model_path()

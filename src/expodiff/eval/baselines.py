@@ -95,7 +95,8 @@ def bm3d_denoise(
         noisy: ``(C, H, W)`` amplified short exposure (raw_norm at reference brightness).
         exposure_ratio: r.
         system_gain: K in DN/e- on the ``full_scale_dn`` scale.
-        read_std: signal-independent noise std in DN (see ``methods.read_noise_std``).
+        read_std: signal-independent noise std in DN
+            (:func:`expodiff.noise.params.read_noise_std`).
         full_scale_dn: DN span of raw_norm 1.
         profile: the ``bm3d`` package's profile: a name ("np", its default) or a
             ``bm3d.BM3DProfile`` object (e.g. with ``num_threads`` set).

@@ -95,7 +95,7 @@ def pairs_from_dataset(
     ``max_images`` caps the images per ratio. ``read_noise_for(camera, iso)`` gives the read
     noise std of real pairs (for BM3D).
     """
-    from .methods import read_noise_std
+    from ..noise.params import read_noise_std
 
     device = torch.device(device)
     counts: dict[float, int] = {}

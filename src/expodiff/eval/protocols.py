@@ -34,8 +34,9 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
+from ..noise.params import read_noise_std
 from .kinds import EvalProtocol
-from .methods import BaselineMethod, Method, ModelMethod, read_noise_std
+from .methods import BaselineMethod, Method, ModelMethod
 from .metrics import brightness_correct, psnr
 from .metrics import ssim as _ssim
 from .pairs import EvalPair, pairs_from_dataset, seed_for

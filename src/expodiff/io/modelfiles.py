@@ -61,7 +61,7 @@ def save_denoiser(
     Returns:
         ``folder``.
     """
-    from ..io.atomic import atomic_output
+    from .atomic import atomic_output
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

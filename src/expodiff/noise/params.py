@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["NoiseParams"]
+from .components import tukey_lambda_variance
+
+__all__ = ["NoiseParams", "read_noise_std"]
 
 
 @dataclass(frozen=True)
@@ -111,3 +114,38 @@ class NoiseParams:
             values = [getattr(p, f.name) for p in params]
             out[f.name] = None if any(v is None for v in values) else torch.cat(values)
         return NoiseParams(**out)
+
+
+def _param(params: Any, name: str, index: int) -> float | None:
+    value = getattr(params, name, None)
+    if value is None:
+        return None
+    t = torch.as_tensor(value).reshape(-1)
+    if t.numel() == 0:
+        return None
+    return float(t[min(index, t.numel() - 1)])
+
+
+def read_noise_std(params: Any, index: int = 0, components: Iterable[Any] | None = None) -> float:
+    """Total signal-independent noise std in DN of sample ``index`` of a NoiseParams.
+
+    Sums the variances of the read-noise parts present: Gaussian ``read_sigma`` (P+G) or the
+    Tukey-lambda read noise (``tukey_scale``, ``tukey_shape``; ELD), row noise
+    (``row_sigma``), and the 1/12 DN^2 of quantisation when the model has it.
+    """
+    names = {str(getattr(c, "value", c)).lower() for c in (components or ())}
+    known = bool(names)
+    var = 0.0
+    tukey_scale = _param(params, "tukey_scale", index)
+    tukey_shape = _param(params, "tukey_shape", index)
+    read_sigma = _param(params, "read_sigma", index)
+    if known and "tukey" in names and tukey_scale is not None and tukey_shape is not None:
+        var += tukey_scale**2 * tukey_lambda_variance(tukey_shape)
+    elif read_sigma is not None and (not known or "gaussian" in names):
+        var += read_sigma**2
+    row = _param(params, "row_sigma", index)
+    if row is not None and (not known or "row" in names):
+        var += row**2
+    if "quantization" in names:
+        var += 1.0 / 12.0
+    return var**0.5

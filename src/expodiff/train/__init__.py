@@ -1,7 +1,8 @@
-"""Training: ``expodiff train`` (one process or DDP under torchrun), checkpoints, model files.
+"""Training: ``expodiff train`` (one process or DDP under torchrun) and checkpoints.
 
 Modules (imported on use, so that :mod:`expodiff.config` can import :mod:`.kinds` cheaply):
 ``loop`` (:class:`~expodiff.train.loop.Trainer`), ``objectives``, ``schedule``,
-``checkpoint``, ``resume``, ``runlog``, ``validation``, ``distributed`` and ``modelio``
-(:func:`~expodiff.train.modelio.load_denoiser`). See docs/training.md.
+``checkpoint``, ``resume``, ``runlog``, ``validation`` and ``distributed``. Model folders
+(weights + config) are read and written by :mod:`expodiff.io.modelfiles`, which inference
+uses without importing this package. See docs/training.md.
 """

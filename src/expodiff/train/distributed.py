@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..devices import resolve_device
+
 __all__ = [
     "DistContext",
-    "resolve_device",
     "init_distributed",
     "shutdown_distributed",
     "weights_digest",
@@ -78,30 +79,6 @@ class DistContext:
         box = [obj]
         dist.broadcast_object_list(box, src=0)
         return box[0]
-
-
-def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
-    """``auto`` / ``cpu`` / ``cuda`` / ``cuda:N`` -> a device (``cuda``: this rank's GPU).
-
-    Raises:
-        ConfigError: CUDA requested but not available.
-    """
-    spec = (spec or "auto").lower()
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    if spec.startswith("cuda"):
-        if not torch.cuda.is_available():
-            from ..errors import ConfigError
-
-            raise ConfigError(f"device {spec!r}: CUDA is not available on this machine")
-        if spec == "cuda":
-            return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
-    try:
-        return torch.device(spec)
-    except RuntimeError:
-        from ..errors import ConfigError
-
-        raise ConfigError(f"device {spec!r}: not a device (auto, cpu, cuda or cuda:N)") from None
 
 
 def init_distributed(device: str = "auto") -> DistContext:

@@ -17,7 +17,7 @@ Everything random in the loop draws from one ``torch.Generator`` per rank whose 
 in every checkpoint together with the global RNGs and Adam's moments, so ``--resume``
 continues bit for bit (same hardware, thread count and world size). Only rank 0 writes files:
 ``config.yaml``, ``log.csv``, ``val.csv``, ``tb/``, ``checkpoints/`` and, at the end,
-``model/`` (the trained denoiser, see :func:`expodiff.train.modelio.load_denoiser`).
+``model/`` (the trained denoiser, see :func:`expodiff.io.modelfiles.load_denoiser`).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import torch
 from ..config import ExperimentConfig, dump_config
 from ..data.kinds import DatasetKind
 from ..errors import ConfigError, ExpodiffError
+from ..io.modelfiles import check_state_dict, save_denoiser
 from .checkpoint import (
     TrainerState,
     capture_rng,
@@ -49,7 +50,6 @@ from .checkpoint import (
 )
 from .distributed import DistContext, init_distributed, shutdown_distributed, weights_digest
 from .kinds import TrainObjective
-from .modelio import check_state_dict, save_denoiser
 from .objectives import noise2noise_loss, part_names, supervised_loss
 from .resume import check_resume_config, find_resume_checkpoint
 from .runlog import LossWindow, RunLog, StopSignal, ignore_sigint
