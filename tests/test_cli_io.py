@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,13 +86,13 @@ def test_info_option_errors(raw_dir, capsys):
     png = raw_dir / "halide_bayer_small_N900crop.png"
     code, _, err = run_cli(capsys, "info", png, "--cfa", "RGGB", "--black-level", "1", "2")
     assert code == 2 and "1 or 4 values" in err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="^2$"):
         main(["info", str(png), "--cfa", "CYGM"])
 
 
 @pytest.mark.parametrize("command", ["info", "develop"])
 def test_help(command, capsys):
-    with pytest.raises(SystemExit) as info:
+    with pytest.raises(SystemExit, match="^0$") as info:
         main([command, "--help"])
     assert info.value.code == 0
     assert f"usage: expodiff {command}" in capsys.readouterr().out
@@ -180,7 +181,7 @@ def test_bad_input_files(raw_dir, tmp_path, capsys, case, command):
     assert problem in err
     assert list(outputs.iterdir()) == []
     # --debug shows the real exception instead
-    with pytest.raises(InputFileError):
+    with pytest.raises(InputFileError, match=re.escape(f"{path.name}: {problem}")):
         main(["--debug", *map(str, argv)])
 
 

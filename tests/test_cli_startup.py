@@ -64,5 +64,7 @@ def test_lazy_packages_resolve_every_public_name(package):
     module = importlib.import_module(package)
     for name in module.__all__:
         assert getattr(module, name) is not None, name
-    with pytest.raises(AttributeError):
+    with pytest.raises(
+        AttributeError, match=f"^module '{package}' has no attribute 'no_such_name'$"
+    ):
         module.no_such_name  # noqa: B018

@@ -112,7 +112,7 @@ def test_epoch_sampler_resume_and_shards():
     assert [stream.index_at(p) for p in range(2 * n)] == first[: 2 * n]
     ordered = iter(EpochSampler(3, shuffle=False))
     assert [next(ordered) for _ in range(6)] == [0, 1, 2, 3, 4, 5]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="num_items must be >= 1, got 0"):
         EpochSampler(0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="rank 2 is outside world size 2"):
         EpochSampler(3, rank=2, world_size=2)

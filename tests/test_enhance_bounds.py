@@ -45,7 +45,7 @@ def _oracle():
 )
 def test_cli_refuses_out_of_range_steps_and_ratio(tmp_path, capsys, option, value, problem):
     out = tmp_path / "x.png"
-    with pytest.raises(SystemExit) as info:
+    with pytest.raises(SystemExit, match="^2$") as info:
         main(["enhance", str(tmp_path / "in.dng"), "-o", str(out), option, value])
     assert info.value.code == 2
     err = capsys.readouterr().err

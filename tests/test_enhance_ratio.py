@@ -25,7 +25,7 @@ def test_brightness_is_linear_and_ignores_the_brightest_blocks():
     lamp[:, :8, :8] = 1.0  # one saturated block of 96: in the trimmed 2 %
     assert raw_brightness(lamp) == pytest.approx(raw_brightness(x), rel=0.02)
     assert float(lamp.mean()) > 1.05 * float(x.mean())  # a plain mean would move
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"packed_norm must be a non-empty \(C, h, w\), got"):
         raw_brightness(torch.zeros(64, 64))
 
 
@@ -63,5 +63,5 @@ def test_exif_ratio():
     assert found.ratio == pytest.approx(10 * 100 / (0.1 * 6400))
     assert exif_ratio(None, 100, target_exposure=1.0) is None
     assert exif_ratio(Fraction(1, 10), None, target_exposure=1.0, target_iso=100) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="target_exposure must be a positive number, got 0.0"):
         exif_ratio(Fraction(1, 10), 100, target_exposure=0.0)

@@ -76,21 +76,26 @@ def test_feed_forward_schedule_is_one_interval():
 
 
 @pytest.mark.parametrize(
-    "bad", [torch.tensor([0.5]), torch.tensor([float("nan")]), torch.tensor(2.0)]
+    ("bad", "problem"),
+    [
+        (torch.tensor([0.5]), r"must be finite and >= 1, got \[0.5\]"),
+        (torch.tensor([float("nan")]), r"must be finite and >= 1, got \[nan\]"),
+        (torch.tensor(2.0), r"must have shape \(B,\), got \(\)"),
+    ],
 )
-def test_schedule_rejects_bad_ratio(bad):
-    with pytest.raises(ValueError):
+def test_schedule_rejects_bad_ratio(bad, problem):
+    with pytest.raises(ValueError, match=f"^exposure_ratio {problem}$"):
         ExposureProcess().inference_schedule(bad, 3)
 
 
 @pytest.mark.parametrize("steps", [0, -1, 2.5, True])
 def test_schedule_rejects_bad_steps(steps):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"^steps must be an integer >= 1, got {steps}$"):
         ExposureProcess().training_schedule(torch.tensor([10.0]), steps)
 
 
 def test_constructor_validates():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="full_scale_dn must be > 0, got 0"):
         ExposureProcess(full_scale_dn=0)
     assert ExposureProcess(reexposure="accumulate").reexposure is Reexposure.ACCUMULATE
 
@@ -116,7 +121,9 @@ def test_numbers_broadcast_to_the_batch():
         p.photon_level(x, 2.0, 100.0, 1.0),
         p.photon_level(x, torch.full((3,), 2.0), torch.full((3,), 100.0), torch.ones(3)),
     )
-    with pytest.raises(ValueError):
+    with pytest.raises(
+        ValueError, match=r"exposure_multiple must be a number or have shape \(3,\)"
+    ):
         p.photon_level(x, torch.ones(2), 100.0, 1.0)
 
 
@@ -234,7 +241,9 @@ def test_straight_through_gradient_is_the_mean_gradient(variant):
 def test_reexpose_validates_shapes_and_order():
     p = ExposureProcess()
     x = torch.rand(1, 4, 4, 4)
-    with pytest.raises(ValueError):
+    with pytest.raises(
+        ValueError, match=r"prediction must be equal .* shapes, got .*\(1, 4, 4, 2\)$"
+    ):
         p.reexpose(x, x, x[..., :2], 1.0, 2.0, 10.0, 1.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="c_next must not be below the multiple of the photons"):
         ExposureProcess(reexposure="accumulate").reexpose(x, x, x, 3.0, 2.0, 10.0, 1.0)

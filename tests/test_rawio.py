@@ -363,7 +363,7 @@ def test_raw_frame_is_immutable_and_validated():
     frame = frame_from_mosaic(source, sensor)
     assert not frame.mosaic.flags.writeable
     assert source.flags.writeable  # the caller's array is left alone
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="assignment destination is read-only"):
         frame.mosaic[0, 0] = 1
     with pytest.raises(ValueError, match="multiple of the CFA period"):
         RawFrame(np.zeros((3, 4), np.uint16), sensor)

@@ -196,7 +196,7 @@ def test_an_empty_config_is_refused_but_an_empty_mapping_means_defaults(tmp_path
 
 @pytest.mark.parametrize("option", ["--max-images", "--steps"])
 def test_evaluate_counts_must_be_positive(capsys, option):
-    with pytest.raises(SystemExit) as exited:
+    with pytest.raises(SystemExit, match="^2$") as exited:
         main(["evaluate", "--baseline", "scaled", option, "0"])
     out, err = capsys.readouterr()
     assert exited.value.code == 2 and out == ""

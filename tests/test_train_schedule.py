@@ -19,7 +19,7 @@ def test_custom_fractions_and_rounding():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="total must be positive, got 0"):
         learning_rate(0, 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"need 0 <= halve_at \(0.95\) <= final_at \(0.9\) <= 1"):
         learning_rate(0, 10, halve_at=0.95, final_at=0.9)

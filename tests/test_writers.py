@@ -108,7 +108,7 @@ def test_quantise_rounds_and_clips():
         quantise(np.full((1, 1, 3), np.nan), 8)
     with pytest.raises(ValueError, match="bits"):
         quantise(values, 12)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"expected \(H, W, 3\) uint16, got \(2, 2, 3\) uint8"):
         encode_png16(np.zeros((2, 2, 3), np.uint8))
 
 
