@@ -29,11 +29,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..errors import ConfigError
+from ..noise.camera import ProfileError
 from ..noise.params import read_noise_std
 from .kinds import EvalProtocol
 from .methods import BaselineMethod, Method, ModelMethod
@@ -41,6 +42,9 @@ from .metrics import brightness_correct, psnr
 from .metrics import ssim as _ssim
 from .pairs import EvalPair, pairs_from_dataset, seed_for
 from .report import ImageResult
+
+if TYPE_CHECKING:
+    from ..config import ExperimentConfig, NoiseConfig
 
 __all__ = [
     "EvalPair",
@@ -67,117 +71,120 @@ PROTOCOL_RATIOS: dict[EvalProtocol, tuple[float, ...]] = {
 }
 
 
-def _noise_for_camera(cfg: Any, camera: str):
-    from ..build import build_noise_model
+class _ReadNoiseLevels:
+    """``levels(camera, iso)``: the read-noise std (DN) of a camera at an ISO under the
+    config's noise model, for BM3D on real pairs; None for a camera without a profile."""
 
-    return build_noise_model(replace(cfg.noise, cameras=(camera,)))
+    def __init__(self, noise: NoiseConfig) -> None:
+        self.noise = noise
+        self.models: dict[str, Any] = {}
+
+    def __call__(self, camera: str, iso: float) -> float | None:
+        from ..build import build_noise_model
+
+        if camera not in self.models:
+            try:
+                self.models[camera] = build_noise_model(replace(self.noise, cameras=(camera,)))
+            except ProfileError:  # no profile for this camera: BM3D baselines will say so
+                self.models[camera] = None
+        model = self.models[camera]
+        if model is None:
+            return None
+        return read_noise_std(model.params_for_iso(iso), 0, model.components)
 
 
-def protocol_pairs(
-    cfg: Any, protocol: EvalProtocol | str, *, device: torch.device | str = "cpu"
+def _synthetic_pairs(
+    cfg: ExperimentConfig, ratios: tuple[float, ...], device: torch.device | str
 ) -> tuple[Iterator[EvalPair], list[str]]:
-    """The pairs of a protocol under an experiment config, and notes for the report.
+    """A clean set (or a folder of raw files) with the config's noise model."""
+    from ..build import build_noise_model
+    from ..config import DataConfig
+    from ..data.factory import build_dataset
+    from ..data.kinds import DatasetKind
+    from ..data.types import Split
 
-    Args:
-        cfg: the experiment config (its ``eval`` section; ``noise`` for synthetic noise and
-            read-noise levels; ``data.eld_scenes`` and ``data.camera``).
-        protocol: an :class:`EvalProtocol` or its name.
-        device: where the tensors of the pairs go.
+    e = cfg.eval
+    sets = tuple(e.sets)
+    if not sets:
+        raise ConfigError("eval.sets is empty: name a clean set (e.g. Kodak24) or a folder")
+    folders = [Path(s).expanduser() for s in sets]
+    if len(folders) == 1 and folders[0].is_dir():
+        data = DataConfig(
+            kind=DatasetKind.CLEAN_RAW,
+            root=str(folders[0]),
+            test_sets=(".",),
+            camera=cfg.data.camera,
+        )
+    else:
+        data = DataConfig(
+            kind=DatasetKind.UNPROCESS,
+            root=e.root,
+            test_sets=sets,
+            camera=cfg.data.camera,
+            cfa=cfg.data.cfa,
+        )
+    ds = build_dataset(data, Split.TEST, seed=e.seed)
+    note = (
+        f"Protocol synthetic: {', '.join(sets)} ({len(ds)} images), noise "
+        f"{cfg.noise.preset.value} ({', '.join(cfg.noise.cameras)}), K from each image's "
+        f"ISO, seed {e.seed}" + (f", centre crop {e.crop}" if e.crop else "") + "."
+    )
+    pairs = pairs_from_dataset(
+        ds,
+        noise_model=build_noise_model(cfg.noise),
+        ratios=ratios,
+        seed=e.seed,
+        max_images=e.max_images,
+        device=device,
+        crop=e.crop,
+    )
+    return pairs, [note]
 
-    Returns:
-        ``(iterator of EvalPair, notes)``; the iterator loads lazily, one image at a time.
 
-    Raises:
-        ConfigError: a real-data protocol without ``eval.root``, or no clean set.
-        DataError: a missing dataset root, list or file.
-    """
+def _sid_pairs(
+    cfg: ExperimentConfig,
+    protocol: EvalProtocol,
+    ratios: tuple[float, ...],
+    device: torch.device | str,
+) -> tuple[Iterator[EvalPair], list[str]]:
+    """SID Sony pairs of the 15-scene crop protocol or the full val+test lists."""
     from ..config import DataConfig
     from ..data.augment import SampleTransform
     from ..data.factory import build_dataset
     from ..data.kinds import DatasetKind
     from ..data.types import Split
 
-    protocol = EvalProtocol(protocol)
     e = cfg.eval
-    ratios = tuple(e.ratios) or PROTOCOL_RATIOS[protocol]
-    notes: list[str] = []
-    cache: dict[str, Any] = {}
+    lists = SID15_LIST if protocol is EvalProtocol.SID15_CROP else SID_FULL_LIST
+    data = DataConfig(kind=DatasetKind.SID_PAIRED, root=e.root, sid_lists=lists, camera="SonyA7S2")
+    crop = SID15_CROP if protocol is EvalProtocol.SID15_CROP else e.crop
+    ds = build_dataset(data, Split.TEST, seed=e.seed, transform=SampleTransform())
+    note = f"Protocol {protocol.value}: {lists} ({len(ds)} pairs), " + (
+        f"centre {crop}x{crop} crop of the packed image." if crop else "full frames."
+    )
+    pairs = pairs_from_dataset(
+        ds,
+        ratios=ratios,
+        max_images=e.max_images,
+        device=device,
+        nominal_ratios=PROTOCOL_RATIOS[protocol],
+        crop=crop,
+        read_noise_for=_ReadNoiseLevels(cfg.noise),
+    )
+    return pairs, [note]
 
-    def read_noise_for(camera: str, iso: float) -> float | None:
-        if camera not in cache:
-            try:
-                cache[camera] = _noise_for_camera(cfg, camera)
-            except Exception:  # no profile for this camera: BM3D baselines will say so
-                cache[camera] = None
-        model = cache[camera]
-        if model is None:
-            return None
-        params = model.params_for_iso(iso)
-        return read_noise_std(params, 0, getattr(model, "components", None))
 
-    if protocol is EvalProtocol.SYNTHETIC:
-        from ..build import build_noise_model
+def _eld_pairs(
+    cfg: ExperimentConfig, ratios: tuple[float, ...], device: torch.device | str
+) -> tuple[Iterator[EvalPair], list[str]]:
+    """The ELD dataset's pairs, every camera found (or ``eval.cameras``), grouped by camera."""
+    from ..config import DataConfig
+    from ..data.augment import SampleTransform
+    from ..data.factory import build_dataset
+    from ..data.kinds import DatasetKind
+    from ..data.types import Split
 
-        sets = tuple(e.sets)
-        if not sets:
-            raise ConfigError("eval.sets is empty: name a clean set (e.g. Kodak24) or a folder")
-        folders = [Path(s).expanduser() for s in sets]
-        if all(f.is_dir() for f in folders) and len(folders) == 1:
-            data = DataConfig(
-                kind=DatasetKind.CLEAN_RAW,
-                root=str(folders[0]),
-                test_sets=(".",),
-                camera=cfg.data.camera,
-            )
-        else:
-            data = DataConfig(
-                kind=DatasetKind.UNPROCESS,
-                root=e.root,
-                test_sets=sets,
-                camera=cfg.data.camera,
-                cfa=cfg.data.cfa,
-            )
-        ds = build_dataset(data, Split.TEST, seed=e.seed)
-        noise = build_noise_model(cfg.noise)
-        notes.append(
-            f"Protocol synthetic: {', '.join(sets)} ({len(ds)} images), noise "
-            f"{cfg.noise.preset.value} ({', '.join(cfg.noise.cameras)}), K from each image's "
-            f"ISO, seed {e.seed}" + (f", centre crop {e.crop}" if e.crop else "") + "."
-        )
-        pairs = pairs_from_dataset(
-            ds,
-            noise_model=noise,
-            ratios=ratios,
-            seed=e.seed,
-            max_images=e.max_images,
-            device=device,
-            crop=e.crop,
-        )
-        return pairs, notes
-    if e.root is None:
-        raise ConfigError(f"protocol {protocol.value} needs the dataset root (--root / eval.root)")
-    if protocol in (EvalProtocol.SID15_CROP, EvalProtocol.SID_FULL):
-        lists = SID15_LIST if protocol is EvalProtocol.SID15_CROP else SID_FULL_LIST
-        data = DataConfig(
-            kind=DatasetKind.SID_PAIRED, root=e.root, sid_lists=lists, camera="SonyA7S2"
-        )
-        crop = SID15_CROP if protocol is EvalProtocol.SID15_CROP else e.crop
-        ds = build_dataset(data, Split.TEST, seed=e.seed, transform=SampleTransform())
-        notes.append(
-            f"Protocol {protocol.value}: {lists} ({len(ds)} pairs), "
-            + (f"centre {crop}x{crop} crop of the packed image." if crop else "full frames.")
-        )
-        pairs = pairs_from_dataset(
-            ds,
-            ratios=ratios,
-            max_images=e.max_images,
-            device=device,
-            nominal_ratios=PROTOCOL_RATIOS[protocol],
-            crop=crop,
-            read_noise_for=read_noise_for,
-        )
-        return pairs, notes
-    # ELD
+    e = cfg.eval
     eld_nominal = PROTOCOL_RATIOS[EvalProtocol.ELD]
     unknown = [r for r in ratios if r not in eld_nominal]
     if unknown:
@@ -194,7 +201,7 @@ def protocol_pairs(
         eld_ratios=eld_ratios,
     )
     ds = build_dataset(data, Split.TEST, seed=e.seed, transform=SampleTransform())
-    notes.append(
+    note = (
         f"Protocol eld: {len(ds)} pairs, ratios {', '.join(map(str, eld_ratios))}"
         + (f", centre crop {e.crop}" if e.crop else ", full frames")
         + "."
@@ -204,12 +211,41 @@ def protocol_pairs(
         ratios=tuple(float(r) for r in eld_ratios),
         max_images=e.max_images,
         device=device,
-        nominal_ratios=(100.0, 200.0),
+        nominal_ratios=eld_nominal,
         crop=e.crop,
         group_by_camera=True,
-        read_noise_for=read_noise_for,
+        read_noise_for=_ReadNoiseLevels(cfg.noise),
     )
-    return pairs, notes
+    return pairs, [note]
+
+
+def protocol_pairs(
+    cfg: ExperimentConfig, protocol: EvalProtocol | str, *, device: torch.device | str = "cpu"
+) -> tuple[Iterator[EvalPair], list[str]]:
+    """The pairs of a protocol under an experiment config, and notes for the report.
+
+    Args:
+        cfg: the experiment config (its ``eval`` section; ``noise`` for synthetic noise and
+            read-noise levels; ``data.eld_scenes`` and ``data.camera``).
+        protocol: an :class:`EvalProtocol` or its name.
+        device: where the tensors of the pairs go.
+
+    Returns:
+        ``(iterator of EvalPair, notes)``; the iterator loads lazily, one image at a time.
+
+    Raises:
+        ConfigError: a real-data protocol without ``eval.root``, or no clean set.
+        DataError: a missing dataset root, list or file.
+    """
+    protocol = EvalProtocol(protocol)
+    ratios = tuple(cfg.eval.ratios) or PROTOCOL_RATIOS[protocol]
+    if protocol is EvalProtocol.SYNTHETIC:
+        return _synthetic_pairs(cfg, ratios, device)
+    if cfg.eval.root is None:
+        raise ConfigError(f"protocol {protocol.value} needs the dataset root (--root / eval.root)")
+    if protocol is EvalProtocol.ELD:
+        return _eld_pairs(cfg, ratios, device)
+    return _sid_pairs(cfg, protocol, ratios, device)
 
 
 def _srgb(packed: torch.Tensor, sample: Any) -> torch.Tensor:
