@@ -6,12 +6,9 @@ import pytest
 import torch
 
 from expodiff.diffusion.process import ExposureProcess, Reexposure
+from torch_helpers import gen
 
 FS = 15583.0
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 # --------------------------------------------------------------------------- schedules
