@@ -74,6 +74,47 @@ def _centre_crop(t: torch.Tensor, size: int | None) -> torch.Tensor:
     return t[..., y : y + size, x : x + size]
 
 
+def _real_pair(
+    s: Any,
+    clean: torch.Tensor,
+    nominal: float,
+    crop: int | None,
+    device: torch.device,
+    group: str,
+    read_noise_for: Any,
+) -> EvalPair:
+    """The pair of a dataset item with a real noisy capture."""
+    noisy = _centre_crop(s.noisy, crop)[None].to(device)
+    read_std = None
+    if read_noise_for is not None and s.iso is not None:
+        read_std = read_noise_for(s.camera, float(s.iso))
+    ratio = float(s.exposure_ratio)
+    return EvalPair(s.name, noisy, clean, ratio, nominal, float(s.system_gain), read_std, group, s)
+
+
+def _synthetic_pair(
+    s: Any, clean: torch.Tensor, ratio: float, noise_model: Any, seed: int, group: str
+) -> EvalPair:
+    """A clean item made noisy at ``ratio``, with noise seeded by ``(seed, name, ratio)``;
+    the camera's parameters at the item's ISO when it has one, else a random draw."""
+    from ..noise.params import read_noise_std
+
+    device = clean.device
+    g = torch.Generator(device=device)
+    g.manual_seed(seed_for("eval-noise", seed, s.name, ratio))
+    if s.iso is not None and hasattr(noise_model, "params_for_iso"):
+        params = noise_model.params_for_iso(float(s.iso))
+        params = params.to(device) if hasattr(params, "to") else params
+    else:
+        params = noise_model.sample_params(1, generator=g, device=device)
+    pair = noise_model.synthesize(
+        clean, ratio=torch.tensor([ratio], device=device), params=params, generator=g
+    )
+    read_std = read_noise_std(params, 0, getattr(noise_model, "components", None))
+    system_gain = float(pair.system_gain.reshape(-1)[0])
+    return EvalPair(s.name, pair.noisy, clean, ratio, ratio, system_gain, read_std, group, s)
+
+
 def pairs_from_dataset(
     dataset: Any,
     *,
@@ -95,66 +136,31 @@ def pairs_from_dataset(
     ``max_images`` caps the images per ratio. ``read_noise_for(camera, iso)`` gives the read
     noise std of real pairs (for BM3D).
     """
-    from ..noise.params import read_noise_std
-
     device = torch.device(device)
     counts: dict[float, int] = {}
     ratios = tuple(float(r) for r in ratios)
     nominal_ratios = tuple(nominal_ratios) or ratios
+
+    def full(ratio: float) -> bool:
+        return max_images is not None and counts.get(ratio, 0) >= max_images
+
     for index in range(len(dataset)):
-        if (
-            max_images is not None
-            and ratios
-            and all(counts.get(r, 0) >= max_images for r in ratios)
-        ):
+        if max_images is not None and ratios and all(full(r) for r in ratios):
             break
         s = dataset[index]
         group = s.camera if group_by_camera else ""
         clean = _centre_crop(s.clean, crop)[None].to(device)
         if s.noisy is not None:
-            ratio = float(s.exposure_ratio)
-            nominal = _nominal(ratio, nominal_ratios)
-            if ratios and nominal not in ratios:
-                continue
-            if max_images is not None and counts.get(nominal, 0) >= max_images:
+            nominal = _nominal(float(s.exposure_ratio), nominal_ratios)
+            if (ratios and nominal not in ratios) or full(nominal):
                 continue
             counts[nominal] = counts.get(nominal, 0) + 1
-            noisy = _centre_crop(s.noisy, crop)[None].to(device)
-            read_std = None
-            if read_noise_for is not None and s.iso is not None:
-                read_std = read_noise_for(s.camera, float(s.iso))
-            yield EvalPair(
-                s.name, noisy, clean, ratio, nominal, float(s.system_gain), read_std, group, s
-            )
+            yield _real_pair(s, clean, nominal, crop, device, group, read_noise_for)
             continue
         if noise_model is None:
             raise ConfigError(f"{s.name}: a synthetic item needs a noise model")
         for ratio in ratios:
-            if max_images is not None and counts.get(ratio, 0) >= max_images:
+            if full(ratio):
                 continue
             counts[ratio] = counts.get(ratio, 0) + 1
-            g = torch.Generator(device=device)
-            g.manual_seed(seed_for("eval-noise", seed, s.name, ratio))
-            if s.iso is not None and hasattr(noise_model, "params_for_iso"):
-                params = noise_model.params_for_iso(float(s.iso))
-                params = params.to(device) if hasattr(params, "to") else params
-            else:
-                params = noise_model.sample_params(1, generator=g, device=device)
-            pair = noise_model.synthesize(
-                clean,
-                ratio=torch.tensor([ratio], device=device),
-                params=params,
-                generator=g,
-            )
-            read_std = read_noise_std(params, 0, getattr(noise_model, "components", None))
-            yield EvalPair(
-                s.name,
-                pair.noisy,
-                clean,
-                ratio,
-                ratio,
-                float(pair.system_gain.reshape(-1)[0]),
-                read_std,
-                group,
-                s,
-            )
+            yield _synthetic_pair(s, clean, ratio, noise_model, seed, group)
