@@ -132,9 +132,47 @@ def calibrate_frames(
         CalibrationError: no frames, inconsistent frames, an ISO lacking darks or flats, or a
             single ISO.
     """
+    by_iso = _group_by_iso(frames)
+    per_iso = _measure_isos(by_iso)
+    gains = np.array([r.gain.system_gain for r in per_iso])
+    if np.ptp(gains) == 0:
+        raise CalibrationError("every ISO gives the same K: the joint model needs different gains")
+    a, b, notes = _gain_line(np.array([r.iso for r in per_iso]), gains)
+    black, white, level_notes = _profile_levels(frames)
+    notes.extend(level_notes)
+    profile = _joint_profile(
+        per_iso,
+        gain_line=(a, b),
+        black=black,
+        white=white,
+        name=name,
+        make=make,
+        model=model,
+        source=source,
+    )
+    shading = None
+    if dark_shading:
+        shading = _frames_dark_shading(frames, by_iso, split_iso=split_iso, notes=notes)
+    return CalibrationResult(
+        profile=profile,
+        per_iso=tuple(per_iso),
+        dark_shading=shading,
+        gain_line=(a, b),
+        warnings=tuple(notes),
+    )
+
+
+def _group_by_iso(
+    frames: Sequence[CalibrationFrame],
+) -> dict[float, dict[FrameKind, list[CalibrationFrame]]]:
+    """Check the frame set and sort it by ISO, then kind (dark / flat).
+
+    Raises:
+        CalibrationError: no frames, mixed CFA layouts, an ISO lacking darks or flats, or a
+            single ISO.
+    """
     if not frames:
         raise CalibrationError("no calibration frames")
-    shapes = {f.mosaic.shape for f in frames}
     layouts = {f.cfa for f in frames}
     if len(layouts) != 1:
         names = ", ".join(sorted(c.value for c in layouts))
@@ -158,6 +196,13 @@ def calibrate_frames(
             f"all frames are at ISO {iso:g}: the joint model across ISOs needs frames at two "
             "ISOs at least"
         )
+    return by_iso
+
+
+def _measure_isos(
+    by_iso: dict[float, dict[FrameKind, list[CalibrationFrame]]],
+) -> list[IsoResult]:
+    """Dark statistics and photon-transfer gain at each ISO, in increasing ISO."""
     per_iso = []
     for iso, kinds in sorted(by_iso.items()):
         dark = estimate_dark_stats(kinds[FrameKind.DARK])
@@ -165,21 +210,48 @@ def calibrate_frames(
             kinds[FrameKind.FLAT], colour_bias=dark.colour_bias, dark_points=dark.pair_points
         )
         per_iso.append(IsoResult(iso=iso, dark=dark, gain=gain))
-    isos = np.array([r.iso for r in per_iso])
-    gains = np.array([r.gain.system_gain for r in per_iso])
-    if np.ptp(gains) == 0:
-        raise CalibrationError("every ISO gives the same K: the joint model needs different gains")
-    a, b, notes = _gain_line(isos, gains)
-    # Each frame is measured against its own black level (cameras that read it from masked
-    # pixels report one per frame); the profile records the median scale.
+    return per_iso
+
+
+def _profile_levels(frames: Sequence[CalibrationFrame]) -> tuple[float, float, list[str]]:
+    """Black and white level the profile records, with a note when frames disagree.
+
+    Each frame is measured against its own black level (cameras that read it from masked
+    pixels report one per frame); the profile records the median scale.
+    """
     black = float(np.median([np.mean(f.black_level) for f in frames]))
     white = float(np.median([f.white_level for f in frames]))
+    notes = []
     if len({(f.black_level, f.white_level) for f in frames}) > 1:
         notes.append(
             f"black/white levels differ between frames; the profile records black {black:g}, "
             f"white {white:g}"
         )
-    profile = CameraProfile(
+    return black, white, notes
+
+
+def _joint_profile(
+    per_iso: Sequence[IsoResult],
+    *,
+    gain_line: tuple[float, float],
+    black: float,
+    white: float,
+    name: str,
+    make: str | None,
+    model: str | None,
+    source: str,
+) -> CameraProfile:
+    """The joint model across ISOs: log-linear scales against K, plus the per-ISO record.
+
+    Args:
+        per_iso: measurements in increasing ISO.
+        gain_line: ``(a, b)`` of ``K = a * ISO + b``.
+        black: black level the profile records, DN.
+        white: white level the profile records, DN.
+    """
+    a, b = gain_line
+    gains = np.array([r.gain.system_gain for r in per_iso])
+    return CameraProfile(
         name=name,
         gain_min=a * ISO_AT_GAIN_MIN + b,
         gain_max=a * ISO_AT_GAIN_MAX + b,
@@ -193,44 +265,50 @@ def calibrate_frames(
         white_level=white,
         source=source,
         fit="calibrated",
-        calibration=tuple(
-            IsoCalibration(
-                iso=r.iso,
-                system_gain=r.gain.system_gain,
-                read_sigma=r.dark.read_sigma,
-                tukey_shape=r.dark.tukey.shape,
-                tukey_scale=r.dark.tukey.scale,
-                row_sigma=r.dark.row_sigma,
-                colour_bias=r.dark.colour_bias,
-                tukey_ppcc=r.dark.tukey.ppcc,
-                dark_frames=r.dark.frames,
-                flat_pairs=r.gain.pairs,
-            )
-            for r in per_iso
-        ),
+        calibration=tuple(_iso_calibration(r) for r in per_iso),
         make=make,
         model=model,
     )
-    shading = None
-    if dark_shading:
-        if len(shapes) != 1:
-            notes.append("frames differ in size: no dark shading estimated")
-        else:
-            means = {
-                iso: np.mean(
-                    [f.mosaic.astype(np.float32) - _mosaic_black(f) for f in kinds[FrameKind.DARK]],
-                    axis=0,
-                )
-                for iso, kinds in by_iso.items()
-            }
-            shading = estimate_dark_shading(means, split_iso=split_iso)
-    return CalibrationResult(
-        profile=profile,
-        per_iso=tuple(per_iso),
-        dark_shading=shading,
-        gain_line=(a, b),
-        warnings=tuple(notes),
+
+
+def _iso_calibration(result: IsoResult) -> IsoCalibration:
+    """The profile's record of what was measured at one ISO."""
+    return IsoCalibration(
+        iso=result.iso,
+        system_gain=result.gain.system_gain,
+        read_sigma=result.dark.read_sigma,
+        tukey_shape=result.dark.tukey.shape,
+        tukey_scale=result.dark.tukey.scale,
+        row_sigma=result.dark.row_sigma,
+        colour_bias=result.dark.colour_bias,
+        tukey_ppcc=result.dark.tukey.ppcc,
+        dark_frames=result.dark.frames,
+        flat_pairs=result.gain.pairs,
     )
+
+
+def _frames_dark_shading(
+    frames: Sequence[CalibrationFrame],
+    by_iso: dict[float, dict[FrameKind, list[CalibrationFrame]]],
+    *,
+    split_iso: float,
+    notes: list[str],
+) -> DarkShading | None:
+    """Dark shading from the mean black-subtracted dark frame of each ISO.
+
+    Frames of different sizes give none; a note in ``notes`` (appended in place) says so.
+    """
+    if len({f.mosaic.shape for f in frames}) != 1:
+        notes.append("frames differ in size: no dark shading estimated")
+        return None
+    means = {
+        iso: np.mean(
+            [f.mosaic.astype(np.float32) - _mosaic_black(f) for f in kinds[FrameKind.DARK]],
+            axis=0,
+        )
+        for iso, kinds in by_iso.items()
+    }
+    return estimate_dark_shading(means, split_iso=split_iso)
 
 
 def _mosaic_black(frame: CalibrationFrame) -> np.ndarray:
