@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,13 +132,52 @@ def build_patch_cache(
         DataError: an item smaller than ``patch_size``, an empty source.
         OutputFileError: the target exists (without ``overwrite``) or cannot be written.
     """
+    out = Path(out_dir)
+    _check_cache_request(source, out, patch_size, patches_per_image, dtype, overwrite=overwrite)
+    n_items = len(source)
+    if n_items == 0:
+        raise DataError("the source dataset is empty")
+    count = n_items * patches_per_image
+    tmp = _make_temp_folder(out)
+    try:
+        arrays = _PatchArrays(tmp, count=count, patch_size=patch_size, dtype=dtype)
+        records = _write_patches(source, arrays, patches_per_image, seed=seed, progress=progress)
+        arrays.close()
+        manifest = CacheManifest(
+            count=count,
+            patch_size=patch_size,
+            channels=arrays.channels,
+            dtype=dtype,
+            has_noisy=arrays.has_noisy,
+            patches_per_image=patches_per_image,
+            seed=seed,
+            source=dict(description or {}),
+        )
+        _publish_cache(tmp, out, records, manifest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _check_cache_request(
+    source: RawDataset,
+    out: Path,
+    patch_size: int,
+    patches_per_image: int,
+    dtype: str,
+    *,
+    overwrite: bool,
+) -> None:
+    """Refuse, before any work, a cropping or augmenting source (ValueError), sizes < 1 or
+    an unknown dtype (ValueError), and a target that exists or has no parent (OutputFileError).
+    """
     if source.transform.crop is not CropMode.FULL or source.transform.augment:
         raise ValueError("build_patch_cache needs a full-frame source without augmentation")
     if patch_size < 1 or patches_per_image < 1:
         raise ValueError("patch_size and patches_per_image must be >= 1")
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
-    out = Path(out_dir)
     if out.exists():
         if not overwrite:
             raise OutputFileError(f"{out}: already exists (pass --overwrite to replace it)")
@@ -146,77 +185,126 @@ def build_patch_cache(
             raise OutputFileError(f"{out}: exists and is not a patch cache; not replacing it")
     if not out.parent.is_dir():
         raise OutputFileError(f"{out}: output folder {out.parent} does not exist")
-    n_items = len(source)
-    if n_items == 0:
-        raise DataError("the source dataset is empty")
-    count = n_items * patches_per_image
+
+
+def _make_temp_folder(out: Path) -> Path:
+    """A fresh hidden folder beside ``out`` to build the cache in."""
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     except OSError as exc:
         raise OutputFileError(f"{out}: cannot write in {out.parent}: {exc.strerror}") from None
-    try:
-        records: list[dict[str, Any]] = []
-        clean_arr = noisy_arr = None
-        channels = 0
-        has_noisy = False
-        random_source = source.random_source
-        for item in range(n_items):
-            key = source.item_key(item)
-            sample = None
-            for j in range(patches_per_image):
-                if sample is None or random_source:
-                    draw = j if random_source else 0
-                    sample = source.load(item, item_rng(seed, key, draw))
-                rng = item_rng(seed, f"{key}#patch", j)
-                h, w = sample.clean.shape[-2:]
-                try:
-                    y, x = random_crop_origin(h, w, patch_size, rng)
-                except ValueError as exc:
-                    raise DataError(f"{sample.name}: {exc}") from None
-                if clean_arr is None:
-                    channels = sample.clean.shape[0]
-                    has_noisy = sample.noisy is not None
-                    shape = (count, channels, patch_size, patch_size)
-                    clean_arr = np.lib.format.open_memmap(
-                        tmp / "clean.npy", mode="w+", dtype=_DTYPES[dtype], shape=shape
-                    )
-                    if has_noisy:
-                        noisy_arr = np.lib.format.open_memmap(
-                            tmp / "noisy.npy", mode="w+", dtype=_DTYPES[dtype], shape=shape
-                        )
-                if sample.clean.shape[0] != channels or (sample.noisy is not None) != has_noisy:
-                    raise DataError(f"{sample.name}: differs in channels or kind from the others")
-                index = len(records)
-                window = (slice(None), slice(y, y + patch_size), slice(x, x + patch_size))
-                clean_arr[index] = sample.clean[window].numpy()
-                if noisy_arr is not None and sample.noisy is not None:
-                    noisy_arr[index] = sample.noisy[window].numpy()
-                records.append(_sample_record(sample, draw, y, x, item))
-            if progress is not None:
-                progress(item + 1, n_items)
-        for arr in (clean_arr, noisy_arr):
+
+
+def _write_patches(
+    source: RawDataset,
+    arrays: _PatchArrays,
+    patches_per_image: int,
+    *,
+    seed: int,
+    progress: Callable[[int, int], None] | None,
+) -> list[dict[str, Any]]:
+    """Crop every item of ``source`` into ``arrays``; one ``samples.json`` record per patch."""
+    records: list[dict[str, Any]] = []
+    n_items = len(source)
+    for item in range(n_items):
+        for sample, draw, y, x in _item_crops(
+            source, item, arrays.patch_size, patches_per_image, seed
+        ):
+            arrays.write(len(records), sample, y, x)
+            records.append(_sample_record(sample, draw, y, x, item))
+        if progress is not None:
+            progress(item + 1, n_items)
+    return records
+
+
+def _item_crops(
+    source: RawDataset, item: int, patch_size: int, patches_per_image: int, seed: int
+) -> Iterator[tuple[RawSample, int, int, int]]:
+    """Yield ``(sample, draw, y, x)`` for each of the ``patches_per_image`` crops of an item.
+
+    A ``random_source`` is loaded again for every crop (draw ``j``); others once (draw 0).
+
+    Raises:
+        DataError: the item is smaller than ``patch_size``.
+    """
+    key = source.item_key(item)
+    sample = None
+    draw = 0
+    for j in range(patches_per_image):
+        if sample is None or source.random_source:
+            draw = j if source.random_source else 0
+            sample = source.load(item, item_rng(seed, key, draw))
+        rng = item_rng(seed, f"{key}#patch", j)
+        h, w = sample.clean.shape[-2:]
+        try:
+            y, x = random_crop_origin(h, w, patch_size, rng)
+        except ValueError as exc:
+            raise DataError(f"{sample.name}: {exc}") from None
+        yield sample, draw, y, x
+
+
+class _PatchArrays:
+    """``clean.npy`` (and ``noisy.npy``) of a cache being built, opened at the first patch.
+
+    The first sample fixes the channel count and whether the cache holds noisy patches;
+    every later sample must agree.
+    """
+
+    def __init__(self, folder: Path, *, count: int, patch_size: int, dtype: str) -> None:
+        self.folder = folder
+        self.count = count
+        self.patch_size = patch_size
+        self.dtype = _DTYPES[dtype]
+        self.channels = 0
+        self.has_noisy = False
+        self.clean: np.ndarray | None = None
+        self.noisy: np.ndarray | None = None
+
+    def _open(self, sample: RawSample) -> None:
+        self.channels = sample.clean.shape[0]
+        self.has_noisy = sample.noisy is not None
+        shape = (self.count, self.channels, self.patch_size, self.patch_size)
+        self.clean = np.lib.format.open_memmap(
+            self.folder / "clean.npy", mode="w+", dtype=self.dtype, shape=shape
+        )
+        if self.has_noisy:
+            self.noisy = np.lib.format.open_memmap(
+                self.folder / "noisy.npy", mode="w+", dtype=self.dtype, shape=shape
+            )
+
+    def write(self, index: int, sample: RawSample, y: int, x: int) -> None:
+        """Store the ``patch_size`` square of ``sample`` at origin ``(y, x)`` as patch ``index``.
+
+        Raises:
+            DataError: the sample differs in channels or kind (paired or not) from the first.
+        """
+        if self.clean is None:
+            self._open(sample)
+        if sample.clean.shape[0] != self.channels or (sample.noisy is not None) != self.has_noisy:
+            raise DataError(f"{sample.name}: differs in channels or kind from the others")
+        size = self.patch_size
+        window = (slice(None), slice(y, y + size), slice(x, x + size))
+        self.clean[index] = sample.clean[window].numpy()
+        if self.noisy is not None and sample.noisy is not None:
+            self.noisy[index] = sample.noisy[window].numpy()
+
+    def close(self) -> None:
+        """Flush the arrays to disk and drop the memory maps."""
+        for arr in (self.clean, self.noisy):
             if arr is not None:
                 arr.flush()
-        del clean_arr, noisy_arr
-        manifest = CacheManifest(
-            count=count,
-            patch_size=patch_size,
-            channels=channels,
-            dtype=dtype,
-            has_noisy=has_noisy,
-            patches_per_image=patches_per_image,
-            seed=seed,
-            source=dict(description or {}),
-        )
-        (tmp / "samples.json").write_text(json.dumps(records))
-        (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), indent=1))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return manifest
+        self.clean = self.noisy = None
+
+
+def _publish_cache(
+    tmp: Path, out: Path, records: list[dict[str, Any]], manifest: CacheManifest
+) -> None:
+    """Write the JSON files into ``tmp`` and rename it to ``out`` (replacing an old cache)."""
+    (tmp / "samples.json").write_text(json.dumps(records))
+    (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), indent=1))
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
 
 
 class PatchCacheDataset(RawDataset):
