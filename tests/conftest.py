@@ -1,12 +1,50 @@
-"""Shared fixtures: the reference-data folder and small helpers."""
+"""Shared fixtures: the reference-data folder, the CPU/GPU split, and small helpers.
+
+**Every test runs on the CPU unless it is marked ``gpu``.** Many tests compare against
+numbers measured on the CPU (golden values, bit-identical resumes, seeded samples), fork
+DataLoader workers, or launch ``torchrun``; on a CUDA machine ``device="auto"`` would move
+them to the GPU, where CUDA convolutions are not bit-reproducible, forked workers inherit a
+CUDA context, and a process group picks NCCL. So for unmarked tests
+``torch.cuda.is_available()`` is False in this process and ``CUDA_VISIBLE_DEVICES`` is empty
+for the processes they start: ``auto`` resolves to the CPU, as it does on a machine without a
+GPU. Tests marked ``gpu`` see the real CUDA and are skipped, with the reason, without it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import torch
 
 from expodiff.settings import data_root
+
+# Asked once, before any test hides CUDA (the answer of the real runtime).
+CUDA_AVAILABLE = torch.cuda.is_available()
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ARG001
+    skip = pytest.mark.skip(reason="needs CUDA (torch.cuda.is_available() is False here)")
+    for item in items:
+        if item.get_closest_marker("gpu") is not None and not CUDA_AVAILABLE:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _cpu_unless_marked_gpu(request, monkeypatch):
+    """Hide CUDA from tests not marked ``gpu`` (see the module docstring)."""
+    if request.node.get_closest_marker("gpu") is not None:
+        return
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+
+
+@pytest.fixture(autouse=True)
+def _no_darktable_profiles(monkeypatch):
+    """No installed darktable noise profiles unless a test names a file itself
+    (tests/test_enhance_darktable.py): an unknown camera's K must not depend on whether
+    darktable is installed where the tests run."""
+    monkeypatch.setenv("EXPODIFF_DARKTABLE_NOISEPROFILES", "")
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,6 @@ from scipy import stats
 
 from expodiff.noise import components as C
 
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-
 
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
@@ -179,7 +177,7 @@ def test_components_deterministic_with_seeded_generator():
         assert not torch.equal(fn(gen(7)), fn(gen(8)))
 
 
-@CUDA
+@pytest.mark.gpu
 def test_components_on_cuda_match_cpu_generator():
     like = constant(50.0, b=2, h=16, w=16)
     cpu = C.tukey_lambda_noise(like.shape, 0.0, 2.0, like=like, generator=gen(9))

@@ -363,7 +363,7 @@ def test_noise_config_errors():
         build_noise_model(NoiseConfig(cameras=("Pentax",)))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_synthesize_on_cuda():
     model = NoiseModel.from_preset("eld+bias", SONY)
     clean = torch.rand(2, 4, 32, 32, device="cuda")

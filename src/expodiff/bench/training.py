@@ -47,6 +47,7 @@ _FREE_KEYS: frozenset[tuple[str, ...]] = frozenset(
         ("train", "progress"),
         ("train", "tensorboard"),
         ("data", "num_workers"),
+        ("train", "device"),  # always the CPU now; runs cached before said "auto"
     }
 )
 
@@ -112,6 +113,8 @@ def experiment_config(
         "train.keep_checkpoints=1",
         "train.tensorboard=false",
         "train.progress=false",
+        # The benchmark measures the CPU (bench/machine.py); "auto" would train on a GPU.
+        "train.device=cpu",
         f"train.output_dir={Path(workdir) / 'train' / run.key}",
     ]
     if threads is not None:

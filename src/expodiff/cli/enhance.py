@@ -231,9 +231,9 @@ def run(args: argparse.Namespace) -> int:
     pending = [job for job in mine if args.overwrite or not job.done()]
     for job in mine:
         if job not in pending:
-            print(
-                f"{ranks.prefix}{job.source} -> {job.output}: exists, skipped (--overwrite to redo)"
-            )
+            line = f"{job.source} -> {job.output}: exists, skipped (--overwrite to redo)"
+            # flushed: one line per write (the ranks of torchrun share stdout)
+            print(f"{ranks.prefix}{line}", flush=True)
     failures = _enhance_jobs(pending, args, single, ranks) if pending else 0
     counts = FolderCounts(len(pending) - failures, len(mine) - len(pending), failures)
     total = total_counts(counts, ranks)
@@ -334,5 +334,6 @@ def _enhance_jobs(pending, args: argparse.Namespace, single: bool, ranks) -> int
         seconds = time.perf_counter() - start
         summary = result.summary().rsplit(", ", 1)[0]  # the total time is printed below
         tqdm.write(f"{ranks.prefix}{job.source} -> {job.output}: {summary}, {seconds:.1f} s{extra}")
+        sys.stdout.flush()  # each line as it happens, whole (in logs, and under torchrun)
     files_bar.close()
     return failures
