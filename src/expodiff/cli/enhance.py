@@ -99,7 +99,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="K",
         help="system gain K in DN per electron of the raw file's own DN (default: the "
-        "camera profile at the file's ISO, else estimated from the image)",
+        "camera profile at the file's ISO, else estimated from the image with darktable's "
+        "installed noise profile as a prior)",
     )
     p.add_argument(
         "--camera",

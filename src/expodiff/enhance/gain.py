@@ -26,6 +26,11 @@ them (:class:`GainSource`):
   file's DN, converted to the model's scale with the file's range. The profile is the one the
   user names (``--camera``), or the one matching the file's make and model through
   :data:`CAMERA_ALIASES`;
+* ``DARKTABLE``: a camera without a calibrated profile that darktable's installed
+  ``noiseprofiles.json`` knows (:mod:`expodiff.enhance.darktable`): its K at the file's ISO is
+  a prior good to about 40 %. The image's own estimate (below) is kept when it agrees with
+  the prior within :data:`~expodiff.enhance.darktable.DARKTABLE_AGREEMENT`; darktable's K is
+  taken when the image cannot be measured or disagrees by more. Either way with a warning;
 * ``BLIND``: otherwise, with a warning, the photon-transfer line measured on the frame itself
   (:func:`expodiff.enhance.noiselevel.fit_noise_curve`), clamped to the range of K the model
   was trained on (the clamp is reported).
@@ -34,6 +39,7 @@ them (:class:`GainSource`):
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -43,6 +49,15 @@ import torch
 
 from ..errors import ExpodiffError
 from ..noise.camera import CameraProfile, ProfileError
+from .darktable import (
+    DARKTABLE_AGREEMENT,
+    DARKTABLE_NOISEPROFILES_ENV,
+    DarktableCamera,
+    DarktableProfileError,
+    darktable_profiles_path,
+    find_darktable_camera,
+    load_darktable_profiles,
+)
 from .noiselevel import fit_noise_curve
 
 __all__ = [
@@ -51,6 +66,7 @@ __all__ = [
     "GainEstimate",
     "camera_key",
     "match_profile",
+    "match_darktable",
     "resolve_camera_profile",
     "profile_gain",
     "model_scale_gain",
@@ -78,6 +94,7 @@ class GainSource(str, Enum):
 
     USER = "user"
     PROFILE = "profile"
+    DARKTABLE = "darktable"
     BLIND = "blind"
 
 
@@ -126,6 +143,38 @@ def match_profile(make: str | None, model: str | None) -> str | None:
     """The packaged profile of a camera (by :data:`CAMERA_ALIASES`), or None."""
     key = camera_key(make, model)
     return None if key is None else CAMERA_ALIASES.get(key)
+
+
+def _darktable_key(make: str | None, model: str | None) -> str | None:
+    """:func:`camera_key` with the maker cut to its first word: darktable names makers short
+    (``Olympus``, ``Nikon``) where files spell them out (``OLYMPUS IMAGING CORP.``)."""
+    words = (make or "").split()
+    return camera_key(words[0] if words else None, model)
+
+
+def match_darktable(
+    make: str | None, model: str | None
+) -> tuple[DarktableCamera | None, str | None]:
+    """darktable's noise profile of a camera, from the installed ``noiseprofiles.json``.
+
+    Returns:
+        ``(camera or None, note)``: ``note`` is a warning when the file found at a default
+        place is unreadable (then it is ignored).
+
+    Raises:
+        DarktableProfileError: the file that ``EXPODIFF_DARKTABLE_NOISEPROFILES`` names is
+            missing or malformed.
+    """
+    path = darktable_profiles_path()
+    if path is None:
+        return None, None
+    try:
+        cameras = load_darktable_profiles(path)
+    except DarktableProfileError as exc:
+        if os.environ.get(DARKTABLE_NOISEPROFILES_ENV):
+            raise
+        return None, f"{exc}; not used"
+    return find_darktable_camera(cameras, make, model, _darktable_key), None
 
 
 def resolve_camera_profile(camera: str | Path | CameraProfile) -> CameraProfile:
@@ -257,6 +306,52 @@ def _from_file_gain(
     )
 
 
+def _with_darktable(
+    blind: GainEstimate,
+    darktable: DarktableCamera,
+    iso: float,
+    full_scale_dn: float,
+    dn_range: float | None,
+    why: str,
+) -> tuple[GainEstimate, str]:
+    """The image's K when darktable's prior confirms it (within ``DARKTABLE_AGREEMENT``),
+    else darktable's; and the warning that says which and why."""
+    prior = darktable.system_gain(iso, full_scale_dn)
+    stated = f"darktable's noise profile of {darktable.name} at ISO {iso:g} gives {prior:.3g}"
+    low, high = prior / DARKTABLE_AGREEMENT, prior * DARKTABLE_AGREEMENT
+    if not blind.clamped and low <= blind.system_gain <= high:
+        estimate = GainEstimate(
+            blind.system_gain,
+            GainSource.BLIND,
+            f"{blind.detail}; {stated}, which agrees within x{DARKTABLE_AGREEMENT:g}",
+            file_gain=blind.file_gain,
+            dn_range=dn_range,
+        )
+        return estimate, (
+            f"{why}: the noise level is estimated from the image (K = {blind.system_gain:.3g}; "
+            f"{stated}); give --system-gain or --camera for exact results"
+        )
+    own = (
+        "cannot be measured"
+        if blind.clamped
+        else f"({blind.system_gain:.3g}) differs by more than x{DARKTABLE_AGREEMENT:g}"
+    )
+    file_gain = None if dn_range is None else prior * dn_range / float(full_scale_dn)
+    estimate = GainEstimate(
+        prior,
+        GainSource.DARKTABLE,
+        f"darktable profile {darktable.name} at ISO {iso:g}; the image's own estimate {own}",
+        profile=darktable.name,
+        file_gain=file_gain,
+        dn_range=dn_range,
+    )
+    return estimate, (
+        f"{why}: K = {prior:.3g} from darktable's noise profile of {darktable.name} (good to "
+        f"about 40 %; the image's own estimate {own}); give --system-gain or --camera for "
+        "exact results"
+    )
+
+
 def resolve_gain(
     packed_norm: torch.Tensor,
     *,
@@ -287,7 +382,8 @@ def resolve_gain(
         (blind estimate; K outside the trained range).
 
     Raises:
-        ExpodiffError: a bad ``system_gain`` or ``dn_range``, an unknown ``camera``.
+        ExpodiffError: a bad ``system_gain`` or ``dn_range``, an unknown ``camera``, a
+            missing or malformed darktable file named by ``EXPODIFF_DARKTABLE_NOISEPROFILES``.
     """
     lo, hi = gain_range
     if dn_range is not None and not (dn_range > 0 and math.isfinite(dn_range)):
@@ -331,14 +427,26 @@ def resolve_gain(
         else:
             why = f"no calibrated noise profile for {camera_key(make, model) or 'unknown camera'}"
         if estimate is None:
-            estimate = blind_gain(packed_norm, full_scale_dn, gain_range, dn_range)
-            found = f"K = {estimate.system_gain:.3g}"
-            if estimate.clamped:
-                found += f": {estimate.detail}"
-            messages.append(
-                f"{why}: the noise level is estimated from the image ({found}); give "
-                "--system-gain or --camera for exact results"
-            )
+            darktable = None
+            if profile is None and camera is None:
+                darktable, note = match_darktable(make, model)
+                if note:
+                    messages.append(note)
+            blind = blind_gain(packed_norm, full_scale_dn, gain_range, dn_range)
+            if darktable is not None and iso is not None and iso > 0:
+                estimate, message = _with_darktable(
+                    blind, darktable, float(iso), full_scale_dn, dn_range, why
+                )
+                messages.append(message)
+            else:
+                estimate = blind
+                found = f"K = {estimate.system_gain:.3g}"
+                if estimate.clamped:
+                    found += f": {estimate.detail}"
+                messages.append(
+                    f"{why}: the noise level is estimated from the image ({found}); give "
+                    "--system-gain or --camera for exact results"
+                )
     if estimate.source is not GainSource.BLIND and not lo <= estimate.system_gain <= hi:
         messages.append(
             f"K = {estimate.system_gain:.3g} DN/e (on the model's scale) is outside the range "
