@@ -2,6 +2,14 @@
 
 Each rank gets its own output folder (``.../rank<R>``) so that anything a rank other than 0
 wrote would show up; each rank prints the SHA-256 of its final weights.
+
+Pinned to the CPU on purpose (``train.device=cpu``; tests/conftest.py also empties
+``CUDA_VISIBLE_DEVICES`` for the launch): with CUDA visible, ``auto`` makes
+:func:`~expodiff.train.distributed.init_distributed` choose NCCL on ``cuda:LOCAL_RANK``, and
+on a one-GPU machine both ranks would share ``cuda:0``, which NCCL refuses ("Duplicate GPU
+detected"); the bit-identical weights across ranks are also a CPU property (CUDA
+convolutions are not deterministic by default). tests/test_devices.py checks the backend
+choice itself.
 """
 
 from __future__ import annotations
