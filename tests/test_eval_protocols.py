@@ -141,6 +141,20 @@ def test_eld_protocol_groups_by_camera(tmp_path, data_dir):  # noqa: ARG001
     pairs = list(pairs)
     assert {p.group for p in pairs} == {"SonyA7S2"}
     assert sorted({p.nominal_ratio for p in pairs}) == [100.0, 200.0]
+    # K and the read noise on the files' own scale (white - black = 15871 DN): the profile's
+    # K x 15583 / 15871, and the read noise's electrons kept
+    from dataclasses import replace
+
+    from expodiff.build import build_noise_model
+    from expodiff.noise import params as noise_params
+
+    model = build_noise_model(replace(cfg.noise, cameras=("SonyA7S2",)))
+    for p in pairs:
+        params = model.params_for_iso(p.sample.iso)
+        k = float(params.system_gain[0])
+        assert p.system_gain == pytest.approx(k * 15583 / 15871)
+        electrons = noise_params.read_noise_std(params, 0, model.components) / k
+        assert p.read_std / p.system_gain == pytest.approx(electrons)
     res = evaluate_pairs(pairs, [BaselineMethod(Baseline.SCALED)])
     assert len(res) == len(pairs) and all(r.group == "SonyA7S2" for r in res)
     with pytest.raises(ConfigError, match="protocol eld has ratios 100, 200; got 300"):

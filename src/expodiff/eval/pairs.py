@@ -87,7 +87,9 @@ def _real_pair(
     noisy = _centre_crop(s.noisy, crop)[None].to(device)
     read_std = None
     if read_noise_for is not None and s.iso is not None:
-        read_std = read_noise_for(s.camera, float(s.iso))
+        electrons = read_noise_for(s.camera, float(s.iso))
+        # on the pair's scale: its K is the profile's converted with the file's range
+        read_std = None if electrons is None else electrons * float(s.system_gain)
     ratio = float(s.exposure_ratio)
     return EvalPair(s.name, noisy, clean, ratio, nominal, float(s.system_gain), read_std, group, s)
 
@@ -134,7 +136,8 @@ def pairs_from_dataset(
     ``nominal_ratios`` within 5 %) is in ``ratios`` (all when empty). Synthetic items get
     noise at every ratio of ``ratios`` from ``noise_model``, seeded per (seed, item, ratio).
     ``max_images`` caps the images per ratio. ``read_noise_for(camera, iso)`` gives the read
-    noise std of real pairs (for BM3D).
+    noise std of real pairs in electrons (for BM3D; times the pair's K it is DN on the pair's
+    scale).
     """
     device = torch.device(device)
     counts: dict[float, int] = {}

@@ -72,8 +72,9 @@ PROTOCOL_RATIOS: dict[EvalProtocol, tuple[float, ...]] = {
 
 
 class _ReadNoiseLevels:
-    """``levels(camera, iso)``: the read-noise std (DN) of a camera at an ISO under the
-    config's noise model, for BM3D on real pairs; None for a camera without a profile."""
+    """``levels(camera, iso)``: the read-noise std of a camera at an ISO under the config's
+    noise model, in electrons (a real pair's K turns it into its own DN, eval.pairs), for BM3D
+    on real pairs; None for a camera without a profile."""
 
     def __init__(self, noise: NoiseConfig) -> None:
         self.noise = noise
@@ -90,7 +91,8 @@ class _ReadNoiseLevels:
         model = self.models[camera]
         if model is None:
             return None
-        return read_noise_std(model.params_for_iso(iso), 0, model.components)
+        params = model.params_for_iso(iso)
+        return read_noise_std(params, 0, model.components) / float(params.system_gain[0])
 
 
 def _synthetic_pairs(
