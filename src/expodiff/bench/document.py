@@ -243,107 +243,95 @@ def _fig6_section(data: ReportData, images: Path, csv_dir: Path) -> str:
     return "".join(out)
 
 
+# the speed table's columns, one per value of a _speed_row
+_SPEED_HEADER = [
+    "model",
+    "allocator",
+    "parameters",
+    "GFLOP/MP",
+    "S",
+    "s/frame",
+    "ms/MP",
+    "peak RSS (MiB)",
+    "RSS before (MiB)",
+    "load",
+]
+# speed.csv's columns, one per value of a _speed_csv_row
+_SPEED_CSV_HEADER = (
+    "model allocator steps height width threads tile seconds ms_per_mp peak_rss_mib "
+    "rss_before_mib load_avg error"
+).split()
+
+
 def _speed_section(data: ReportData, images: Path, csv_dir: Path) -> str:
+    """The speed table (with each preset's cost), ``speed.csv`` and the two bar plots."""
     costs = {c["name"]: c for c in data.costs}
-    rows, csv_rows = [], []
-    for s in data.speed:
-        c = costs.get(s.model, {})
-        ms_mp = 1000 * s.seconds / s.megapixels if math.isfinite(s.seconds) else math.nan
-        rows.append(
-            [
-                f"`{s.model}`",
-                s.allocator,
-                f"{c['params']:,}" if c else "–",
-                fmt(c["gflops_per_mp"]) if c else "–",
-                str(s.steps),
-                fmt(s.seconds, 1 if s.seconds >= 10 else 2)
-                if not s.error
-                else f"failed: {s.error}",
-                fmt(ms_mp, 0),
-                fmt(s.peak_rss_mb, 0),
-                fmt(s.rss_before_mb, 0),
-                fmt(s.load_avg, 1),
-            ]
-        )
-        csv_rows.append(
-            [
-                s.model,
-                s.allocator,
-                s.steps,
-                s.height,
-                s.width,
-                s.threads,
-                s.tile or 0,
-                s.seconds,
-                ms_mp,
-                s.peak_rss_mb,
-                s.rss_before_mb,
-                s.load_avg,
-                s.error,
-            ]
-        )
-    write_csv(
-        csv_dir / "speed.csv",
-        [
-            "model",
-            "allocator",
-            "steps",
-            "height",
-            "width",
-            "threads",
-            "tile",
-            "seconds",
-            "ms_per_mp",
-            "peak_rss_mib",
-            "rss_before_mib",
-            "load_avg",
-            "error",
-        ],
-        csv_rows,
-    )
-    header = [
-        "model",
-        "allocator",
-        "parameters",
-        "GFLOP/MP",
-        "S",
-        "s/frame",
-        "ms/MP",
-        "peak RSS (MiB)",
-        "RSS before (MiB)",
-        "load",
+    rows = [_speed_row(s, costs.get(s.model, {})) for s in data.speed]
+    write_csv(csv_dir / "speed.csv", _SPEED_CSV_HEADER, [_speed_csv_row(s) for s in data.speed])
+    out = [markdown_table(_SPEED_HEADER, rows) if rows else "_Not measured yet._\n"]
+    out.extend(_speed_plots(data, images))
+    out.append("\nRaw numbers: [benchmarks/speed.csv](benchmarks/speed.csv). ")
+    out.append(_rerun(data, BenchTable.SPEED))
+    return "".join(out)
+
+
+def _ms_per_mp(s: SpeedResult) -> float:
+    """Milliseconds per megapixel (NaN for a failed run)."""
+    return 1000 * s.seconds / s.megapixels if math.isfinite(s.seconds) else math.nan
+
+
+def _speed_row(s: SpeedResult, cost: dict) -> list[str]:
+    """One row of the speed table; ``cost`` is the preset's entry of ``data.costs`` or {}."""
+    seconds = fmt(s.seconds, 1 if s.seconds >= 10 else 2) if not s.error else f"failed: {s.error}"
+    return [
+        f"`{s.model}`",
+        s.allocator,
+        f"{cost['params']:,}" if cost else "–",
+        fmt(cost["gflops_per_mp"]) if cost else "–",
+        str(s.steps),
+        seconds,
+        fmt(_ms_per_mp(s), 0),
+        fmt(s.peak_rss_mb, 0),
+        fmt(s.rss_before_mb, 0),
+        fmt(s.load_avg, 1),
     ]
-    out = [markdown_table(header, rows) if rows else "_Not measured yet._\n"]
+
+
+def _speed_csv_row(s: SpeedResult) -> list:
+    """One row of ``speed.csv`` (raw values)."""
+    return [
+        *(s.model, s.allocator, s.steps, s.height, s.width, s.threads, s.tile or 0, s.seconds),
+        *(_ms_per_mp(s), s.peak_rss_mb, s.rss_before_mb, s.load_avg, s.error),
+    ]
+
+
+def _speed_plots(data: ReportData, images: Path) -> list[str]:
+    """Bar plots of time and peak memory per model, one bar per (steps, allocator)."""
     models = list(dict.fromkeys(s.model for s in data.speed))
+    if not models:
+        return []
     variants = sorted({(s.steps, s.allocator) for s in data.speed})
     mp = f"{4 * data.bench.speed.height * data.bench.speed.width / 1e6:.3g} MP"
+    runs: dict[tuple[str, int, str], SpeedResult] = {}  # the first run of each bar
+    for s in data.speed:
+        runs.setdefault((s.model, s.steps, s.allocator), s)
+    out = []
     for name, attr, title, log_y in (
         ("bench_speed.png", "seconds", f"seconds per {mp} frame", True),
         ("bench_memory.png", "peak_rss_mb", f"peak RSS (MiB), {mp} frame", False),
     ):
         series = {
             f"S={k}, {a} allocator": [
-                next(
-                    (
-                        getattr(s, attr)
-                        for s in data.speed
-                        if (s.model, s.steps, s.allocator) == (m, k, a)
-                    ),
-                    math.nan,
-                )
-                for m in models
+                getattr(runs[m, k, a], attr) if (m, k, a) in runs else math.nan for m in models
             ]
             for k, a in variants
         }
-        if models:
-            path = plots.grouped_bars(
-                images / name, [(title, models, series)], ylabel=title, log_y=log_y, zoom=False
-            )
-            if path:
-                out.append(f"\n![{title}](images/{path.name})\n")
-    out.append("\nRaw numbers: [benchmarks/speed.csv](benchmarks/speed.csv). ")
-    out.append(_rerun(data, BenchTable.SPEED))
-    return "".join(out)
+        path = plots.grouped_bars(
+            images / name, [(title, models, series)], ylabel=title, log_y=log_y, zoom=False
+        )
+        if path:
+            out.append(f"\n![{title}](images/{path.name})\n")
+    return out
 
 
 def write_document(data: ReportData, out: Path, sections: Sequence[tuple[BenchTable, str]]) -> Path:
