@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from fractions import Fraction
 from pathlib import Path
@@ -243,7 +244,7 @@ def test_bad_input_files(raw_dir, model_dir, tmp_path, capsys, case):
     assert_one_line_error(code, out, err, path.name)
     assert problem in err
     assert list(outputs.iterdir()) == []
-    with pytest.raises(InputFileError):
+    with pytest.raises(InputFileError, match=re.escape(f"{path.name}: {problem}")):
         main(["--debug", *map(str, argv)])
 
 
@@ -288,10 +289,10 @@ def test_bad_models_and_options(dark_dng, model_dir, tmp_path, capsys):
     code, _, err = run_cli(capsys, "enhance", dark_dng, "-o", "", "--model", model_dir)
     assert code == 2 and "the output path is empty" in err
     # argparse rejects a non-finite consistency and a darkening ratio
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="^2$"):
         main(["enhance", str(dark_dng), "-o", str(out), "--consistency", "inf"])
     assert "must be a finite number >= 0" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="^2$"):
         main(["enhance", str(dark_dng), "-o", str(out), "--ratio", "0.5"])
     assert "expodiff brightens, it does not darken" in capsys.readouterr().err
 
@@ -320,7 +321,7 @@ def test_packaged_default_model(raw_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("command", ["enhance", "darken"])
 def test_help(command, capsys):
-    with pytest.raises(SystemExit) as info:
+    with pytest.raises(SystemExit, match="^0$") as info:
         main([command, "--help"])
     assert info.value.code == 0
     assert f"usage: expodiff {command}" in capsys.readouterr().out

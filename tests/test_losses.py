@@ -20,10 +20,7 @@ from expodiff.diffusion.losses import (
 from expodiff.diffusion.process import ExposureProcess, Reexposure
 from expodiff.nets.denoiser import DenoiserOutput, ExposureDenoiser, Prediction
 from expodiff.noise.pair import NoisyPair
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from torch_helpers import assert_gradients_reach_every_parameter, gen
 
 
 # ------------------------------------------------------------------ Eq. 11
@@ -151,7 +148,9 @@ def test_golden_poisson_kl_training_loss():
 
 
 def test_step_weights_must_match_the_steps():
-    with pytest.raises(ValueError):
+    with pytest.raises(
+        ValueError, match=r"step_weights needs 2 values \(one per step\), got \(3,\)"
+    ):
         training_losses(
             ExposureProcess(), golden_model(), golden_pair(), steps=2, step_weights=(1.0, 2.0, 3.0)
         )
@@ -203,14 +202,7 @@ def test_gradients_reach_every_parameter_from_every_step():
     noisy = (clean + 0.05 * torch.randn(2, 4, 16, 16, generator=g)).clamp(0, 1)
     pair = NoisyPair(noisy, clean, torch.tensor([1.0, 3.0]), torch.tensor([100.0, 200.0]))
     out = training_losses(ExposureProcess(), model, pair, steps=3, generator=g)
-    for i, step_loss in enumerate(out.per_step):
-        grads = torch.autograd.grad(
-            step_loss, list(model.parameters()), retain_graph=True, allow_unused=True
-        )
-        assert all(gr is not None for gr in grads), i
-        assert sum(float(gr.abs().sum()) for gr in grads) > 0, i
-    out.total.backward()
-    assert all(p.grad is not None and torch.all(torch.isfinite(p.grad)) for p in model.parameters())
+    assert_gradients_reach_every_parameter(model, out)
 
 
 def test_training_losses_are_deterministic_with_a_seeded_generator():

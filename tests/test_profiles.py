@@ -95,7 +95,7 @@ def test_black_level_error_matches_pmn_table(data_dir):
 def test_unknown_camera_lists_valid_names():
     with pytest.raises(ProfileError, match="valid: CanonEOS5D4, .*SonyA7S2"):
         load_profile("SonyA7S3")
-    with pytest.raises(ValueError):  # ProfileError is also a ValueError
+    with pytest.raises(ValueError, match="unknown camera profile ''; valid: "):  # a ProfileError
         load_profile("")
     assert load_profile("sonya7s2").name == "SonyA7S2"  # case-insensitive
     with pytest.raises(ProfileError, match="valid: Profile-1, Profile-2"):
@@ -104,7 +104,7 @@ def test_unknown_camera_lists_valid_names():
 
 def test_profiles_are_frozen():
     p = load_profile("SonyA7S2")
-    with pytest.raises(FrozenInstanceError):
+    with pytest.raises(FrozenInstanceError, match="cannot assign to field 'gain_min'"):
         p.gain_min = 1.0  # type: ignore[misc]
 
 

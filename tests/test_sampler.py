@@ -15,10 +15,7 @@ from expodiff.diffusion.sampler import (
     sample_progressive,
 )
 from expodiff.nets.denoiser import DenoiserOutput
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from torch_helpers import gen
 
 
 def make_pair(b: int = 2, seed: int = 0):
@@ -146,7 +143,7 @@ def test_oracle_illuminance_correction_is_explicit():
         ExposureProcess(), dim, noisy, reference=clean, oracle_illuminance_correction=True, **kwargs
     )
     torch.testing.assert_close(fixed, clean)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="oracle_illuminance_correction needs the reference"):
         sample(ExposureProcess(), dim, noisy, oracle_illuminance_correction=True, **kwargs)
 
 
@@ -178,7 +175,9 @@ def test_explicit_schedule_and_validation():
         )
     )
     assert len(steps) == 2 and torch.equal(steps[1].exposure_multiple, sched[:, 1])
-    with pytest.raises(ValueError):
+    with pytest.raises(
+        ValueError, match=r"schedule must be \(B, S \+ 1\) with S >= 1, got \(2, 1\)"
+    ):
         list(
             sample_progressive(
                 ExposureProcess(),
@@ -189,7 +188,7 @@ def test_explicit_schedule_and_validation():
                 schedule=sched[:, :1],
             )
         )
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"system_gain must be finite and > 0, got \[1.0, 0.0\]"):
         sample(
             ExposureProcess(),
             lambda s, p, n: clean,
@@ -197,7 +196,9 @@ def test_explicit_schedule_and_validation():
             exposure_ratio=r,
             system_gain=torch.tensor([1.0, 0.0]),
         )
-    with pytest.raises(ValueError):
+    with pytest.raises(
+        ValueError, match=r"exposure_ratio must be finite and >= 1, got \[0.5, 2.0\]"
+    ):
         sample(
             ExposureProcess(),
             lambda s, p, n: clean,
@@ -205,5 +206,5 @@ def test_explicit_schedule_and_validation():
             exposure_ratio=torch.tensor([0.5, 2.0]),
             system_gain=k,
         )
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"noisy must be \(B, C, H, W\), got \(4, 12, 10\)"):
         sample(ExposureProcess(), lambda s, p, n: clean, noisy[0], exposure_ratio=r, system_gain=k)

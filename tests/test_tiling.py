@@ -131,9 +131,11 @@ def test_single_tile_is_a_plain_call_and_arguments_are_checked():
     assert torch.equal(a, b)
     plain = tiled_forward(lambda s, p, n: s * 2, x, tile=4, overlap=2)
     torch.testing.assert_close(plain.prediction, x * 2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need 0 <= overlap < tile, got overlap=16, tile=16"):
         TiledDenoiser(model, tile=16, overlap=16)
-    with pytest.raises(ValueError):
+    with pytest.raises(
+        ValueError, match=r"need 0 <= 2 \* margin < overlap, got margin=2, overlap=4"
+    ):
         tiled_forward(model, x, x, x, tile=8, overlap=4, margin=2)
 
 

@@ -22,10 +22,7 @@ from expodiff.errors import ConfigError
 from expodiff.nets.denoiser import DenoiserOutput
 from expodiff.noise.pair import NoisyPair
 from expodiff.train.objectives import supervised_loss
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from torch_helpers import assert_gradients_reach_every_parameter, gen
 
 
 def smooth_pair(batch: int = 2, size: int = 32, ratio: float = 3.0, gain: float = 1e-3):
@@ -102,14 +99,7 @@ def test_gradients_reach_every_parameter_through_the_correction():
     out = training_losses(
         ExposureProcess(), model, pair, steps=3, generator=gen(5), input_consistency_sigma=4.0
     )
-    for i, step_loss in enumerate(out.per_step):
-        grads = torch.autograd.grad(
-            step_loss, list(model.parameters()), retain_graph=True, allow_unused=True
-        )
-        assert all(gr is not None for gr in grads), i
-        assert sum(float(gr.abs().sum()) for gr in grads) > 0, i
-    out.total.backward()
-    assert all(p.grad is not None and torch.all(torch.isfinite(p.grad)) for p in model.parameters())
+    assert_gradients_reach_every_parameter(model, out)
 
 
 def test_config_option_needs_a_sigma_and_loads_strictly():
@@ -121,7 +111,9 @@ def test_config_option_needs_a_sigma_and_loads_strictly():
         None, ["diffusion.input_consistency_sigma=8", "diffusion.train_input_consistency=true"]
     )
     assert cfg.diffusion.train_consistency_sigma == 8.0
-    with pytest.raises(ConfigError):
+    with pytest.raises(
+        ConfigError, match="^diffusion: train_input_consistency needs input_consistency_sigma"
+    ):
         load_config(None, ["diffusion.train_input_consistency=true"])
 
 

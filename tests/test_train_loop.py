@@ -104,6 +104,8 @@ def test_a_bad_file_read_in_a_worker_is_a_one_line_error(images, tmp_path):
     for p in (bad / "set").iterdir():
         p.write_bytes(b"not a png")  # every file: whichever the sampler draws first is broken
     cfg = tiny("pg-unet-ff", tmp_path / "run", bad, "data.num_workers=1", "data.val_sets=[]")
-    with pytest.raises(DataError) as exc:
+    with pytest.raises(
+        DataError, match=r"img\d\.png: cannot read image \(cannot identify image"
+    ) as exc:
         Trainer(cfg).run()
     assert "\n" not in str(exc.value) and "img" in str(exc.value)
