@@ -14,6 +14,7 @@ import torch.distributed as dist
 
 import expodiff.train.distributed as distributed
 from enhance_helpers import TEST_CONFIG
+from expodiff.devices import resolve_device
 from expodiff.enhance.api import enhance
 from expodiff.enhance.models import load_model
 from expodiff.enhance.ranks import FolderCounts, RankInfo, total_counts
@@ -46,7 +47,7 @@ def test_auto_is_the_cpu_without_cuda_and_runs():
 
 
 def test_auto_would_pick_this_ranks_gpu(two_gpus):  # noqa: ARG001
-    resolve = distributed.resolve_device
+    resolve = resolve_device
     assert load_model(_halve, config=TEST_CONFIG, device="auto").device == torch.device("cuda", 0)
     assert resolve("auto", 1) == torch.device("cuda", 1)
     assert resolve("cuda", 3) == torch.device("cuda", 1)  # more ranks than GPUs: wrap around
@@ -60,6 +61,7 @@ def test_training_process_group_backend(monkeypatch, two_gpus, device, backend):
     test pins ``train.device=cpu``: NCCL needs one GPU per rank), gloo on the CPU."""
     started = []
     monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_RANK", "1")
     monkeypatch.setattr(dist, "is_initialized", lambda: False)
     monkeypatch.setattr(dist, "init_process_group", lambda backend: started.append(backend))
@@ -71,6 +73,22 @@ def test_training_process_group_backend(monkeypatch, two_gpus, device, backend):
         assert ctx.device == torch.device("cuda", 1) and two_gpus == [ctx.device]
     else:
         assert ctx.device == torch.device("cpu") and two_gpus == []
+
+
+def test_more_training_ranks_than_gpus_is_a_clear_error(monkeypatch, two_gpus):  # noqa: ARG001
+    """Three ranks on a machine with two GPUs: two would share one, which NCCL refuses."""
+    started = []
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: started.append(backend))
+    with pytest.raises(ConfigError, match="3 ranks on this machine but 2 GPU.*one GPU per rank"):
+        distributed.init_distributed("auto")
+    assert started == []
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "get_rank", lambda: 2)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 3)
+    assert distributed.init_distributed("cpu").backend == "gloo"  # CPU ranks: any number
 
 
 def test_enhance_ranks_count_with_gloo_even_with_gpus(monkeypatch, two_gpus):  # noqa: ARG001

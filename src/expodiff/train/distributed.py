@@ -82,12 +82,27 @@ class DistContext:
 
 
 def init_distributed(device: str = "auto") -> DistContext:
-    """Start the process group when launched by torchrun; pick this rank's device."""
+    """Start the process group when launched by torchrun; pick this rank's device.
+
+    Raises:
+        ConfigError: CUDA requested but not available, or more ranks on this machine than
+            GPUs (NCCL needs one GPU per rank; two ranks on one GPU fail at the first
+            collective).
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device, local_rank)
     if world_size <= 1:
         return DistContext(device=dev)
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if dev.type == "cuda" and local_world > torch.cuda.device_count():
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            f"train.device={device}: {local_world} ranks on this machine but "
+            f"{torch.cuda.device_count()} GPU(s); DDP on GPUs needs one GPU per rank: "
+            "use --nproc_per_node with at most that many, or train.device=cpu"
+        )
     backend = "nccl" if dev.type == "cuda" else "gloo"
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
