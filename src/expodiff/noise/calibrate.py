@@ -19,9 +19,10 @@ Across ISOs the joint model fits ``log sigma = slope * log K + bias`` (residual 
 :class:`~expodiff.noise.camera.CameraProfile` on the camera's own DN scale
 (``full_scale_dn = white - black``).
 
-The estimators live in :mod:`expodiff.noise.estimators` (re-exported here). Frames
-enter as :class:`CalibrationFrame` (a mosaic, its ISO, kind and levels), so everything
-here is testable on synthetic arrays; ``expodiff calibrate`` reads the files.
+The estimators live in :mod:`expodiff.noise.estimators` and
+:mod:`expodiff.noise.photon_transfer` (re-exported here). Frames enter as
+:class:`CalibrationFrame` (a mosaic, its ISO, kind and levels), so everything here is
+testable on synthetic arrays; ``expodiff calibrate`` reads the files.
 
 ================  ==========================================================================
 name here         symbol
@@ -51,15 +52,13 @@ from .estimators import (
     CalibrationFrame,
     DarkStats,
     FrameKind,
-    GainFit,
     TukeyFit,
     classify_frame,
     estimate_dark_stats,
-    estimate_gain,
     fit_log_linear,
     fit_tukey_lambda,
-    pair_flats,
 )
+from .photon_transfer import GainFit, estimate_gain, pair_flats
 
 __all__ = [
     "FrameKind",
