@@ -22,7 +22,7 @@ from expodiff.enhance.darktable import (
     find_darktable_camera,
     load_darktable_profiles,
 )
-from expodiff.enhance.gain import GainSource, _darktable_key, match_darktable, resolve_gain
+from expodiff.enhance.gain import GainSource, darktable_key, match_darktable, resolve_gain
 from expodiff.io.dng import write_dng
 from expodiff.io.profiles import load_profile
 from expodiff.sensor import SensorSpec
@@ -95,10 +95,10 @@ def test_reading_and_interpolating_a_darktable_file(profiles_file):
         d30.slope_at(0)
     # matched by the names raw files use
     for make, model in [("Canon", "Canon EOS D30"), ("CANON", "EOS D30")]:
-        assert find_darktable_camera(cameras, make, model, _darktable_key) is d30
-    olympus = find_darktable_camera(cameras, "OLYMPUS IMAGING CORP.", "E-M5", _darktable_key)
+        assert find_darktable_camera(cameras, make, model, darktable_key) is d30
+    olympus = find_darktable_camera(cameras, "OLYMPUS IMAGING CORP.", "E-M5", darktable_key)
     assert olympus is cameras[1]
-    assert find_darktable_camera(cameras, "Canon", "Canon EOS 5D", _darktable_key) is None
+    assert find_darktable_camera(cameras, "Canon", "Canon EOS 5D", darktable_key) is None
 
 
 def test_darktable_path_setting(tmp_path, monkeypatch, profiles_file):
@@ -197,7 +197,7 @@ def test_installed_darktable_file_against_eld_calibrations(monkeypatch):
     assert len(cameras) > 300
     factors, per_camera = [], {}
     for name, (maker, model, range_dn) in DARKTABLE_RANGES.items():
-        camera = find_darktable_camera(cameras, maker, model, _darktable_key)
+        camera = find_darktable_camera(cameras, maker, model, darktable_key)
         assert camera is not None, name
         eld = load_profile(name)
         mine = [

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ExpodiffError
+from .cameras import darktable_key
 
 __all__ = [
     "DARKTABLE_NOISEPROFILES_ENV",
@@ -61,6 +62,7 @@ __all__ = [
     "darktable_profiles_path",
     "load_darktable_profiles",
     "find_darktable_camera",
+    "match_darktable",
 ]
 
 # Environment variable naming the noiseprofiles.json to read; empty or "none": do not use one.
@@ -211,3 +213,28 @@ def find_darktable_camera(
     if wanted is None:
         return None
     return next((c for c in cameras if key(c.maker, c.model) == wanted), None)
+
+
+def match_darktable(
+    make: str | None, model: str | None
+) -> tuple[DarktableCamera | None, str | None]:
+    """darktable's noise profile of a camera, from the installed ``noiseprofiles.json``.
+
+    Returns:
+        ``(camera or None, note)``: ``note`` is a warning when the file found at a default
+        place is unreadable (then it is ignored).
+
+    Raises:
+        DarktableProfileError: the file that ``EXPODIFF_DARKTABLE_NOISEPROFILES`` names is
+            missing or malformed.
+    """
+    path = darktable_profiles_path()
+    if path is None:
+        return None, None
+    try:
+        cameras = load_darktable_profiles(path)
+    except DarktableProfileError as exc:
+        if os.environ.get(DARKTABLE_NOISEPROFILES_ENV):
+            raise
+        return None, f"{exc}; not used"
+    return find_darktable_camera(cameras, make, model, darktable_key), None

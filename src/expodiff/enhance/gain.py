@@ -39,8 +39,6 @@ them (:class:`GainSource`):
 from __future__ import annotations
 
 import math
-import os
-import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -49,15 +47,8 @@ import torch
 
 from ..errors import ExpodiffError
 from ..noise.camera import CameraProfile, ProfileError
-from .darktable import (
-    DARKTABLE_AGREEMENT,
-    DARKTABLE_NOISEPROFILES_ENV,
-    DarktableCamera,
-    DarktableProfileError,
-    darktable_profiles_path,
-    find_darktable_camera,
-    load_darktable_profiles,
-)
+from .cameras import CAMERA_ALIASES, camera_key, darktable_key, match_profile
+from .darktable import DARKTABLE_AGREEMENT, DarktableCamera, match_darktable
 from .noiselevel import fit_noise_curve
 
 __all__ = [
@@ -65,6 +56,7 @@ __all__ = [
     "GainSource",
     "GainEstimate",
     "camera_key",
+    "darktable_key",
     "match_profile",
     "match_darktable",
     "resolve_camera_profile",
@@ -73,20 +65,6 @@ __all__ = [
     "blind_gain",
     "resolve_gain",
 ]
-
-# Camera names as raw files write them ("make model", normalised by camera_key) -> packaged
-# profile. Model names from the makers' EXIF (the Canon 700D also sells as Rebel T5i / Kiss X7i).
-CAMERA_ALIASES: dict[str, str] = {
-    "sony ilce-7sm2": "SonyA7S2",
-    "nikon d850": "NikonD850",
-    "canon eos 70d": "CanonEOS70D",
-    "canon eos 700d": "CanonEOS700D",
-    "canon eos rebel t5i": "CanonEOS700D",
-    "canon eos kiss x7i": "CanonEOS700D",
-    "canon eos 5d mark iv": "CanonEOS5D4",
-}
-# Words of a maker's legal name that cameras repeat in Make but not in Model.
-_MAKER_NOISE = {"corporation", "corp", "corp.", "co.,", "co.", "ltd", "ltd.", "company", "inc."}
 
 
 class GainSource(str, Enum):
@@ -121,60 +99,6 @@ class GainEstimate:
     clamped: bool = False
     file_gain: float | None = None
     dn_range: float | None = None
-
-
-def camera_key(make: str | None, model: str | None) -> str | None:
-    """A normalised ``"make model"`` (lower case, single spaces, maker named once).
-
-    ``("NIKON CORPORATION", "NIKON D850")`` -> ``"nikon d850"``;
-    ``("SONY", "ILCE-7SM2")`` -> ``"sony ilce-7sm2"``.
-    """
-    make_words = [w for w in (make or "").lower().split() if w not in _MAKER_NOISE]
-    model_text = " ".join((model or "").lower().split())
-    maker = " ".join(make_words)
-    if maker and model_text.startswith(maker.split()[0]):
-        key = model_text
-    else:
-        key = " ".join(p for p in (maker, model_text) if p)
-    return re.sub(r"\s+", " ", key).strip() or None
-
-
-def match_profile(make: str | None, model: str | None) -> str | None:
-    """The packaged profile of a camera (by :data:`CAMERA_ALIASES`), or None."""
-    key = camera_key(make, model)
-    return None if key is None else CAMERA_ALIASES.get(key)
-
-
-def _darktable_key(make: str | None, model: str | None) -> str | None:
-    """:func:`camera_key` with the maker cut to its first word: darktable names makers short
-    (``Olympus``, ``Nikon``) where files spell them out (``OLYMPUS IMAGING CORP.``)."""
-    words = (make or "").split()
-    return camera_key(words[0] if words else None, model)
-
-
-def match_darktable(
-    make: str | None, model: str | None
-) -> tuple[DarktableCamera | None, str | None]:
-    """darktable's noise profile of a camera, from the installed ``noiseprofiles.json``.
-
-    Returns:
-        ``(camera or None, note)``: ``note`` is a warning when the file found at a default
-        place is unreadable (then it is ignored).
-
-    Raises:
-        DarktableProfileError: the file that ``EXPODIFF_DARKTABLE_NOISEPROFILES`` names is
-            missing or malformed.
-    """
-    path = darktable_profiles_path()
-    if path is None:
-        return None, None
-    try:
-        cameras = load_darktable_profiles(path)
-    except DarktableProfileError as exc:
-        if os.environ.get(DARKTABLE_NOISEPROFILES_ENV):
-            raise
-        return None, f"{exc}; not used"
-    return find_darktable_camera(cameras, make, model, _darktable_key), None
 
 
 def resolve_camera_profile(camera: str | Path | CameraProfile) -> CameraProfile:
