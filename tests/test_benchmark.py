@@ -29,6 +29,7 @@ def quick(tmp_path_factory, data_dir):
     return root, argv
 
 
+@pytest.mark.slow
 def test_quick_run_writes_every_table_plot_and_csv(quick):
     root, _ = quick
     text = (root / "docs" / "benchmarks.md").read_text()
@@ -53,6 +54,7 @@ def test_quick_run_writes_every_table_plot_and_csv(quick):
     assert speed and all(float(r["seconds"]) > 0 and float(r["peak_rss_mib"]) > 0 for r in speed)
 
 
+@pytest.mark.slow
 def test_rerun_reuses_models_and_keeps_the_analysis(quick):
     root, argv = quick
     report = root / "docs" / "benchmarks.md"
@@ -69,12 +71,14 @@ def test_rerun_reuses_models_and_keeps_the_analysis(quick):
     assert "## Figure 6" in again and "not run" not in again  # cached parts still shown
 
 
+@pytest.mark.slow
 def test_existing_report_is_not_replaced_without_overwrite(quick, capsys):
     root, argv = quick
     assert main([*argv, "--only", "table4"]) == 2
     assert "already exists" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_other_budget_in_the_same_workdir_is_refused(quick, capsys):
     root, argv = quick
     code = main([*argv, "--only", "table4", "--overwrite", "--set", "budget.iterations=3"])

@@ -290,6 +290,7 @@ def test_calibrate_outputs_are_usable(calibrated):
     assert data["format"] == "expodiff-camera-profile/1" and "calibrated" in data["fits"]
 
 
+@pytest.mark.slow
 def test_calibrate_refuses_to_overwrite(calibrated, capsys):
     root, out = calibrated
     assert main(["calibrate", str(root / "frames"), "-o", str(out)]) != 0

@@ -233,6 +233,7 @@ def test_bad_outputs_fail_before_decoding(raw_dir, tmp_path, capsys, monkeypatch
 
 
 @pytest.mark.data
+@pytest.mark.slow
 def test_process_level_error_is_one_line(raw_dir, tmp_path):
     """In a real process LibRaw's own stderr messages must not leak past the one line."""
     data = (raw_dir / "RAW_KODAK_DC50.KDC").read_bytes()

@@ -9,10 +9,8 @@ import pytest
 import yaml
 
 from expodiff.config import config_from_dict, config_to_dict, load_config
-from expodiff.data.kinds import DatasetKind
-from expodiff.eval.kinds import EvalProtocol
+from expodiff.kinds import DatasetKind, EvalProtocol, TrainObjective
 from expodiff.noise.model import NoisePreset
-from expodiff.train.kinds import TrainObjective
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 # The settings of the paper's tables, named noise-backbone-method. (default.yaml is the

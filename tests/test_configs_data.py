@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from expodiff.config import load_config
-from expodiff.data.kinds import DatasetKind, Split
-from expodiff.eval.kinds import EvalProtocol
+from expodiff.kinds import DatasetKind, EvalProtocol, Split
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

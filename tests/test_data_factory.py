@@ -7,11 +7,11 @@ from torch.utils.data import DataLoader
 from expodiff.config import DataConfig, load_config
 from expodiff.data.augment import CropMode, SampleTransform
 from expodiff.data.factory import build_dataset, default_transform, has_split
-from expodiff.data.kinds import DatasetKind
 from expodiff.data.sampling import EpochSampler
 from expodiff.data.synthetic import UnprocessDataset, load_scene_metadata
 from expodiff.data.types import RawBatch, Split, collate_samples
 from expodiff.errors import ConfigError, DataError
+from expodiff.kinds import DatasetKind
 
 
 def test_default_transforms_and_splits():

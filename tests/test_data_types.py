@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from expodiff.data.types import RawBatch, RawSample, Split, collate_samples
+from expodiff.kinds import parse_enum
 from expodiff.noise.pair import NoisyPair
 from expodiff.raw import CFAPattern
 
@@ -72,6 +73,6 @@ def test_sample_validation_and_pickle():
 
 
 def test_split_parse():
-    assert Split.parse("TRAIN") is Split.TRAIN and Split.parse(Split.VAL) is Split.VAL
+    assert parse_enum(Split, "TRAIN") is Split.TRAIN and parse_enum(Split, Split.VAL) is Split.VAL
     with pytest.raises(ValueError, match="valid: train, val, test"):
-        Split.parse("dev")
+        parse_enum(Split, "dev")

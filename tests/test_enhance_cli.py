@@ -297,6 +297,7 @@ def test_bad_models_and_options(dark_dng, model_dir, tmp_path, capsys):
     assert "expodiff brightens, it does not darken" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_packaged_default_model(raw_dir, tmp_path, capsys):
     """The shipped model on the bundled demo sample: far better than the amplified input."""
     if default_model_path() is None:

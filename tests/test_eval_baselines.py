@@ -40,6 +40,7 @@ def test_plane_sigmas_follow_the_noise_model():
     assert np.mean(sig) == pytest.approx(emp, rel=0.1)
 
 
+@pytest.mark.slow
 def test_bm3d_and_abm3d_beat_the_scaled_input():
     pytest.importorskip("bm3d")
     noisy, clean = _noisy_pair(planes=1)  # one plane keeps BM3D's fixed cost down

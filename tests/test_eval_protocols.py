@@ -14,7 +14,6 @@ from expodiff.cli import main
 from expodiff.config import ExperimentConfig, ModelConfig, load_config
 from expodiff.errors import ConfigError
 from expodiff.eval import protocols
-from expodiff.eval.kinds import Baseline, EvalProtocol
 from expodiff.eval.protocols import (
     BaselineMethod,
     EvalPair,
@@ -23,6 +22,7 @@ from expodiff.eval.protocols import (
     pairs_from_dataset,
     protocol_pairs,
 )
+from expodiff.kinds import Baseline, EvalProtocol
 
 
 class Identity(torch.nn.Module):
@@ -225,7 +225,7 @@ def test_evaluate_cli_bad_inputs(args, message, tmp_path, capsys):
     argv = ["evaluate", "-o", str(tmp_path / "e"), *args]
     if "unknown" in message or "comma" in message or "--consistency" in message:
         # argparse rejects the option itself
-        with pytest.raises(SystemExit) as exc:
+        with pytest.raises(SystemExit, match="^2$") as exc:
             main(argv)
         assert exc.value.code == 2
     else:

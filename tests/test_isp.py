@@ -17,6 +17,7 @@ from expodiff.io.isp import (
     orient,
     srgb_encode,
 )
+from expodiff.kinds import parse_enum
 from expodiff.raw import XTRANS_CANONICAL, CFAPattern, cfa_period, pack, packed_channels
 
 BAYER = [c for c in CFAPattern if c.is_bayer]
@@ -128,9 +129,9 @@ def test_demosaic_errors_and_defaults():
         demosaic(torch.zeros(1, 6, 6), CFAPattern.RGGB)
     assert default_demosaic(CFAPattern.GRBG) is DemosaicMethod.MALVAR
     assert default_demosaic(CFAPattern.XTRANS) is DemosaicMethod.BILINEAR
-    assert DemosaicMethod.parse("Malvar") is DemosaicMethod.MALVAR
+    assert parse_enum(DemosaicMethod, "Malvar") is DemosaicMethod.MALVAR
     with pytest.raises(ValueError, match="valid: bilinear, malvar"):
-        DemosaicMethod.parse("ahd")
+        parse_enum(DemosaicMethod, "ahd")
 
 
 # -------------------------------------------------------------------------- develop

@@ -12,6 +12,7 @@ from expodiff.build import build_denoiser, resolve_preset
 from expodiff.cli import main as cli_main
 from expodiff.config import ModelConfig
 from expodiff.errors import ConfigError
+from expodiff.kinds import Backbone
 from expodiff.nets.denoiser import ExposureDenoiser, Prediction, pad_to_multiple
 from expodiff.nets.flops import (
     ParameterConvention,
@@ -19,7 +20,6 @@ from expodiff.nets.flops import (
     count_parameters,
     macs_per_megapixel,
 )
-from expodiff.nets.kinds import Backbone
 from expodiff.nets.nafnet import NAFNet
 from expodiff.nets.registry import PRESETS
 from expodiff.nets.unet import SIDUNet
@@ -46,7 +46,7 @@ def test_full_parameter_counts_are_documented_values():
     assert count_parameters(build_denoiser(ModelConfig(preset="nafnet1")), "paper") == 4_697
     nafnet1 = build_denoiser(ModelConfig(preset="nafnet1"))
     assert count_parameters(nafnet1, ParameterConvention.PAPER) == 4_697
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="convention must be one of all, paper, got 'bogus'"):
         count_parameters(nn.Linear(2, 2), "bogus")
 
 
@@ -93,11 +93,13 @@ def test_pad_to_multiple():
 
 
 def test_backbones_reject_sizes_off_their_stride():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="input size 5x6 is not a multiple of the stride 2"):
         SIDUNet(4, 4, (8, 16))(torch.rand(1, 4, 5, 6))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="input size 5x6 is not a multiple of the stride 2"):
         NAFNet(4, 4, 8, (1,), 1, (1,))(torch.rand(1, 4, 5, 6))
-    with pytest.raises(ValueError):
+    with pytest.raises(
+        ValueError, match=r"enc_blocks \(1, 1\) and dec_blocks \(1,\) need the same"
+    ):
         NAFNet(4, 4, 8, (1, 1), 1, (1,))
 
 
@@ -125,7 +127,7 @@ def test_nafnet_local_pool_equals_global_when_the_window_covers_the_input():
         c = net(x)
     torch.testing.assert_close(a, b)
     assert not torch.allclose(a, c)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="pool_size must be >= 1 or None, got 0"):
         net.set_pool_size(0)
 
 
@@ -202,14 +204,14 @@ def test_conditioning_channels(photons, origin, n_in):
 def test_denoiser_input_validation():
     model = ExposureDenoiser(Fixed(torch.zeros(1, 9, 2, 2)), 4, condition_on_input=True)
     x = torch.zeros(1, 4, 2, 2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="condition_on_input needs noisy of the state's shape"):
         model(x, x)  # noisy missing
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="photon_level of the state's shape is required"):
         model(x, None, x)  # photon map missing
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"state must be \(B, 4, H, W\), got \(1, 3, 2, 2\)"):
         model(torch.zeros(1, 3, 2, 2), x, x)
     bad = ExposureDenoiser(Fixed(torch.zeros(1, 4, 2, 2)), 4)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="backbone returned 4 channels, 9 expected"):
         bad(x, x)
 
 
@@ -239,17 +241,37 @@ def test_each_preset_builds_the_network_of_its_backbone_kind(name):
 
 
 @pytest.mark.parametrize(
-    "cfg, words",
+    "cfg, words, problem",
     [
-        (ModelConfig(preset="resnet"), ["resnet", "unet", "nafnet2"]),
-        (ModelConfig(preset="unet", enc_blocks=(1, 1)), ["enc_blocks", "unet"]),
-        (ModelConfig(preset="nafnet1", depth=3), ["depth", "nafnet1"]),
-        (ModelConfig(preset="nafnet2", enc_blocks=(1,)), ["enc_blocks", "dec_blocks"]),
-        (ModelConfig(preset="unet", width=0), ["width"]),
+        (
+            ModelConfig(preset="resnet"),
+            ["resnet", "unet", "nafnet2"],
+            "^unknown model preset 'resnet'; valid presets: ",
+        ),
+        (
+            ModelConfig(preset="unet", enc_blocks=(1, 1)),
+            ["enc_blocks", "unet"],
+            "^model.enc_blocks does not apply to preset 'unet'",
+        ),
+        (
+            ModelConfig(preset="nafnet1", depth=3),
+            ["depth", "nafnet1"],
+            "^model.depth does not apply to preset 'nafnet1'",
+        ),
+        (
+            ModelConfig(preset="nafnet2", enc_blocks=(1,)),
+            ["enc_blocks", "dec_blocks"],
+            r"^model.enc_blocks \[1\] and model.dec_blocks .* must have the same length",
+        ),
+        (
+            ModelConfig(preset="unet", width=0),
+            ["width"],
+            "^model.width and model.depth must be >= 1",
+        ),
     ],
 )
-def test_build_denoiser_errors_name_the_problem(cfg, words):
-    with pytest.raises(ConfigError) as err:
+def test_build_denoiser_errors_name_the_problem(cfg, words, problem):
+    with pytest.raises(ConfigError, match=problem) as err:
         build_denoiser(cfg)
     assert all(w in str(err.value) for w in words), str(err.value)
 

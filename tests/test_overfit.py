@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from expodiff.build import build_denoiser
@@ -27,6 +28,7 @@ def synthetic_pair(size: int = 24) -> NoisyPair:
     return NoisyPair(noisy, clean, k, r)
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_one_pair_quickly():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: one thread is faster and immune to busy cores

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from expodiff.kinds import parse_enum
 from expodiff.raw import (
     XTRANS_CANONICAL,
     CFAPattern,
@@ -59,5 +60,5 @@ def test_bad_sizes_and_patterns():
     with pytest.raises(ValueError, match="shape"):
         unpack_bayer(torch.zeros(3, 2, 2), CFAPattern.RGGB)
     with pytest.raises(ValueError, match="valid: RGGB"):
-        CFAPattern.parse("RGB")
-    assert CFAPattern.parse("x-trans") is CFAPattern.XTRANS
+        parse_enum(CFAPattern, "RGB")
+    assert parse_enum(CFAPattern, "x-trans") is CFAPattern.XTRANS

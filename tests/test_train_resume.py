@@ -48,6 +48,7 @@ def test_resume_is_bit_identical(images, tmp_path):
         assert [int(r["step"]) for r in csv.DictReader(fh)] == [2, 4]
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(images, tmp_path):
     out = tmp_path / "run"
     sets = tiny_sets("pg-unet-ff", out, images) + [

@@ -60,16 +60,6 @@ class CFAPattern(str, Enum):
     def is_bayer(self) -> bool:
         return self is not CFAPattern.XTRANS
 
-    @classmethod
-    def parse(cls, name: str) -> CFAPattern:
-        """Parse a user-facing name (case-insensitive); the error lists the valid names."""
-        key = name.strip().upper().replace("-", "")
-        for member in cls:
-            if member.value == key:
-                return member
-        valid = ", ".join(m.value for m in cls)
-        raise ValueError(f"unknown CFA pattern {name!r}; valid: {valid}")
-
     def plane_map(self) -> list[list[int]]:
         """Colour plane (:class:`ColourPlane` index) of each photosite of one CFA period.
 

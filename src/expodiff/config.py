@@ -25,19 +25,20 @@ import yaml
 
 # Only torch-free modules (enums), so that the CLI parsers load quickly.
 from .cfa import CFAPattern
-from .data.kinds import DatasetKind
-from .diffusion.kinds import LossKind, Reexposure
 from .errors import ConfigError
-from .eval.kinds import EvalProtocol
-from .nets.kinds import Prediction
-from .noise.kinds import (
+from .kinds import (
     ELD_FULL_SCALE_DN,
     BiasSource,
+    DatasetKind,
+    EvalProtocol,
     GainSampling,
+    LossKind,
     NoiseComponent,
     NoisePreset,
+    Prediction,
+    Reexposure,
+    TrainObjective,
 )
-from .train.kinds import TrainObjective
 
 T = TypeVar("T")
 

@@ -34,3 +34,7 @@ class ModelError(ExpodiffError):
 
 class DataError(ExpodiffError):
     """A dataset root, split list or dataset file is missing or inconsistent."""
+
+
+class NoiseModelError(ConfigError, ValueError):
+    """An invalid noise-model setting (unknown preset/component, bad range)."""

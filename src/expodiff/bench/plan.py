@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..diffusion.process import Reexposure
-from ..eval.kinds import Baseline
+from ..kinds import Baseline
 from .settings import BenchTable
 
 __all__ = [

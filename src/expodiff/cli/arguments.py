@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 
 from ..cfa import CFAPattern
+from ..kinds import parse_enum
 
 __all__ = ["positive_float", "non_negative_float", "integer_at_least", "cfa_pattern"]
 
@@ -61,6 +62,6 @@ def integer_at_least(
 def cfa_pattern(text: str) -> CFAPattern:
     """A CFA layout name (:meth:`CFAPattern.parse`: RGGB, BGGR, GRBG, GBRG, XTRANS)."""
     try:
-        return CFAPattern.parse(text)
+        return parse_enum(CFAPattern, text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None

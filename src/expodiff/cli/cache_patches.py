@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..config import load_config
-from ..data.kinds import Split
+from ..kinds import Split, parse_enum
 from .arguments import integer_at_least
 from .show_config import add_config_arguments
 
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.factory import build_dataset, describe
 
     cfg = load_config(args.config, args.overrides)
-    split = Split.parse(args.split)
+    split = parse_enum(Split, args.split)
     patch_size = args.patch_size or cfg.data.patch_size
     output = args.output.rstrip("/\\") or args.output
     # Building the dataset only lists files; build_patch_cache checks the output folder

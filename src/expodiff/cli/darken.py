@@ -16,7 +16,7 @@ def _ratio(text: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..noise.kinds import NoisePreset
+    from ..kinds import NoisePreset
 
     p = sub.add_parser(
         "darken",

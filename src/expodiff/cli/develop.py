@@ -6,21 +6,22 @@ import argparse
 from dataclasses import replace
 
 from ..errors import OutputFileError
+from ..kinds import parse_enum
 from .arguments import positive_float
 from .info import add_input_arguments, read_input
 
 
 def _demosaic_argument(text: str):
-    from ..io.kinds import DemosaicMethod
+    from ..kinds import DemosaicMethod
 
     try:
-        return DemosaicMethod.parse(text)
+        return parse_enum(DemosaicMethod, text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..io.kinds import DemosaicMethod
+    from ..kinds import DemosaicMethod
 
     p = sub.add_parser(
         "develop",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..config import load_config
 from ..errors import ConfigError
-from ..eval.kinds import Baseline, EvalProtocol
+from ..kinds import Baseline, EvalProtocol
 from .arguments import integer_at_least, positive_float
 from .show_config import add_config_arguments
 

@@ -1,7 +1,7 @@
 """Datasets: clean and paired samples on the packed raw (see docs/data.md).
 
-Modules (import them directly; this package imports nothing, because ``expodiff.config``
-imports :mod:`expodiff.data.kinds` and :mod:`expodiff.data.factory` imports the config):
+Modules (import them directly; this package imports nothing, so that importing one light
+module does not pull in torch):
 
 * :mod:`~expodiff.data.types`: ``RawSample``, ``RawBatch``, ``collate_samples``, ``Split``;
 * :mod:`~expodiff.data.factory`: ``build_dataset(cfg, split)``, ``has_split``;

@@ -158,9 +158,7 @@ class ELDDataset(RawDataset):
             clean=clean_planes(ref_frame),
             noisy=noisy_frame.packed_norm() * ratio,
             exposure_ratio=ratio,
-            system_gain=float(
-                self.gain_for_iso(it.camera, noisy_frame.iso, dn_range(noisy_frame))
-            ),
+            system_gain=float(self.gain_for_iso(it.camera, noisy_frame.iso, dn_range(noisy_frame))),
             iso=noisy_frame.iso,
             camera=it.camera,
             name=it.name,

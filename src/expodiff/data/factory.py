@@ -29,14 +29,13 @@ from pathlib import Path
 from ..config import DataConfig, config_to_dict
 from ..errors import DataError
 from ..io.profiles import CameraProfile, load_profile
-from ..noise.kinds import ELD_FULL_SCALE_DN
+from ..kinds import ELD_FULL_SCALE_DN, DatasetKind, parse_enum
 from ..settings import data_root
 from .augment import CropMode, SampleTransform
 from .base import RawDataset
 from .cache import PatchCacheDataset, read_manifest
 from .cleanraw import CleanRawDataset
 from .eld import ELDDataset, list_eld_cameras
-from .kinds import DatasetKind
 from .sid import SIDPairedDataset, SIDSyntheticDataset
 from .synthetic import UnprocessDataset, load_scene_metadata
 from .types import Split
@@ -117,7 +116,7 @@ def has_split(cfg: DataConfig, split: Split | str) -> bool:
     False for unprocess / clean_raw splits with no sets configured and for the ELD train
     split; SID splits always exist (their lists are checked when built).
     """
-    split = Split.parse(split)
+    split = parse_enum(Split, split)
     if cfg.kind in (DatasetKind.UNPROCESS, DatasetKind.CLEAN_RAW):
         return bool(_sets(cfg, split))
     if cfg.kind is DatasetKind.ELD:
@@ -187,7 +186,7 @@ def build_dataset(
     Raises:
         DataError: a missing root, list, set or file, or a split that is not configured.
     """
-    split = Split.parse(split)
+    split = parse_enum(Split, split)
     use_cache = split is Split.TRAIN and cfg.cache is not None and transform is None
     transform = transform or default_transform(cfg, split)
     if not has_split(cfg, split):

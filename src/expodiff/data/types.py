@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..kinds import Split
 from ..noise.pair import NoisyPair
 from ..raw import CFAPattern
-from .kinds import Split
 
 __all__ = ["Split", "RawSample", "RawBatch", "collate_samples", "IDENTITY_CCM"]
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from .kinds import LossKind
+from ..kinds import LossKind
 from .process import ExposureProcess
 from .sampler import check_batch, run_schedule
 

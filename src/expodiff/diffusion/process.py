@@ -31,10 +31,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..kinds import ELD_FULL_SCALE_DN, Reexposure
+
 # One definition of "a number or a (B,) tensor -> (B,)", shared with the noise components.
 from ..noise.components import as_batch as as_batch_vector
-from ..noise.kinds import ELD_FULL_SCALE_DN
-from .kinds import Reexposure
 
 __all__ = ["ELD_FULL_SCALE_DN", "BatchScalar", "Reexposure", "ExposureProcess", "as_batch_vector"]
 

@@ -31,9 +31,9 @@ import torch
 
 from ..errors import ExpodiffError
 from ..io.frame import RawFrame, frame_from_mosaic
+from ..kinds import PRESET_COMPONENTS, NoiseComponent, NoisePreset
 from ..noise.camera import CameraProfile
-from ..noise.kinds import PRESET_COMPONENTS, NoiseComponent, NoisePreset, parse_preset
-from ..noise.model import NoiseModel
+from ..noise.model import NoiseModel, parse_preset
 from ..raw import cfa_period, unpack
 from ..sensor import SensorSpec
 

@@ -19,6 +19,7 @@ import torch
 
 from ..errors import ExpodiffError, InputFileError
 from ..io.frame import RawFrame, frame_from_mosaic
+from ..kinds import parse_enum
 from ..raw import CFAPattern, packed_channels
 from ..sensor import SensorSpec
 
@@ -125,7 +126,9 @@ def prepare_input(
         if array.ndim == 3:  # packed raw_norm
             check_packed_norm(array)
             packed = torch.as_tensor(np.asarray(array), dtype=torch.float32)
-            layout = CFAPattern.parse(cfa) if isinstance(cfa, str) else (cfa or CFAPattern.RGGB)
+            layout = (
+                parse_enum(CFAPattern, cfa) if isinstance(cfa, str) else (cfa or CFAPattern.RGGB)
+            )
             if packed.shape[0] != packed_channels(layout):
                 raise ExpodiffError(
                     f"array: a packed raw must have {packed_channels(layout)} channels for "
@@ -140,7 +143,7 @@ def prepare_input(
         if cfa is None or white_level is None:
             raise ExpodiffError("array: a raw mosaic needs cfa= and white_level= (DN)")
         check_finite(array, "array")
-        layout = CFAPattern.parse(cfa) if isinstance(cfa, str) else CFAPattern(cfa)
+        layout = parse_enum(CFAPattern, cfa) if isinstance(cfa, str) else CFAPattern(cfa)
         black = 0.0 if black_level is None else black_level
         blacks = (float(black),) * 4 if np.isscalar(black) else tuple(float(b) for b in black)
         try:

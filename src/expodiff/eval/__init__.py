@@ -1,6 +1,6 @@
 """Evaluation: ``expodiff evaluate``, its protocols, metrics, baselines and report tables.
 
-Modules (imported on use, so that :mod:`expodiff.config` can import :mod:`.kinds` cheaply):
+Modules (imported on use: this package imports nothing itself):
 ``protocols`` (:func:`~expodiff.eval.protocols.protocol_pairs`,
 :func:`~expodiff.eval.protocols.evaluate_pairs`), ``pairs``, ``methods``, ``metrics``,
 ``baselines`` and ``report``. See docs/training.md.

@@ -16,8 +16,8 @@ import torch
 
 from ..diffusion.process import ELD_FULL_SCALE_DN
 from ..errors import ConfigError
+from ..kinds import Baseline
 from .baselines import abm3d_denoise, bm3d_denoise, scaled_input
-from .kinds import Baseline
 from .pairs import EvalPair
 
 __all__ = ["Method", "ModelMethod", "BaselineMethod"]

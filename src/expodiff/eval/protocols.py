@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import ConfigError
+from ..kinds import EvalProtocol
 from ..noise.camera import ProfileError
 from ..noise.params import read_noise_std
-from .kinds import EvalProtocol
 from .methods import BaselineMethod, Method, ModelMethod
 from .metrics import brightness_correct, psnr
 from .metrics import ssim as _ssim
@@ -102,8 +102,8 @@ def _synthetic_pairs(
     from ..build import build_noise_model
     from ..config import DataConfig
     from ..data.factory import build_dataset
-    from ..data.kinds import DatasetKind
     from ..data.types import Split
+    from ..kinds import DatasetKind
 
     e = cfg.eval
     sets = tuple(e.sets)
@@ -153,8 +153,8 @@ def _sid_pairs(
     from ..config import DataConfig
     from ..data.augment import SampleTransform
     from ..data.factory import build_dataset
-    from ..data.kinds import DatasetKind
     from ..data.types import Split
+    from ..kinds import DatasetKind
 
     e = cfg.eval
     lists = SID15_LIST if protocol is EvalProtocol.SID15_CROP else SID_FULL_LIST
@@ -183,8 +183,8 @@ def _eld_pairs(
     from ..config import DataConfig
     from ..data.augment import SampleTransform
     from ..data.factory import build_dataset
-    from ..data.kinds import DatasetKind
     from ..data.types import Split
+    from ..kinds import DatasetKind
 
     e = cfg.eval
     eld_nominal = PROTOCOL_RATIOS[EvalProtocol.ELD]

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..kinds import DemosaicMethod
 from ..raw import XTRANS_CANONICAL, CFAPattern, cfa_period, channel_planes, unpack
-from .kinds import DemosaicMethod
 
 __all__ = [
     "DemosaicMethod",

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputFileError
+from ..kinds import ELD_FULL_SCALE_DN
 from ..noise.camera import (
     ISO_AT_GAIN_MAX,
     ISO_AT_GAIN_MIN,
@@ -36,7 +37,6 @@ from ..noise.camera import (
     NoiseFits,
     ProfileError,
 )
-from ..noise.kinds import ELD_FULL_SCALE_DN
 
 __all__ = [
     "PROFILE_FORMAT",

@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputFileError
+from ..kinds import parse_enum
 from ..raw import XTRANS_CANONICAL, CFAPattern, cfa_period
 from ..sensor import SensorSpec
 from .completeness import LIBRAW_TRUNCATION_MESSAGES, check_raw_data_complete
@@ -314,7 +315,7 @@ def read_raw(
         if black_level is not None or white_level is not None:
             raise ValueError("black_level/white_level are for stored mosaics; pass cfa too")
         return _read_libraw(path)
-    cfa = CFAPattern.parse(cfa) if isinstance(cfa, str) else CFAPattern(cfa)
+    cfa = parse_enum(CFAPattern, cfa) if isinstance(cfa, str) else CFAPattern(cfa)
     mosaic, bits = read_image_mosaic(path)
     if white_level is None:
         white_level = float(2**bits - 1)

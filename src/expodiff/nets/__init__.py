@@ -1,15 +1,28 @@
 """Networks: the SID U-Net and NAFNet backbones, the exposure denoiser around them, presets,
 tiled evaluation and size/cost counters. See docs/method.md.
 
-Names are imported on first use, so that :mod:`expodiff.config` can import the enums of
-:mod:`.kinds` without torch. Networks are built from plain arguments here
+Networks are built from plain arguments here
 (:func:`~.registry.denoiser_for_preset`); from a ``ModelConfig`` by
 :func:`expodiff.build.build_denoiser`.
 """
 
 from __future__ import annotations
 
-from .._lazy import lazy_exports
+from ..diffusion.output import DenoiserOutput
+from ..kinds import Backbone, Prediction
+from .denoiser import ExposureDenoiser
+from .flops import count_macs, count_parameters, macs_per_megapixel
+from .nafnet import NAFNet
+from .registry import (
+    PRESETS,
+    SIZE_FIELDS,
+    Preset,
+    build_backbone,
+    denoiser_for_preset,
+    preset_with_sizes,
+)
+from .tiling import TiledDenoiser, tiled_forward
+from .unet import SIDUNet
 
 __all__ = [
     "DenoiserOutput",
@@ -28,28 +41,5 @@ __all__ = [
     "SIZE_FIELDS",
     "preset_with_sizes",
     "denoiser_for_preset",
+    "build_backbone",
 ]
-
-# Public name -> the submodule that defines it.
-_WHERE = {
-    "DenoiserOutput": "denoiser",
-    "ExposureDenoiser": "denoiser",
-    "Prediction": "kinds",
-    "Backbone": "kinds",
-    "SIDUNet": "unet",
-    "NAFNet": "nafnet",
-    "TiledDenoiser": "tiling",
-    "tiled_forward": "tiling",
-    "count_parameters": "flops",
-    "count_macs": "flops",
-    "macs_per_megapixel": "flops",
-    "PRESETS": "registry",
-    "Preset": "registry",
-    "SIZE_FIELDS": "registry",
-    "preset_with_sizes": "registry",
-    "denoiser_for_preset": "registry",
-    "build_backbone": "registry",
-}
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

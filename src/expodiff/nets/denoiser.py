@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..diffusion.output import DenoiserOutput
-from .kinds import Prediction
+from ..kinds import Prediction
 
 __all__ = ["Prediction", "DenoiserOutput", "ExposureDenoiser", "pad_to_multiple"]
 

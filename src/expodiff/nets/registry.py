@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..errors import ConfigError
+from ..kinds import Backbone, Prediction
 from .denoiser import ExposureDenoiser
-from .kinds import Backbone, Prediction
 from .nafnet import NAFNet
 from .unet import SIDUNet
 

@@ -13,13 +13,18 @@
   :mod:`~expodiff.noise.dark_shading`: estimating a profile and dark-shading maps from a
   user's raw frames.
 
-Names are imported on first use, so that :mod:`expodiff.config` can import the enums of
-:mod:`~expodiff.noise.kinds` without torch. See docs/noise.md.
+The closed sets (presets, components, ...) are defined in :mod:`expodiff.kinds` and
+re-exported here for convenience. See docs/noise.md.
 """
 
 from __future__ import annotations
 
-from .._lazy import lazy_exports
+from ..errors import NoiseModelError
+from ..kinds import PRESET_COMPONENTS, BiasSource, GainSampling, NoiseComponent, NoisePreset
+from .camera import CameraProfile, LogLinear, ProfileError
+from .model import NoiseModel
+from .pair import NoisyPair
+from .params import NoiseParams
 
 __all__ = [
     "PRESET_COMPONENTS",
@@ -35,22 +40,3 @@ __all__ = [
     "NoisyPair",
     "ProfileError",
 ]
-
-# Public name -> the submodule that defines it.
-_WHERE = {
-    "PRESET_COMPONENTS": "kinds",
-    "BiasSource": "kinds",
-    "CameraProfile": "camera",
-    "GainSampling": "kinds",
-    "LogLinear": "camera",
-    "NoiseComponent": "kinds",
-    "NoiseModel": "model",
-    "NoiseModelError": "kinds",
-    "NoiseParams": "params",
-    "NoisePreset": "kinds",
-    "NoisyPair": "pair",
-    "ProfileError": "camera",
-}
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import ConfigError
-from .kinds import ELD_FULL_SCALE_DN
+from ..kinds import ELD_FULL_SCALE_DN
 
 __all__ = [
     "ISO_AT_GAIN_MIN",

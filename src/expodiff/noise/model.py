@@ -41,38 +41,51 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor
 
-from . import components as C
-from .camera import CameraProfile
-from .kinds import (
+from ..errors import NoiseModelError
+from ..kinds import (
     ELD_FULL_SCALE_DN,
     PRESET_COMPONENTS,
     BiasSource,
     GainSampling,
     NoiseComponent,
-    NoiseModelError,
     NoisePreset,
-    parse_components,
-    parse_preset,
+    parse_enum,
 )
+from . import components as C
+from .camera import CameraProfile
 from .pair import NoisyPair
 from .params import NoiseParams
 from .sampling import ProfileTables, noise_params_at_iso, sample_noise_params, sample_ratios
 
-__all__ = [
-    "NoisePreset",
-    "GainSampling",
-    "NoiseComponent",
-    "BiasSource",
-    "PRESET_COMPONENTS",
-    "NoiseModelError",
-    "NoiseParams",
-    "NoiseModel",
-]
+__all__ = ["NoiseModel", "parse_preset", "parse_components"]
 
 _N = NoiseComponent
 
 
 # ---------------------------------------------------------------------------- model
+
+
+def parse_preset(preset: NoisePreset | str) -> NoisePreset:
+    """A preset from its name (case-insensitive); the error lists the valid names."""
+    return parse_enum(NoisePreset, preset)
+
+
+def parse_components(components: Iterable[NoiseComponent | str]) -> frozenset[NoiseComponent]:
+    """A valid component set (at most one shot and one read model) from names or members.
+
+    Raises:
+        NoiseModelError: an unknown name, two shot or two read models.
+    """
+    if isinstance(components, (str, NoiseComponent)):
+        components = [components]
+    comps = frozenset(parse_enum(NoiseComponent, c) for c in components)
+    if {NoiseComponent.POISSON, NoiseComponent.SHOT_GAUSSIAN} <= comps:
+        raise NoiseModelError("choose one shot-noise model: poisson or shot_gaussian")
+    if {NoiseComponent.GAUSSIAN, NoiseComponent.TUKEY} <= comps:
+        raise NoiseModelError("choose one read-noise model: gaussian or tukey")
+    return comps
+
+
 class NoiseModel:
     """A set of noise components plus the per-image parameter distribution.
 

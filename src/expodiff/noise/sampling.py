@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..kinds import BiasSource, GainSampling
 from .camera import CameraProfile, ProfileError
-from .kinds import BiasSource, GainSampling
 from .params import NoiseParams
 
 __all__ = ["ProfileTables", "sample_ratios", "sample_noise_params", "noise_params_at_iso"]

@@ -1,6 +1,6 @@
 """Training: ``expodiff train`` (one process or DDP under torchrun) and checkpoints.
 
-Modules (imported on use, so that :mod:`expodiff.config` can import :mod:`.kinds` cheaply):
+Modules (imported on use: this package imports nothing itself):
 ``loop`` (:class:`~expodiff.train.loop.Trainer`), ``objectives``, ``schedule``,
 ``checkpoint``, ``resume``, ``runlog``, ``validation`` and ``distributed``. Model folders
 (weights + config) are read and written by :mod:`expodiff.io.modelfiles`, which inference

@@ -36,9 +36,9 @@ from typing import Any
 import torch
 
 from ..config import ExperimentConfig, dump_config
-from ..data.kinds import DatasetKind
 from ..errors import ConfigError, ExpodiffError
 from ..io.modelfiles import check_state_dict, save_denoiser
+from ..kinds import DatasetKind, TrainObjective
 from .checkpoint import (
     TrainerState,
     capture_rng,
@@ -49,7 +49,6 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .distributed import DistContext, init_distributed, shutdown_distributed, weights_digest
-from .kinds import TrainObjective
 from .objectives import noise2noise_loss, part_names, supervised_loss
 from .resume import check_resume_config, find_resume_checkpoint
 from .runlog import LossWindow, RunLog, StopSignal, ignore_sigint
