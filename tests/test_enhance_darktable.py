@@ -164,6 +164,7 @@ def test_cli_summary_names_the_darktable_profile(tmp_path, capsys, monkeypatch, 
     )  # fmt: skip
     assert code == 0, err
     assert "K 3 DN/e (darktable profile Canon EOS D30 at ISO 400; the image's own" in stdout
+    assert "2.5 DN/e of the file's 13000-DN range = 3 on the model's 15583-DN scale" in stdout
     assert "K = 3 from darktable's noise profile of Canon EOS D30" in err
     # a configured file that is missing: one line naming it, nothing written
     missing = tmp_path / "missing.json"

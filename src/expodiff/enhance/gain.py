@@ -264,7 +264,8 @@ def _with_darktable(
     estimate = GainEstimate(
         prior,
         GainSource.DARKTABLE,
-        f"darktable profile {darktable.name} at ISO {iso:g}; the image's own estimate {own}",
+        f"darktable profile {darktable.name} at ISO {iso:g}; the image's own estimate {own}"
+        + ("" if file_gain is None else _scale_note(file_gain, dn_range, full_scale_dn)),
         profile=darktable.name,
         file_gain=file_gain,
         dn_range=dn_range,
