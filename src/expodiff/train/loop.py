@@ -23,98 +23,48 @@ continues bit for bit (same hardware, thread count and world size). Only rank 0 
 from __future__ import annotations
 
 import contextlib
-import logging
 import sys
 import time
-import warnings
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..config import ExperimentConfig, dump_config
-from ..errors import ConfigError, ExpodiffError
-from ..io.modelfiles import check_state_dict, save_denoiser
-from ..kinds import DatasetKind, TrainObjective
-from .checkpoint import (
-    TrainerState,
-    capture_rng,
-    load_checkpoint,
-    optimizer_from_flat,
-    optimizer_to_flat,
-    restore_rng,
-    save_checkpoint,
-)
+from ..io.modelfiles import save_denoiser
+from ..kinds import TrainObjective
+from .checkpoint import TrainerState, capture_rng, optimizer_to_flat, save_checkpoint
 from .distributed import DistContext, init_distributed, shutdown_distributed, weights_digest
 from .objectives import noise2noise_loss, part_names, supervised_loss
-from .resume import check_resume_config, find_resume_checkpoint
-from .runlog import LossWindow, RunLog, StopSignal, ignore_sigint
+from .progress import RunProgress, RunState, TrainResult
+from .resume import find_resume_checkpoint
+from .runlog import LossWindow, StopSignal
 from .schedule import learning_rate, set_learning_rate
+from .setup import (
+    REAL_PAIR_KINDS,
+    build_datasets,
+    build_optimizer,
+    check_train_config,
+    next_batch,
+    restore_checkpoint,
+    seed_for,
+    train_loader,
+    unwrap_ddp,
+    warn_if_slow_bf16,
+    wrap_ddp,
+)
 from .validation import validation_psnr
 
 __all__ = ["Trainer", "TrainResult", "train", "REAL_PAIR_KINDS"]
 
-log = logging.getLogger("expodiff.train")
 
-REAL_PAIR_KINDS = frozenset({DatasetKind.SID_PAIRED, DatasetKind.ELD})
-_PREFETCH_BATCHES = 4  # per DataLoader worker
+def _due(every: int | None, step: int, end: int) -> bool:
+    """Whether a periodic task (every ``every`` steps; 0/None: never) runs after ``step``.
 
-
-@dataclass
-class TrainResult:
-    """What a (possibly interrupted) training run ended with."""
-
-    step: int
-    iterations: int
-    interrupted: bool
-    checkpoint: Path | None
-    model_dir: Path | None
-    weights_digest: str
-    last_loss: float | None = None
-    val_psnr: dict[float, float] = field(default_factory=dict)
-    rank: int = 0
-    world_size: int = 1
-
-
-def _seed_for(*parts: Any) -> int:
-    return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
-
-
-def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
-    return getattr(module, "module", module)  # DistributedDataParallel
-
-
-def _next_batch(batches):
-    """The next batch; a user error raised in a DataLoader worker keeps its one-line message."""
-    try:
-        return next(batches)
-    except ExpodiffError as exc:
-        text = str(exc)
-        if "Original Traceback" not in text:
-            raise
-        last = text.rstrip().splitlines()[-1]
-        raise type(exc)(last.split(": ", 1)[1] if ": " in last else last) from None
-
-
-def check_train_config(cfg: ExperimentConfig) -> None:
-    """Combinations of settings that cannot train (single-field checks live in the config)."""
-    if cfg.train.objective is TrainObjective.NOISE2NOISE:
-        if cfg.data.kind in REAL_PAIR_KINDS:
-            raise ConfigError(
-                "train.objective=noise2noise synthesises noisy-noisy pairs with the noise "
-                f"model; data.kind={cfg.data.kind.value} provides real pairs (use unprocess, "
-                "clean_raw or sid_synthetic)"
-            )
-        if cfg.diffusion.train_steps != 1 or cfg.diffusion.inference_steps != 1:
-            raise ConfigError(
-                "train.objective=noise2noise trains a feed-forward network: set "
-                "diffusion.train_steps=1 and diffusion.inference_steps=1"
-            )
-    if cfg.diffusion.train_steps < 1 or cfg.diffusion.inference_steps < 1:
-        raise ConfigError("diffusion.train_steps and diffusion.inference_steps must be >= 1")
+    Never at ``end``: the run's last step has its own validation and checkpoint.
+    """
+    return bool(every) and step % every == 0 and step < end
 
 
 class Trainer:
@@ -142,14 +92,8 @@ class Trainer:
         self.device = self.ctx.device
         if self.tcfg.num_threads:
             torch.set_num_threads(self.tcfg.num_threads)
-        if self.tcfg.bf16_autocast and self.device.type == "cpu" and self.ctx.is_main:
-            capability = torch.backends.cpu.get_cpu_capability()
-            if "AVX512" not in capability and "AMX" not in capability:
-                warnings.warn(
-                    f"train.bf16_autocast on a CPU without native bf16 ({capability}) is much "
-                    "slower than fp32 here",
-                    stacklevel=2,
-                )
+        if self.ctx.is_main:
+            warn_if_slow_bf16(self.tcfg, self.device)
         self.out = Path(self.tcfg.output_dir)
         self.resume_from = find_resume_checkpoint(self.out, resume)
         self._build()
@@ -157,8 +101,6 @@ class Trainer:
     # ------------------------------------------------------------------ setup
     def _build(self) -> None:
         from ..build import build_denoiser
-        from ..data.factory import build_dataset, has_split
-        from ..data.types import Split
         from ..diffusion.process import ExposureProcess
 
         cfg, seed = self.cfg, self.tcfg.seed
@@ -167,87 +109,34 @@ class Trainer:
         if self.tcfg.channels_last:
             self.model.to_channels_last(True)
         self.process = ExposureProcess(cfg.noise.full_scale_dn, cfg.diffusion.reexposure)
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(),
-            lr=self.tcfg.lr,
-            betas=self.tcfg.adam_betas,
-            weight_decay=self.tcfg.weight_decay,
-        )
+        self.optimizer = build_optimizer(self.model, self.tcfg)
         self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(_seed_for("train", seed, self.ctx.rank))
+        self.generator.manual_seed(seed_for("train", seed, self.ctx.rank))
         self.noise = None
         if cfg.data.kind not in REAL_PAIR_KINDS:
             from ..build import build_noise_model
 
             self.noise = build_noise_model(cfg.noise)
-        self.train_set = build_dataset(cfg.data, Split.TRAIN, seed=seed)
-        if len(self.train_set) == 0:
-            raise ConfigError("the training split is empty")
-        self.val_set = None
-        if has_split(cfg.data, Split.VAL):
-            self.val_set = build_dataset(cfg.data, Split.VAL, seed=seed)
-            if len(self.val_set) == 0:
-                self.val_set = None
-            else:
-                self.val_set[0]  # surface a bad validation setup now, not hours from now
+        self.train_set, self.val_set = build_datasets(cfg.data, seed)
         self.start_step = 0
         if self.resume_from is not None:
-            self._load_resume(self.resume_from)
-        self.ddp_model: torch.nn.Module = self.model
-        if self.ctx.enabled:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.ddp_model = DistributedDataParallel(self.model, device_ids=ids)
-
-    def _load_resume(self, path: Path) -> None:
-        weights, config_yaml, state = load_checkpoint(path)
-        check_resume_config(path, config_yaml, self.cfg, warn=self.ctx.is_main)
-        check_state_dict(self.model, weights, str(path))
-        self.model.load_state_dict(weights)
-        optimizer_from_flat(self.optimizer, state.optimizer_tensors, state.optimizer_meta)
-        if state.world_size == self.ctx.world_size and len(state.rng) == self.ctx.world_size:
-            restore_rng(state.rng[self.ctx.rank], self.generator)
-        else:
-            if self.ctx.is_main:
-                warnings.warn(
-                    f"checkpoint was written by {state.world_size} rank(s), this run has "
-                    f"{self.ctx.world_size}: random streams are re-seeded, so the run continues "
-                    "correctly but not bit-identically",
-                    stacklevel=3,
-                )
-            self.generator.manual_seed(
-                _seed_for("resume", self.tcfg.seed, self.ctx.rank, state.step)
+            self.start_step = restore_checkpoint(
+                self.resume_from,
+                cfg,
+                model=self.model,
+                optimizer=self.optimizer,
+                generator=self.generator,
+                ctx=self.ctx,
             )
-        if state.step > self.tcfg.iterations:
-            raise ConfigError(
-                f"{path}: checkpoint is at step {state.step}, beyond train.iterations="
-                f"{self.tcfg.iterations}"
-            )
-        self.start_step = state.step
+        self.ddp_model: torch.nn.Module = wrap_ddp(self.model, self.ctx)
 
     def _loader(self, start_step: int) -> torch.utils.data.DataLoader:
-        from ..data.sampling import EpochSampler
-        from ..data.types import collate_samples
-
-        d = self.cfg.data
-        sampler = EpochSampler(
-            len(self.train_set),
-            seed=self.tcfg.seed,
-            start=start_step * d.batch_size,
-            rank=self.ctx.rank,
-            world_size=self.ctx.world_size,
-        )
-        return torch.utils.data.DataLoader(
+        return train_loader(
             self.train_set,
-            batch_size=d.batch_size,
-            sampler=sampler,
-            num_workers=d.num_workers,
-            collate_fn=collate_samples,
-            pin_memory=self.device.type == "cuda",
-            drop_last=True,
-            worker_init_fn=ignore_sigint,
-            prefetch_factor=_PREFETCH_BATCHES if d.num_workers > 0 else None,
+            self.cfg.data,
+            seed=self.tcfg.seed,
+            start_step=start_step,
+            ctx=self.ctx,
         )
 
     # ------------------------------------------------------------------ one step
@@ -300,7 +189,7 @@ class Trainer:
             return {}
         d = self.cfg.diffusion
         return validation_psnr(
-            _unwrap(self.ddp_model),
+            unwrap_ddp(self.ddp_model),
             self.process,
             self.val_set,
             noise_model=self.noise,
@@ -314,12 +203,10 @@ class Trainer:
             input_consistency_sigma=d.input_consistency_sigma,
         )
 
-    def _validate_and_log(self, step: int, runlog: RunLog | None, bar: Any) -> dict[float, float]:
+    def _validate_and_log(self, step: int, progress: RunProgress) -> dict[float, float]:
+        """Collective: rank 0 validates, every rank gets the PSNRs, rank 0 logs them."""
         psnrs = self.ctx.broadcast_object(self.validate() if self.ctx.is_main else {})
-        if runlog is not None and psnrs:
-            runlog.val(step, psnrs)
-            text = ", ".join(f"x{r:g} {v:.2f} dB" for r, v in psnrs.items())
-            (bar.write if bar is not None else log.info)(f"step {step}: validation PSNR {text}")
+        progress.log_val(step, psnrs)
         return psnrs
 
     # ------------------------------------------------------------------ files
@@ -332,7 +219,7 @@ class Trainer:
         if self.ctx.is_main:
             path = save_checkpoint(
                 self.out,
-                model_state=_unwrap(self.ddp_model).state_dict(),
+                model_state=unwrap_ddp(self.ddp_model).state_dict(),
                 config_yaml=dump_config(self.cfg),
                 state=state,
                 keep=self.tcfg.keep_checkpoints,
@@ -347,7 +234,7 @@ class Trainer:
 
         loader = self._loader(self.start_step)
         t0 = time.perf_counter()
-        batch = _next_batch(iter(loader)).to(self.device)
+        batch = next_batch(iter(loader)).to(self.device)
         t_data = time.perf_counter() - t0
         self.ddp_model.train()
         t0 = time.perf_counter()
@@ -373,105 +260,113 @@ class Trainer:
     ) -> TrainResult:
         """Train from ``start_step`` to ``train.iterations`` (or until ``stop_after`` steps).
 
-        ``on_step(step)`` is called after every completed step.
+        ``on_step(step)`` is called after every completed step. Interrupted (SIGINT or
+        SIGTERM), the run saves a checkpoint after the current step and returns.
         """
-        t, main = self.tcfg, self.ctx.is_main
+        t = self.tcfg
         end = t.iterations if stop_after is None else min(t.iterations, stop_after)
-        step = self.start_step
         names = part_names(
             self.cfg.diffusion.train_steps, t.objective is TrainObjective.NOISE2NOISE
         )
-        runlog = bar = None
-        if main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.yaml").write_text(dump_config(self.cfg))
-            resume_step = self.start_step if self.resume_from is not None else None
-            runlog = RunLog(self.out, names, resume_step=resume_step, tensorboard=t.tensorboard)
-            if t.progress and end > step and sys.stderr.isatty():
-                from tqdm.auto import tqdm
-
-                bar = tqdm(
-                    total=t.iterations,
-                    initial=step,
-                    desc=self.cfg.name,
-                    unit="it",
-                    dynamic_ncols=True,
-                    smoothing=0.1,
-                )
-        last_loss: float | None = None
-        val_psnr: dict[float, float] = {}
-        interrupted = False
-        checkpoint: Path | None = None
-        model_dir: Path | None = None
+        state = RunState(step=self.start_step)
+        progress = self._open_progress(names, end)
         self.ddp_model.train()
-        batches = iter(self._loader(step)) if end > step else iter(())
+        state.batches = iter(self._loader(state.step)) if end > state.step else iter(())
         window = LossWindow(names, self.device)
         try:
-            with StopSignal(announce=main) as stop:
-                while step < end:
-                    lr, total, parts = self._step(step, _next_batch(batches).to(self.device))
-                    step += 1
-                    window.add(total, parts)
-                    if bar is not None:
-                        bar.update(1)
-                        if window.count == 1 or step % 10 == 0:
-                            bar.set_postfix(
-                                loss=f"{float(total):.4g}", lr=f"{lr:.1e}", refresh=False
-                            )
-                    if step % t.log_every == 0 or step == end:
-                        last_loss, cols, rate, elapsed = window.flush(self.ctx.all_reduce_mean)
-                        if runlog is not None:
-                            runlog.train(step, lr, last_loss, cols, rate, elapsed)
-                            if bar is None:  # no progress bar (e.g. a background run)
-                                log.info(
-                                    f"step {step}/{t.iterations}: loss {last_loss:.4g}, "
-                                    f"lr {lr:.1e}, {rate:.3g} it/s"
-                                )
-                    if t.val_every and step % t.val_every == 0 and step < end:
-                        val_psnr = self._validate_and_log(step, runlog, bar)
-                    if t.checkpoint_every and step % t.checkpoint_every == 0 and step < end:
-                        checkpoint = self.save(step) or checkpoint
-                    if on_step is not None:
-                        on_step(step)
-                    if self.ctx.any(stop.requested):
-                        interrupted = step < t.iterations
-                        break
-            if bar is not None:
-                bar.close()
-                bar = None
-            finished = step >= t.iterations
-            if finished and (step > self.start_step or not val_psnr):
-                val_psnr = self._validate_and_log(step, runlog, None)
-            if step > self.start_step or checkpoint is None:
-                checkpoint = self.save(step) or checkpoint
-            if finished and main:
-                model_dir = save_denoiser(
-                    self.out / "model", _unwrap(self.ddp_model), self.cfg, overwrite=True
-                )
-            if interrupted and main:
-                print(
-                    f"expodiff: stopped at step {step}/{t.iterations}; checkpoint {checkpoint}. "
-                    "Continue with the same command and --resume.",
-                    file=sys.stderr,
-                )
+            self._train_steps(state, end, window, progress, on_step)
+            progress.close_bar()
+            self._finish(state, progress)
         finally:
-            if bar is not None:
-                bar.close()
-            if runlog is not None:
-                runlog.close()
-            del batches
+            progress.close()
+            state.batches = None  # the DataLoader's workers end now, also on an error
         return TrainResult(
-            step=step,
+            step=state.step,
             iterations=t.iterations,
-            interrupted=interrupted,
-            checkpoint=checkpoint if main else None,
-            model_dir=model_dir,
-            weights_digest=weights_digest(_unwrap(self.ddp_model)),
-            last_loss=last_loss,
-            val_psnr=val_psnr,
+            interrupted=state.interrupted,
+            checkpoint=state.checkpoint if self.ctx.is_main else None,
+            model_dir=state.model_dir,
+            weights_digest=weights_digest(unwrap_ddp(self.ddp_model)),
+            last_loss=state.last_loss,
+            val_psnr=state.val_psnr,
             rank=self.ctx.rank,
             world_size=self.ctx.world_size,
         )
+
+    def _open_progress(self, names: list[str], end: int) -> RunProgress:
+        """Rank 0 writes ``config.yaml`` and opens the log files and the bar."""
+        if not self.ctx.is_main:
+            return RunProgress(None, None, self.tcfg.iterations)
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.yaml").write_text(dump_config(self.cfg))
+        return RunProgress.open(
+            self.out,
+            names,
+            self.tcfg,
+            start_step=self.start_step,
+            resumed=self.resume_from is not None,
+            show_bar=end > self.start_step,
+            name=self.cfg.name,
+        )
+
+    def _train_steps(
+        self,
+        state: RunState,
+        end: int,
+        window: LossWindow,
+        progress: RunProgress,
+        on_step: Callable[[int], None] | None,
+    ) -> None:
+        """Optimiser steps until ``end`` or until any rank is asked to stop."""
+        with StopSignal(announce=self.ctx.is_main) as stop:
+            while state.step < end:
+                batch = next_batch(state.batches).to(self.device)
+                lr, total, parts = self._step(state.step, batch)
+                state.step += 1
+                window.add(total, parts)
+                progress.show_step(state.step, window.count, total, lr)
+                self._after_step(state, end, lr, window, progress)
+                if on_step is not None:
+                    on_step(state.step)
+                if self.ctx.any(stop.requested):
+                    state.interrupted = state.step < self.tcfg.iterations
+                    break
+
+    def _after_step(
+        self, state: RunState, end: int, lr: float, window: LossWindow, progress: RunProgress
+    ) -> None:
+        """The periodic work after a step: a log row, validation, a checkpoint (collective)."""
+        t, step = self.tcfg, state.step
+        if step % t.log_every == 0 or step == end:
+            state.last_loss, cols, rate, elapsed = window.flush(self.ctx.all_reduce_mean)
+            progress.log_train(step, lr, state.last_loss, cols, rate, elapsed)
+        if _due(t.val_every, step, end):
+            state.val_psnr = self._validate_and_log(step, progress)
+        if _due(t.checkpoint_every, step, end):
+            state.checkpoint = self.save(step) or state.checkpoint
+
+    def _finish(self, state: RunState, progress: RunProgress) -> None:
+        """The end of a run: final validation and checkpoint, the model folder, a notice.
+
+        A finished run validates unless it resumed at its last step with nothing to add; it
+        saves a checkpoint unless nothing changed since one; rank 0 writes ``model/``.
+        """
+        t, main = self.tcfg, self.ctx.is_main
+        finished = state.step >= t.iterations
+        if finished and (state.step > self.start_step or not state.val_psnr):
+            state.val_psnr = self._validate_and_log(state.step, progress)
+        if state.step > self.start_step or state.checkpoint is None:
+            state.checkpoint = self.save(state.step) or state.checkpoint
+        if finished and main:
+            state.model_dir = save_denoiser(
+                self.out / "model", unwrap_ddp(self.ddp_model), self.cfg, overwrite=True
+            )
+        if state.interrupted and main:
+            print(
+                f"expodiff: stopped at step {state.step}/{t.iterations}; checkpoint "
+                f"{state.checkpoint}. Continue with the same command and --resume.",
+                file=sys.stderr,
+            )
 
 
 def train(
