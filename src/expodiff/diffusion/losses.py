@@ -170,6 +170,96 @@ def _step_weights(step_weights, steps: int, like: Tensor) -> Tensor:
     return w
 
 
+def _batch_schedule(
+    process: ExposureProcess,
+    noisy: Tensor,
+    clean: Tensor,
+    r: Tensor,
+    steps: int,
+    schedule: Tensor | None,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """The batch's exposure multiples: ``schedule`` checked, or a random one drawn.
+
+    Args:
+        process: the exposure process (draws the random schedule).
+        noisy: the noisy input ``(B, C, H, W)``.
+        clean: the reference, same shape as ``noisy``.
+        r: ``(B,)`` exposure ratios, as checked by :func:`~.sampler.check_batch`.
+        steps: network evaluations per sample.
+        schedule: ``(B, steps + 1)`` explicit multiples, or None to draw them.
+        generator: source of the random schedule.
+
+    Returns:
+        ``(B, steps + 1)`` exposure multiples.
+
+    Raises:
+        ValueError: ``clean`` and ``noisy`` differ in shape, or ``schedule`` has the wrong one.
+    """
+    if clean.shape != noisy.shape:
+        raise ValueError(f"clean {tuple(clean.shape)} and noisy {tuple(noisy.shape)} differ")
+    if schedule is None:
+        return process.training_schedule(r, steps, generator=generator)
+    if schedule.shape != (noisy.shape[0], steps + 1):
+        raise ValueError(
+            f"schedule must be ({noisy.shape[0]}, {steps + 1}), got {tuple(schedule.shape)}"
+        )
+    return schedule
+
+
+def _step_terms(
+    prediction: Tensor, output, reference: Tensor, kind: LossKind, kl_eps: float, aux_weight: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(reconstruction, auxiliary, step loss)`` scalars of one step.
+
+    The auxiliary term is a zero without ARL branches; the step loss is
+    ``reconstruction + aux_weight * auxiliary`` (the reconstruction alone when
+    ``aux_weight`` is 0).
+
+    Args:
+        prediction: F, the step's prediction ``(B, C, H, W)`` raw_norm (after corrections).
+        output: what the denoiser returned (its ARL branches, if any).
+        reference: the ground truth, same shape.
+        kind: the reconstruction loss.
+        kl_eps: the shift of :func:`poisson_kl`.
+        aux_weight: weight of the ARL auxiliary term.
+    """
+    rec = reconstruction_loss(prediction, reference, kind, kl_eps)
+    aux = auxiliary_loss(output, reference)
+    if aux is None:
+        aux = torch.zeros((), dtype=rec.dtype, device=rec.device)
+    return rec, aux, (rec + aux_weight * aux if aux_weight else rec)
+
+
+def _weighted_losses(
+    terms: list[tuple[Tensor, Tensor, Tensor]],
+    weights: Tensor,
+    schedule: Tensor,
+    prediction: Tensor,
+) -> TrainingLosses:
+    """The batch's :class:`TrainingLosses` from each step's :func:`_step_terms`.
+
+    Args:
+        terms: ``(reconstruction, auxiliary, step loss)`` of each step, in order.
+        weights: ``(S,)`` the step weights.
+        schedule: ``(B, S + 1)`` the exposure multiples of the batch.
+        prediction: the last step's prediction (stored detached).
+    """
+    recs = tuple(rec for rec, _, _ in terms)
+    auxs = tuple(aux for _, aux, _ in terms)
+    per_step = tuple(step_loss for _, _, step_loss in terms)
+    total = sum(w * p for w, p in zip(weights, per_step, strict=True))
+    return TrainingLosses(
+        total=total,
+        per_step=per_step,
+        reconstruction=recs,
+        auxiliary=auxs,
+        weights=weights,
+        schedule=schedule,
+        prediction=prediction.detach(),
+    )
+
+
 def training_losses(
     process: ExposureProcess,
     denoiser: Callable,
@@ -222,18 +312,10 @@ def training_losses(
     """
     noisy, clean = pair.noisy, pair.clean
     r, k = check_batch(noisy, pair.exposure_ratio, pair.system_gain)
-    if clean.shape != noisy.shape:
-        raise ValueError(f"clean {tuple(clean.shape)} and noisy {tuple(noisy.shape)} differ")
-    if schedule is None:
-        schedule = process.training_schedule(r, steps, generator=generator)
-    elif schedule.shape != (noisy.shape[0], steps + 1):
-        raise ValueError(
-            f"schedule must be ({noisy.shape[0]}, {steps + 1}), got {tuple(schedule.shape)}"
-        )
+    schedule = _batch_schedule(process, noisy, clean, r, steps, schedule, generator)
     weights = _step_weights(step_weights, steps, clean)
     kind = LossKind(loss)
-    per_step, recs, auxs = [], [], []
-    prediction = None
+    terms, prediction = [], None
     for _, _, prediction, output, _ in run_schedule(
         process,
         denoiser,
@@ -247,21 +329,6 @@ def training_losses(
         straight_through=True,
         input_consistency_sigma=input_consistency_sigma,
     ):
-        rec = reconstruction_loss(prediction, clean, kind, kl_eps)
-        aux = auxiliary_loss(output, clean)
-        if aux is None:
-            aux = torch.zeros((), dtype=rec.dtype, device=rec.device)
-        recs.append(rec)
-        auxs.append(aux)
-        per_step.append(rec + aux_weight * aux if aux_weight else rec)
-    total = sum(w * p for w, p in zip(weights, per_step, strict=True))
+        terms.append(_step_terms(prediction, output, clean, kind, kl_eps, aux_weight))
     assert prediction is not None
-    return TrainingLosses(
-        total=total,
-        per_step=tuple(per_step),
-        reconstruction=tuple(recs),
-        auxiliary=tuple(auxs),
-        weights=weights,
-        schedule=schedule,
-        prediction=prediction.detach(),
-    )
+    return _weighted_losses(terms, weights, schedule, prediction)
