@@ -31,10 +31,12 @@ import time
 
 import torch
 
+from expodiff.build import build_denoiser
 from expodiff.config import ModelConfig
+from expodiff.defaults import TILE, TILE_OVERLAP
 from expodiff.diffusion.process import ExposureProcess
 from expodiff.diffusion.sampler import sample
-from expodiff.nets.registry import PRESETS, build_denoiser
+from expodiff.nets.registry import PRESETS
 from expodiff.nets.tiling import TiledDenoiser
 
 VARIANTS = ("fp32", "channels_last", "bf16")
@@ -64,7 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help=f"a full 12 MP frame (packed {FULL_FRAME[0]}x{FULL_FRAME[1]}), tiled",
     )
-    p.add_argument("--tile", type=int, default=512, help="tile side for --full (packed px)")
+    p.add_argument("--tile", type=int, default=TILE, help="tile side for --full (packed px)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     return p.parse_args(argv)
 
@@ -77,7 +79,7 @@ def _sync(device: torch.device) -> None:
 def time_one(model, noisy, steps: int, variant: str, repeat: int, tile: int | None) -> float:
     """Best-of-``repeat`` seconds of one ``sample`` call (robust to other load on the machine)."""
     device = noisy.device
-    denoiser = TiledDenoiser(model, tile=tile, overlap=64) if tile else model
+    denoiser = TiledDenoiser(model, tile=tile, overlap=TILE_OVERLAP) if tile else model
     autocast = (
         torch.autocast(device.type, dtype=torch.bfloat16)
         if variant == "bf16"

@@ -26,9 +26,11 @@ import time
 
 import torch
 
+from expodiff.defaults import DEFAULT_CAMERA
+from expodiff.defaults import ELD_FULL_SCALE_DN as FSD
+from expodiff.io.profiles import load_profile
 from expodiff.noise import NoiseModel, NoisePreset
 from expodiff.noise import components as C
-from expodiff.noise.kinds import ELD_FULL_SCALE_DN as FSD
 
 SONY_PACKED = (1, 4, 1424, 2128)  # Sony A7S II, 2848 x 4256 mosaic
 
@@ -88,7 +90,7 @@ def main(argv=None) -> int:
         "colour bias": lambda: clean + C.colour_bias_noise(bias, like=clean),
     }
     for preset in NoisePreset:
-        model = NoiseModel.from_preset(preset)
+        model = NoiseModel.from_preset(preset, [load_profile(DEFAULT_CAMERA)])
         items[f"synthesize {preset.value}"] = lambda model=model: model.synthesize(
             clean, ratio=ratio, generator=g
         )

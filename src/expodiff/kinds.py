@@ -35,7 +35,6 @@ from typing import TypeVar
 from .errors import NoiseModelError
 
 __all__ = [
-    "ELD_FULL_SCALE_DN",
     "parse_enum",
     "NoisePreset",
     "NoiseComponent",
@@ -55,10 +54,6 @@ __all__ = [
 ]
 
 E = TypeVar("E", bound=Enum)
-
-# DN span that raw_norm 1 maps to in ELD's 14-bit recipe: saturation 16383 minus the nominal
-# black level 800 (what the official ELD / ExposureDiffusion code hard-codes; docs/noise.md).
-ELD_FULL_SCALE_DN = 15583.0
 
 
 def _key(text: object) -> str:

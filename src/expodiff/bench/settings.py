@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from ..defaults import TILE, TILE_OVERLAP
 from ..errors import ConfigError
 
 __all__ = [
@@ -136,8 +137,8 @@ class SpeedConfig:
     steps: tuple[int, ...] = (1, 3)
     height: int = 1424  # packed size of a 12-megapixel Sony A7S II frame (4256 x 2848 mosaic)
     width: int = 2128
-    tile: int | None = 512  # tiled network evaluation, packed pixels (None: whole frame)
-    overlap: int = 64
+    tile: int | None = TILE  # tiled network evaluation, packed pixels (None: whole frame)
+    overlap: int = TILE_OVERLAP
     allocators: tuple[Allocator, ...] = (Allocator.DEFAULT,)  # each measured separately
     timeout_s: float = 1800.0  # per measurement
 

@@ -26,6 +26,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from ..defaults import TILE, TILE_OVERLAP
+
 __all__ = [
     "SpeedResult",
     "measure_speed",
@@ -190,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--height", type=int, default=1424)
     p.add_argument("--width", type=int, default=2128)
-    p.add_argument("--tile", type=int, default=512)
-    p.add_argument("--overlap", type=int, default=64)
+    p.add_argument("--tile", type=int, default=TILE)
+    p.add_argument("--overlap", type=int, default=TILE_OVERLAP)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     if args.tile is not None and args.tile <= 0:

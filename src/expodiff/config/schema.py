@@ -8,8 +8,15 @@ from dataclasses import dataclass, field
 
 # Only torch-free modules (enums), so that the CLI parsers load quickly.
 from ..cfa import CFAPattern
-from ..kinds import (
+from ..defaults import (
+    DEFAULT_CAMERA,
     ELD_FULL_SCALE_DN,
+    GAIN_RANGE,
+    TILE,
+    TILE_OVERLAP,
+    TRAIN_RATIO_RANGE,
+)
+from ..kinds import (
     BiasSource,
     DatasetKind,
     EvalProtocol,
@@ -50,14 +57,14 @@ class NoiseConfig:
     components: tuple[NoiseComponent, ...] = ()
     # Calibrated camera profiles to draw from, one chosen uniformly per image: packaged names
     # (`expodiff profiles`) or paths to profile .json files written by `expodiff calibrate`.
-    cameras: tuple[str, ...] = ("SonyA7S2",)
+    cameras: tuple[str, ...] = (DEFAULT_CAMERA,)
     # Per-image K: log-uniform in gain_range (eld_range) or in each camera's [Kmin, Kmax]
     # (camera_range).
     gain_sampling: GainSampling = GainSampling.ELD_RANGE
     # log K ~ U(log lo, log hi) in DN/electron (ELD / ExposureDiffusion recipe: [0.1, 30]).
-    gain_range: tuple[float, float] = (0.1, 30.0)
+    gain_range: tuple[float, float] = GAIN_RANGE
     # Exposure ratio ~ U(lo, hi), lo >= 1. Paper: (100, 300); "continuous": (20, 300).
-    ratio_range: tuple[float, float] = (100.0, 300.0)
+    ratio_range: tuple[float, float] = TRAIN_RATIO_RANGE
     # DN span that raw_norm = 1 maps to when converting to electrons. ELD's 14-bit recipe
     # uses its "saturation level" 16383 - 800 = 15583 (see docs/noise.md for the source).
     full_scale_dn: float = ELD_FULL_SCALE_DN
@@ -163,7 +170,7 @@ class DataConfig:
     test_sets: tuple[str, ...] = ("Kodak24",)
     # Camera profile name: K from ISO for real pairs (sid_paired, eld), and the camera name
     # recorded in samples; unprocess borrows the metadata of the SID (Sony A7S2) scenes.
-    camera: str = "SonyA7S2"
+    camera: str = DEFAULT_CAMERA
     cfa: CFAPattern = CFAPattern.RGGB  # unprocess: Bayer layout of the synthetic mosaic
     # sid_*: the split lists. A folder (a name under EXPODIFF_DATA/splits, or a path) holding
     # Sony_<split>_list.txt (official SID) or Sony_<split>.txt (ELD), or one .txt list file
@@ -267,8 +274,8 @@ class EvalConfig:
     cameras: tuple[str, ...] = ()  # eld protocol: cameras to evaluate; empty: all found
     crop: int | None = None  # centre crop side in packed pixels (sid15-crop: always 512)
     max_images: int | None = None  # evaluate at most this many images per ratio
-    tile: int | None = 512  # tiled inference tile side (packed px) for large frames; None: whole
-    tile_overlap: int = 32
+    tile: int | None = TILE  # tiled inference tile side (packed px) for large frames; None: whole
+    tile_overlap: int = TILE_OVERLAP
     srgb_metrics: bool = False  # also PSNR/SSIM after the ISP (sRGB, GT white balance)
     output_dir: str = "runs/eval"
 

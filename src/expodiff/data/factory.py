@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import DataConfig, config_to_dict
+from ..defaults import ELD_FULL_SCALE_DN
 from ..errors import DataError
 from ..io.profiles import CameraProfile, load_profile
-from ..kinds import ELD_FULL_SCALE_DN, DatasetKind, parse_enum
+from ..kinds import DatasetKind, parse_enum
 from ..settings import data_root
 from .augment import CropMode, SampleTransform
 from .base import RawDataset

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..defaults import SID_CAMERA
 from ..errors import DataError
 from .augment import SampleTransform
 from .base import RawDataset
@@ -163,7 +164,7 @@ class SIDPairedDataset(RawDataset):
         list_file: str | Path,
         *,
         gain_for_iso: GainForIso,
-        camera: str = "SonyA7S2",
+        camera: str = SID_CAMERA,
         transform: SampleTransform | None = None,
         seed: int = 0,
     ) -> None:
@@ -213,7 +214,7 @@ class SIDSyntheticDataset(RawDataset):
         root: str | Path,
         list_file: str | Path,
         *,
-        camera: str = "SonyA7S2",
+        camera: str = SID_CAMERA,
         transform: SampleTransform | None = None,
         seed: int = 0,
     ) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..defaults import SID_CAMERA
 from ..errors import DataError
 from ..raw import CFAPattern
 from .augment import SampleTransform, apply_flips
@@ -150,7 +151,7 @@ class UnprocessDataset(RawDataset):
         folders: Sequence[str | Path],
         scenes: Sequence[SceneMetadata],
         *,
-        camera: str = "SonyA7S2",
+        camera: str = SID_CAMERA,
         cfa: CFAPattern = CFAPattern.RGGB,
         transform: SampleTransform | None = None,
         seed: int = 0,

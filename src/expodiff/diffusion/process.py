@@ -31,7 +31,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..kinds import ELD_FULL_SCALE_DN, Reexposure
+from ..defaults import ELD_FULL_SCALE_DN
+from ..kinds import Reexposure
 
 # One definition of "a number or a (B,) tensor -> (B,)", shared with the noise components.
 from ..noise.components import as_batch as as_batch_vector

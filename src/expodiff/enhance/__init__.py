@@ -28,6 +28,7 @@ from .._lazy import lazy_exports
 
 __all__ = [
     "enhance",
+    "EnhanceOptions",
     "EnhanceResult",
     "EnhanceTimings",
     "EnhanceWarning",
@@ -39,9 +40,10 @@ __all__ = [
 
 _WHERE = {
     "enhance": "api",
-    "EnhanceResult": "api",
-    "EnhanceTimings": "api",
-    "EnhanceWarning": "api",
+    "EnhanceOptions": "options",
+    "EnhanceResult": "result",
+    "EnhanceTimings": "result",
+    "EnhanceWarning": "result",
     "EnhanceModel": "models",
     "load_model": "models",
     "default_model_path": "models",

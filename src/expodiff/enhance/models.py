@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from ..config import ExperimentConfig
+from ..defaults import GAIN_RANGE
 from ..diffusion.process import ExposureProcess
 from ..errors import ModelError
 from ..noise.model import GainSampling
@@ -85,7 +86,7 @@ class EnhanceModel:
     name: str = "model"
     path: Path | None = None
     device: torch.device = torch.device("cpu")
-    gain_range: tuple[float, float] = (0.1, 30.0)
+    gain_range: tuple[float, float] = GAIN_RANGE
 
     @property
     def full_scale_dn(self) -> float:

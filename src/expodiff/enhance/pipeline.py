@@ -35,8 +35,8 @@ from ..errors import InputFileError, OutputFileError
 from ..io.atomic import atomic_output, check_output_path
 from ..io.inputs import RAW_FILE_EXTENSIONS
 from ..raw import unpack
-from .api import EnhanceResult, enhanced_exposure_time
 from .render import packed_pixel_side
+from .result import EnhanceResult, enhanced_exposure_time
 
 __all__ = [
     "RAW_EXTENSIONS",

@@ -23,7 +23,7 @@ from ..raw import CFAPattern
 
 if TYPE_CHECKING:
     from ..io.metadata import PhotoMetadata
-    from .api import EnhanceResult
+    from .result import EnhanceResult
 
 __all__ = [
     "DEVELOP_STRIP",
@@ -95,7 +95,7 @@ def result_metadata(result: EnhanceResult) -> PhotoMetadata | None:
     with the input's own exposure time.
     """
     from ..io.metadata import photo_metadata
-    from .api import enhanced_exposure_time
+    from .result import enhanced_exposure_time
 
     frame = result.frame
     if frame is None:

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..defaults import TILE, TILE_OVERLAP
 from ..errors import ModelError
 from .models import EnhanceModel
 
 __all__ = [
     "AUTO_TILE",
     "MIN_TILE",
-    "TILE_OVERLAP",
     "ProgressCallback",
     "sample_seed",
     "tiled",
@@ -29,11 +29,9 @@ __all__ = [
 ]
 
 # Frames with a side above this many packed pixels are evaluated in tiles of this side.
-AUTO_TILE = 512
+AUTO_TILE = TILE
 # Smallest tile side a user may ask for: leaves room for the overlap and the networks' strides.
 MIN_TILE = 64
-# Overlap of neighbouring tiles, packed pixels (as `expodiff evaluate`).
-TILE_OVERLAP = 32
 
 ProgressCallback = Callable[[int, int], None]
 

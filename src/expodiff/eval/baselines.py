@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..diffusion.process import ELD_FULL_SCALE_DN
+from ..defaults import ELD_FULL_SCALE_DN
 
 __all__ = [
     "scaled_input",

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import torch
 
-from ..diffusion.process import ELD_FULL_SCALE_DN
+from ..defaults import ELD_FULL_SCALE_DN, TILE_OVERLAP
 from ..errors import ConfigError
 from ..kinds import Baseline
 from .baselines import abm3d_denoise, bm3d_denoise, scaled_input
@@ -44,7 +44,7 @@ class ModelMethod:
     process: Any
     steps: int = 3
     tile: int | None = None
-    overlap: int = 32
+    overlap: int = TILE_OVERLAP
     bf16: bool = False
     oracle_illuminance_correction: bool = False
     input_consistency_sigma: float | None = None

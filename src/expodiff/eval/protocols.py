@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..defaults import SID_CAMERA
 from ..errors import ConfigError
 from ..kinds import EvalProtocol
 from ..noise.camera import ProfileError
@@ -158,7 +159,7 @@ def _sid_pairs(
 
     e = cfg.eval
     lists = SID15_LIST if protocol is EvalProtocol.SID15_CROP else SID_FULL_LIST
-    data = DataConfig(kind=DatasetKind.SID_PAIRED, root=e.root, sid_lists=lists, camera="SonyA7S2")
+    data = DataConfig(kind=DatasetKind.SID_PAIRED, root=e.root, sid_lists=lists, camera=SID_CAMERA)
     crop = SID15_CROP if protocol is EvalProtocol.SID15_CROP else e.crop
     ds = build_dataset(data, Split.TEST, seed=e.seed, transform=SampleTransform())
     note = f"Protocol {protocol.value}: {lists} ({len(ds)} pairs), " + (

@@ -26,8 +26,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..defaults import ELD_BLACK_LEVEL_DN, ELD_FULL_SCALE_DN, ELD_WHITE_LEVEL_DN
 from ..errors import InputFileError
-from ..kinds import ELD_FULL_SCALE_DN
 from ..noise.camera import (
     ISO_AT_GAIN_MAX,
     ISO_AT_GAIN_MIN,
@@ -155,8 +155,8 @@ def profile_from_dict(
             row=chosen.row,
             colour_bias=tuple(tuple(r) for r in data["colour_bias"]),
             full_scale_dn=data.get("full_scale_dn", ELD_FULL_SCALE_DN),
-            black_level=data.get("black_level", 800.0),
-            white_level=data.get("white_level", 16383.0),
+            black_level=data.get("black_level", ELD_BLACK_LEVEL_DN),
+            white_level=data.get("white_level", ELD_WHITE_LEVEL_DN),
             source=str(data.get("source", "")),
             fit=default,
             other_fits=tuple(sorted((n, f) for n, f in all_fits.items() if n != default)),

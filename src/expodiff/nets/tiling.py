@@ -36,7 +36,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .denoiser import DenoiserOutput
+from ..defaults import TILE, TILE_OVERLAP
+from ..diffusion.output import DenoiserOutput
 
 __all__ = ["TiledDenoiser", "TileCallback", "tiled_forward", "tile_spans", "blend_window"]
 
@@ -91,8 +92,8 @@ def tiled_forward(
     photon_level: Tensor | None = None,
     noisy: Tensor | None = None,
     *,
-    tile: int = 512,
-    overlap: int = 64,
+    tile: int = TILE,
+    overlap: int = TILE_OVERLAP,
     margin: int | None = None,
     multiple: int | None = None,
     on_tile: TileCallback | None = None,
@@ -191,8 +192,8 @@ class TiledDenoiser:
     def __init__(
         self,
         denoiser: Callable,
-        tile: int = 512,
-        overlap: int = 64,
+        tile: int = TILE,
+        overlap: int = TILE_OVERLAP,
         margin: int | None = None,
         multiple: int | None = None,
         on_tile: TileCallback | None = None,

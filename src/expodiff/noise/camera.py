@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..defaults import ELD_BLACK_LEVEL_DN, ELD_FULL_SCALE_DN, ELD_WHITE_LEVEL_DN
 from ..errors import ConfigError
-from ..kinds import ELD_FULL_SCALE_DN
 
 __all__ = [
     "ISO_AT_GAIN_MIN",
@@ -129,8 +129,8 @@ class CameraProfile:
     row: LogLinear
     colour_bias: tuple[tuple[float, float, float, float], ...]
     full_scale_dn: float = ELD_FULL_SCALE_DN
-    black_level: float = 800.0
-    white_level: float = 16383.0
+    black_level: float = ELD_BLACK_LEVEL_DN
+    white_level: float = ELD_WHITE_LEVEL_DN
     source: str = ""
     fit: str = "Profile-1"
     other_fits: tuple[tuple[str, NoiseFits], ...] = ()

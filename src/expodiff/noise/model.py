@@ -41,9 +41,9 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor
 
+from ..defaults import ELD_FULL_SCALE_DN, GAIN_RANGE, TRAIN_RATIO_RANGE
 from ..errors import NoiseModelError
 from ..kinds import (
-    ELD_FULL_SCALE_DN,
     PRESET_COMPONENTS,
     BiasSource,
     GainSampling,
@@ -111,8 +111,8 @@ class NoiseModel:
         profiles: Sequence[CameraProfile],
         *,
         gain_sampling: GainSampling | str = GainSampling.ELD_RANGE,
-        gain_range: tuple[float, float] = (0.1, 30.0),
-        ratio_range: tuple[float, float] = (100.0, 300.0),
+        gain_range: tuple[float, float] = GAIN_RANGE,
+        ratio_range: tuple[float, float] = TRAIN_RATIO_RANGE,
         full_scale_dn: float = ELD_FULL_SCALE_DN,
         bias_source: BiasSource | str = BiasSource.COLOUR_BIAS,
         clip_white: bool = True,
@@ -158,8 +158,8 @@ class NoiseModel:
         profiles: Sequence[CameraProfile],
         *,
         gain_sampling: GainSampling | str = GainSampling.ELD_RANGE,
-        gain_range: tuple[float, float] = (0.1, 30.0),
-        ratio_range: tuple[float, float] = (100.0, 300.0),
+        gain_range: tuple[float, float] = GAIN_RANGE,
+        ratio_range: tuple[float, float] = TRAIN_RATIO_RANGE,
         full_scale_dn: float = ELD_FULL_SCALE_DN,
         **kwargs,
     ) -> NoiseModel:

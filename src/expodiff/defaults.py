@@ -1,0 +1,40 @@
+"""Every default value that more than one module needs, in one place (torch-free).
+
+The config schema (:mod:`expodiff.config.schema`) takes its defaults from here, and so do the
+functions of the physics and network layers that offer a default, so a library call, a
+config file, the CLI and the benchmark agree (the tile overlap once differed between the
+benchmark, 64, and what users got, 32).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ELD_BLACK_LEVEL_DN",
+    "ELD_WHITE_LEVEL_DN",
+    "ELD_FULL_SCALE_DN",
+    "SID_CAMERA",
+    "DEFAULT_CAMERA",
+    "GAIN_RANGE",
+    "TRAIN_RATIO_RANGE",
+    "TILE",
+    "TILE_OVERLAP",
+]
+
+# ELD's 14-bit recipe (Wei et al., CVPR 2020; the official ELD / ExposureDiffusion code): the
+# nominal black level and saturation of the calibrations, and the DN span raw_norm 1 maps to.
+ELD_BLACK_LEVEL_DN = 800.0
+ELD_WHITE_LEVEL_DN = 16383.0
+ELD_FULL_SCALE_DN = ELD_WHITE_LEVEL_DN - ELD_BLACK_LEVEL_DN  # 15583
+
+# The camera of SID's Sony subset, and the noise profile used when none is named.
+SID_CAMERA = "SonyA7S2"
+DEFAULT_CAMERA = SID_CAMERA
+
+# K (DN per electron) drawn log-uniformly from this range in training (ELD's recipe).
+GAIN_RANGE = (0.1, 30.0)
+# Exposure ratios of training (the paper's SID setting, U(100, 300)).
+TRAIN_RATIO_RANGE = (100.0, 300.0)
+
+# Tiled network evaluation of large frames: tile side and overlap, packed pixels.
+TILE = 512
+TILE_OVERLAP = 32

@@ -1,0 +1,94 @@
+"""The settings of one enhancement (:class:`EnhanceOptions`), checked when they are made."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from ..errors import ExpodiffError
+from .limits import MAX_RATIO, MAX_STEPS
+from .sampling import MIN_TILE
+
+__all__ = ["EnhanceOptions"]
+
+
+@dataclass(frozen=True)
+class EnhanceOptions:
+    """How :func:`~expodiff.enhance.api.enhance` treats a frame (each field is also a keyword
+    of ``enhance``).
+
+    Attributes:
+        ratio: ``"auto"`` or the exposure ratio to brighten by, from 1 to ``MAX_RATIO``
+            (:mod:`expodiff.enhance.limits`; an automatic ratio above it is an error too).
+        steps: network evaluations, 1 to ``MAX_STEPS`` (None: the model's
+            ``diffusion.inference_steps``).
+        consistency: Gaussian sigma (packed pixels) of the input consistency applied to every
+            prediction (:mod:`expodiff.diffusion.consistency`); 0 turns it off; None: the
+            model's ``diffusion.input_consistency_sigma``.
+        seed: seed of the Poisson draws (None: a random one, reported in the result).
+        samples: independent trajectories to average (> 1 also gives ``uncertainty``).
+        system_gain: K in DN per electron of the input's own DN (``white - black`` is its
+            raw_norm 1; converted to the model's ``full_scale_dn`` scale, see
+            :mod:`expodiff.enhance.gain`); of the model's scale for a packed raw_norm array.
+        camera: a packaged profile name or profile ``.json`` to take K from (at the file's
+            ISO) instead of matching the file's camera.
+        target_exposure: with ``ratio="auto"``: the wanted exposure in seconds (EXIF ratio).
+        target_iso: the wanted ISO with ``target_exposure`` (default: the input's).
+        tile: tile side in packed pixels (None: automatic, ``AUTO_TILE`` for large frames;
+            0: never tile).
+        srgb: also develop the result to sRGB.
+
+    Raises:
+        ExpodiffError: a value out of its range (one line naming it).
+    """
+
+    ratio: float | str = "auto"
+    steps: int | None = None
+    consistency: float | None = None
+    seed: int | None = None
+    samples: int = 1
+    system_gain: float | None = None
+    camera: str | Path | None = None
+    target_exposure: float | None = None
+    target_iso: float | None = None
+    tile: int | None = None
+    srgb: bool = False
+
+    def __post_init__(self) -> None:
+        samples, steps, consistency, tile = self.samples, self.steps, self.consistency, self.tile
+        if isinstance(samples, bool) or int(samples) != samples or samples < 1:
+            raise ExpodiffError(f"samples must be an integer >= 1, got {samples!r}")
+        if steps is not None and (
+            isinstance(steps, bool) or int(steps) != steps or not 1 <= steps <= MAX_STEPS
+        ):
+            raise ExpodiffError(
+                f"steps must be an integer from 1 to {MAX_STEPS} (network evaluations), "
+                f"got {steps!r}"
+            )
+        if consistency is not None and not (consistency >= 0 and math.isfinite(consistency)):
+            raise ExpodiffError(
+                f"consistency must be a finite number >= 0 (0: off), got {consistency}"
+            )
+        if tile is not None and (tile < 0 or 0 < tile < MIN_TILE):
+            raise ExpodiffError(f"tile must be 0 (no tiling) or >= {MIN_TILE}, got {tile}")
+        if isinstance(self.ratio, str) and self.ratio.strip().lower() == "auto":
+            return
+        try:
+            value = float(self.ratio)
+        except (TypeError, ValueError):
+            raise ExpodiffError(f"ratio must be 'auto' or a number, got {self.ratio!r}") from None
+        if not (value >= 1 and math.isfinite(value)):
+            raise ExpodiffError(
+                "ratio must be a number >= 1 (expodiff brightens, it does not darken), "
+                f"got {self.ratio}"
+            )
+        if value > MAX_RATIO:
+            raise ExpodiffError(
+                f"ratio must be <= {MAX_RATIO:g} (beyond it a single DN above black is "
+                f"amplified to white), got {self.ratio}"
+            )
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
