@@ -103,10 +103,10 @@ def test_help(command, capsys):
 @pytest.mark.parametrize(
     "name, extra, bits",
     [
-        ("k.png", [], 8),
-        ("k16.png", ["--bits", "16"], 16),
-        ("k.tif", [], 16),
-        ("k8.tiff", ["--bits", "8"], 8),
+        ("k.png", [], 8),  # the fast tier's case (make test-fast)
+        pytest.param("k16.png", ["--bits", "16"], 16, marks=pytest.mark.slow),
+        pytest.param("k.tif", [], 16, marks=pytest.mark.slow),
+        pytest.param("k8.tiff", ["--bits", "8"], 8, marks=pytest.mark.slow),
     ],
 )
 def test_develop_images(raw_dir, tmp_path, capsys, name, extra, bits):
@@ -135,6 +135,7 @@ def test_develop_images(raw_dir, tmp_path, capsys, name, extra, bits):
 
 
 @pytest.mark.data
+@pytest.mark.slow
 def test_develop_exposure_gain_brightens(raw_dir, tmp_path, capsys):
     from PIL import Image
 
@@ -146,6 +147,7 @@ def test_develop_exposure_gain_brightens(raw_dir, tmp_path, capsys):
 
 
 @pytest.mark.data
+@pytest.mark.slow
 def test_develop_dng(raw_dir, tmp_path, capsys):
     from expodiff.io.rawio import read_raw
 

@@ -64,9 +64,13 @@ def test_pure_noise_quantile_matches_simulation():
 @pytest.mark.data
 @pytest.mark.parametrize(
     ("camera", "iso", "ratio"),
-    [("SonyA7S2", 400, 100), ("SonyA7S2", 1600, 100), ("SonyA7S2", 3200, 300),
-     ("SonyA7S2", 6400, 100), ("NikonD850", 1600, 100), ("NikonD850", 6400, 300),
-     ("CanonEOS70D", 3200, 250)],
+    [pytest.param("SonyA7S2", 400, 100, marks=pytest.mark.slow),
+     pytest.param("SonyA7S2", 1600, 100, marks=pytest.mark.slow),
+     ("SonyA7S2", 3200, 300),  # the fast tier's case (make test-fast)
+     pytest.param("SonyA7S2", 6400, 100, marks=pytest.mark.slow),
+     pytest.param("NikonD850", 1600, 100, marks=pytest.mark.slow),
+     pytest.param("NikonD850", 6400, 300, marks=pytest.mark.slow),
+     pytest.param("CanonEOS70D", 3200, 250, marks=pytest.mark.slow)],
 )  # fmt: skip
 def test_blind_estimate_on_a_real_scene_within_25_percent(canon_full, camera, iso, ratio):
     """A real scene (the Canon D30's long exposure: a Christmas tree, dense needles and

@@ -37,8 +37,11 @@ def test_black_frame_has_no_ratio():
 @pytest.mark.data
 @pytest.mark.parametrize(
     ("ratio", "camera", "iso"),
-    [(20, "SonyA7S2", 800), (100, "SonyA7S2", 3200), (300, "SonyA7S2", 6400),
-     (100, "NikonD850", 1600), (250, "CanonEOS70D", 3200)],
+    [pytest.param(20, "SonyA7S2", 800, marks=pytest.mark.slow),
+     (100, "SonyA7S2", 3200),  # the fast tier's case (make test-fast)
+     pytest.param(300, "SonyA7S2", 6400, marks=pytest.mark.slow),
+     pytest.param(100, "NikonD850", 1600, marks=pytest.mark.slow),
+     pytest.param(250, "CanonEOS70D", 3200, marks=pytest.mark.slow)],
 )  # fmt: skip
 def test_auto_ratio_recovers_true_ratio(raw_dir, ratio, camera, iso):
     """A clean frame at the target brightness, darkened by r with calibrated ELD noise.

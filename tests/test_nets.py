@@ -277,6 +277,7 @@ def test_build_denoiser_errors_name_the_problem(cfg, words, problem):
 
 
 # ----------------------------------------------------------------------- CLI
+@pytest.mark.slow
 def test_models_cli_json(capsys):
     assert cli_main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -289,6 +290,7 @@ def test_models_cli_json(capsys):
     assert by_name["nafnet1"]["gflops_per_mp"] == pytest.approx(2 * 4272 / 4 / 1e3, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_models_cli_table(capsys):
     assert cli_main(["models"]) == 0
     out = capsys.readouterr().out

@@ -142,7 +142,12 @@ def test_srgb_profile_is_available():
 @pytest.mark.data
 @pytest.mark.parametrize(
     ("name", "extra"),
-    [("k.png", []), ("k16.png", ["--bits", "16"]), ("k.tif", []), ("k8.tif", ["--bits", "8"])],
+    [
+        ("k.png", []),  # the fast tier's case (make test-fast)
+        pytest.param("k16.png", ["--bits", "16"], marks=pytest.mark.slow),
+        pytest.param("k.tif", [], marks=pytest.mark.slow),
+        pytest.param("k8.tif", ["--bits", "8"], marks=pytest.mark.slow),
+    ],
 )
 def test_develop_carries_the_source_exif(raw_dir, tmp_path, capsys, name, extra):
     out = tmp_path / name

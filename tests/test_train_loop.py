@@ -28,7 +28,15 @@ def sid(tmp_path_factory):
     return make_sid_tree(tmp_path_factory.mktemp("sid"))
 
 
-@pytest.mark.parametrize("name", ["pg-unet-ed", "eld-nafnet1-ff", "pg-nafnet2-ed", "pg-unet-n2n"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("pg-unet-ed", marks=pytest.mark.slow),
+        "eld-nafnet1-ff",  # the fast tier's case (make test-fast)
+        pytest.param("pg-nafnet2-ed", marks=pytest.mark.slow),
+        pytest.param("pg-unet-n2n", marks=pytest.mark.slow),
+    ],
+)
 def test_a_few_steps_per_synthetic_family(name, images, tmp_path):
     cfg = tiny(name, tmp_path / "run", images)
     result = Trainer(cfg).run()
@@ -43,7 +51,9 @@ def test_a_few_steps_per_synthetic_family(name, images, tmp_path):
     assert float(rows[0]["lr"]) == 1e-4 and float(rows[1]["lr"]) == 1e-5
 
 
-@pytest.mark.parametrize("name", ["real-unet-ed", "real-nafnet1-ff"])
+@pytest.mark.parametrize(
+    "name", [pytest.param("real-unet-ed", marks=pytest.mark.slow), "real-nafnet1-ff"]
+)
 def test_a_few_steps_on_real_pairs(name, sid, tmp_path):
     cfg = tiny(name, tmp_path / "run", None, sid=sid)
     result = Trainer(cfg).run()

@@ -24,6 +24,7 @@ def images(tmp_path_factory, data_dir):  # noqa: ARG001 (unprocess needs sid_met
     return make_images(tmp_path_factory.mktemp("clean"))
 
 
+@pytest.mark.slow
 def test_resume_is_bit_identical(images, tmp_path):
     """N steps straight == N/2 + resume + N/2 (and the worker count does not matter)."""
     straight = Trainer(
