@@ -134,11 +134,40 @@ def write_dng(
     Returns:
         The written path.
     """
-    from pidng.core import RAW2DNG
-    from pidng.defs import PhotometricInterpretation
-    from pidng.dng import DNGTags, Tag, Type
+    from pidng.dng import Tag
 
     path = check_output_path(path, overwrite=overwrite, extensions=DNG_EXTENSIONS)
+    mosaic = _checked_mosaic(mosaic_dn, sensor, bits)
+    h, w = mosaic.shape
+    if not 1 <= orientation <= 8:
+        raise ValueError(f"orientation must be 1..8, got {orientation}")
+    neutral = _as_shot_neutral(white_balance)
+    matrix = np.eye(3) if colour_matrix is None else np.asarray(colour_matrix, np.float64)
+    cam_xyz = cam_xyz_from_colour_matrix(matrix)
+
+    tags = _layout_tags(h, w, sensor.cfa, bits, orientation)
+    _set_level_tags(tags, sensor)
+    tags.set(Tag.AsShotNeutral, [_rational(n) for n in neutral])
+    tags.set(Tag.ColorMatrix1, [_rational(v) for v in cam_xyz.ravel()])
+    tags.set(Tag.CalibrationIlluminant1, _D65)
+    _set_camera_tags(tags, make, model, iso, exposure_time)
+    tags.set(Tag.Software, metadata.software if metadata is not None else "expodiff")
+    if metadata is not None:
+        _set_photo_tags(tags, metadata, h, w)
+    data = _encode(tags, mosaic)
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+def _checked_mosaic(mosaic_dn, sensor: SensorSpec, bits: int) -> np.ndarray:
+    """The mosaic as ``(H, W)`` uint16, after checking it and ``bits`` can make a DNG.
+
+    Raises:
+        ValueError: ``bits`` is not one of :data:`DNG_BITS` or cannot hold the white level;
+            the mosaic is not 2-D, not finite, not a whole number of CFA periods, under
+            LibRaw's minimum size, or of a width the bit packing cannot take.
+    """
     if bits not in DNG_BITS:
         raise ValueError(f"bits must be one of {DNG_BITS}, got {bits}")
     if sensor.white_level >= 2**bits:
@@ -155,41 +184,66 @@ def write_dng(
         )
     if bits == 10 and w % 4 or bits == 12 and w % 2:
         raise ValueError(f"{bits}-bit packing needs a width that is a multiple of 4 (10) or 2")
-    if not 1 <= orientation <= 8:
-        raise ValueError(f"orientation must be 1..8, got {orientation}")
+    return mosaic
+
+
+def _as_shot_neutral(white_balance: Sequence[float]) -> list[float]:
+    """AsShotNeutral (R, G, B relative to green) of the as-shot gains (R, Gr, B, Gb)."""
     gains = [float(g) for g in white_balance]
     if len(gains) != 4 or not all(np.isfinite(g) and g > 0 for g in gains):
         raise ValueError(f"white_balance needs 4 positive gains, got {white_balance}")
-    matrix = np.eye(3) if colour_matrix is None else np.asarray(colour_matrix, np.float64)
-    cam_xyz = cam_xyz_from_colour_matrix(matrix)
+    green = gains[1]
+    return [green / gains[0], 1.0, green / gains[2]]
 
+
+def _layout_tags(height: int, width: int, cfa: CFAPattern, bits: int, orientation: int):
+    """New pidng ``DNGTags`` with the image's size, one tile, orientation and CFA layout."""
+    from pidng.defs import PhotometricInterpretation
+    from pidng.dng import DNGTags, Tag
+
+    period = cfa_period(cfa)
     tags = DNGTags()
-    tags.set(Tag.ImageWidth, w)
-    tags.set(Tag.ImageLength, h)
-    tags.set(Tag.TileWidth, w)
-    tags.set(Tag.TileLength, h)
+    tags.set(Tag.ImageWidth, width)
+    tags.set(Tag.ImageLength, height)
+    tags.set(Tag.TileWidth, width)
+    tags.set(Tag.TileLength, height)
     tags.set(Tag.Orientation, int(orientation))
     tags.set(Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array)
     tags.set(Tag.SamplesPerPixel, 1)
     tags.set(Tag.BitsPerSample, bits)
     tags.set(Tag.PlanarConfiguration, 1)
     tags.set(Tag.CFARepeatPatternDim, [period, period])
-    tags.set(Tag.CFAPattern, _cfa_colours(sensor.cfa))
+    tags.set(Tag.CFAPattern, _cfa_colours(cfa))
     tags.set(Tag.CFAPlaneColor, [0, 1, 2])
     tags.set(Tag.CFALayout, 1)
+    return tags
+
+
+def _set_level_tags(tags, sensor: SensorSpec) -> None:
+    """BlackLevel per photosite of one CFA period (rounded) and WhiteLevel."""
+    from pidng.dng import Tag, Type
+
     if sensor.cfa is CFAPattern.XTRANS and len(set(sensor.black_level)) > 1:
         # LibRaw keeps a 6x6 black pattern aside and reports only its common part.
         raise ValueError("an X-Trans DNG needs one black level for all colour planes")
+    period = cfa_period(sensor.cfa)
     black_tile = sensor.mosaic_black().round().to(torch.int64).flatten().tolist()
     tags.set(Tag.BlackLevelRepeatDim, [period, period])
     tags.set(Tag.BlackLevel, black_tile)
     white_tag = Tag.WhiteLevel if sensor.white_level < 2**16 else (50717, Type.Long)
     tags.set(white_tag, int(round(sensor.white_level)))
-    green = gains[1]
-    neutral = [green / gains[0], 1.0, green / gains[2]]
-    tags.set(Tag.AsShotNeutral, [_rational(n) for n in neutral])
-    tags.set(Tag.ColorMatrix1, [_rational(v) for v in cam_xyz.ravel()])
-    tags.set(Tag.CalibrationIlluminant1, _D65)
+
+
+def _set_camera_tags(
+    tags,
+    make: str | None,
+    model: str | None,
+    iso: float | None,
+    exposure_time: Fraction | float | None,
+) -> None:
+    """Make, Model, UniqueCameraModel, ExposureTime and ISO (the ones that are known)."""
+    from pidng.dng import Tag
+
     if make:
         tags.set(Tag.Make, str(make))
     if model:
@@ -200,16 +254,15 @@ def write_dng(
         tags.set(Tag.ExposureTime, [_rational(exposure_time)])
     if iso is not None and iso > 0:
         tags.set(Tag.PhotographicSensitivity, min(int(round(iso)), 65535))
-    tags.set(Tag.Software, metadata.software if metadata is not None else "expodiff")
-    if metadata is not None:
-        _set_photo_tags(tags, metadata, h, w)
+
+
+def _encode(tags, mosaic: np.ndarray) -> bytes:
+    """The DNG file's bytes: pidng's uncompressed writer, in memory."""
+    from pidng.core import RAW2DNG
 
     writer = RAW2DNG()
     writer.options(tags, path="", compress=False)
-    data = writer.convert(mosaic, filename="")
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        tmp.write_bytes(bytes(data))
-    return path
+    return bytes(writer.convert(mosaic, filename=""))
 
 
 def _set_photo_tags(tags, meta: PhotoMetadata, height: int, width: int) -> None:
