@@ -117,14 +117,9 @@ def tiled_forward(
     Shape:
         ``(B, C, H, W)`` -> prediction ``(B, C, H, W)`` float32.
     """
-    if overlap < 0 or overlap >= tile:
-        raise ValueError(f"need 0 <= overlap < tile, got overlap={overlap}, tile={tile}")
-    if margin is None:
-        margin = overlap // 4
-    elif margin < 0 or (margin and 2 * margin >= overlap):
-        raise ValueError(f"need 0 <= 2 * margin < overlap, got margin={margin}, overlap={overlap}")
+    margin = _checked_margin(tile, overlap, margin)
     multiple = int(multiple or getattr(denoiser, "stride", 1) or 1)
-    b, _, h, w = state.shape
+    _, _, h, w = state.shape
     ys = tile_spans(h, tile, overlap, multiple)
     xs = tile_spans(w, tile, overlap, multiple)
     if len(ys) == 1 and len(xs) == 1:
@@ -139,46 +134,99 @@ def tiled_forward(
             f"tile {tile} is too small for overlap {overlap} and the network's stride "
             f"{multiple}: need tile >= overlap + stride"
         )
-    pred_acc: Tensor | None = None
-    mask_acc: Tensor | None = None
-    weight_acc = torch.zeros(1, 1, h, w, dtype=torch.float32, device=state.device)
+    inputs = (state, photon_level, noisy)
+    return _blend_tiles(denoiser, inputs, ys, xs, overlap=overlap, margin=margin, on_tile=on_tile)
 
-    def crop(t: Tensor | None, y0: int, x0: int, th: int, tw: int) -> Tensor | None:
-        return None if t is None else t[..., y0 : y0 + th, x0 : x0 + tw]
 
+def _checked_margin(tile: int, overlap: int, margin: int | None) -> int:
+    """The margin (default ``overlap // 4``) after checking ``overlap`` and ``margin``."""
+    if overlap < 0 or overlap >= tile:
+        raise ValueError(f"need 0 <= overlap < tile, got overlap={overlap}, tile={tile}")
+    if margin is None:
+        return overlap // 4
+    if margin < 0 or (margin and 2 * margin >= overlap):
+        raise ValueError(f"need 0 <= 2 * margin < overlap, got margin={margin}, overlap={overlap}")
+    return margin
+
+
+class _BlendSums:
+    """Running weighted sums of the tiles' predictions and masks, and of their weights.
+
+    Args:
+        batch, height, width: the frame's ``B``, ``H`` and ``W``.
+        device: where the sums live (float32).
+    """
+
+    def __init__(self, batch: int, height: int, width: int, device: torch.device) -> None:
+        self.size = (batch, height, width)
+        self.device = device
+        self.prediction: Tensor | None = None
+        self.mask: Tensor | None = None
+        self.weight = torch.zeros(1, 1, height, width, dtype=torch.float32, device=device)
+
+    def _zeros(self, channels: int) -> Tensor:
+        b, h, w = self.size
+        return torch.zeros(b, channels, h, w, dtype=torch.float32, device=self.device)
+
+    def add(self, out: Tensor | DenoiserOutput, window: tuple, weight: Tensor) -> None:
+        """Add one tile's output (a tensor or a :class:`DenoiserOutput`) at ``window``.
+
+        Shape:
+            ``out``'s prediction and mask ``(B, C, th, tw)``; ``weight`` ``(1, 1, th, tw)``.
+        """
+        pred = out if isinstance(out, Tensor) else out.prediction
+        mask = None if isinstance(out, Tensor) else out.mask
+        if self.prediction is None:
+            self.prediction = self._zeros(pred.shape[1])
+            if mask is not None:
+                self.mask = self._zeros(mask.shape[1])
+        self.prediction[window] += pred.float() * weight
+        if self.mask is not None and mask is not None:
+            self.mask[window] += mask.float() * weight
+        self.weight[window] += weight
+
+    def result(self) -> DenoiserOutput:
+        """The blend: the weighted sums divided by the summed weights (in place)."""
+        assert self.prediction is not None
+        self.prediction /= self.weight
+        if self.mask is not None:
+            self.mask /= self.weight
+        return DenoiserOutput(self.prediction, mask=self.mask)
+
+
+def _blend_tiles(
+    denoiser: Callable,
+    inputs: tuple[Tensor, Tensor | None, Tensor | None],
+    ys: list[tuple[int, int]],
+    xs: list[tuple[int, int]],
+    *,
+    overlap: int,
+    margin: int,
+    on_tile: TileCallback | None,
+) -> DenoiserOutput:
+    """The denoiser on every tile ``ys x xs`` (row by row), blended with :func:`blend_window`.
+
+    Args:
+        denoiser: any callable with the denoiser's signature.
+        inputs: ``(state, photon_level, noisy)``, ``(B, C, H, W)`` (None for absent ones).
+        ys, xs: the tiles' ``(start, length)`` along H and W (:func:`tile_spans`).
+        overlap, margin, on_tile: as for :func:`tiled_forward`.
+    """
+    state = inputs[0]
+    b, _, h, w = state.shape
+    sums = _BlendSums(b, h, w, state.device)
     done, total = 0, len(ys) * len(xs)
     for y0, th in ys:
         wy = blend_window(th, y0, h, overlap, margin).to(state.device)
         for x0, tw in xs:
             wx = blend_window(tw, x0, w, overlap, margin).to(state.device)
             weight = (wy[:, None] * wx[None, :]).view(1, 1, th, tw)
-            out = denoiser(
-                crop(state, y0, x0, th, tw),
-                crop(photon_level, y0, x0, th, tw),
-                crop(noisy, y0, x0, th, tw),
-            )
-            pred = out if isinstance(out, Tensor) else out.prediction
-            mask = None if isinstance(out, Tensor) else out.mask
-            if pred_acc is None:
-                pred_acc = torch.zeros(
-                    b, pred.shape[1], h, w, dtype=torch.float32, device=state.device
-                )
-                if mask is not None:
-                    mask_acc = torch.zeros(
-                        b, mask.shape[1], h, w, dtype=torch.float32, device=state.device
-                    )
-            pred_acc[..., y0 : y0 + th, x0 : x0 + tw] += pred.float() * weight
-            if mask_acc is not None and mask is not None:
-                mask_acc[..., y0 : y0 + th, x0 : x0 + tw] += mask.float() * weight
-            weight_acc[..., y0 : y0 + th, x0 : x0 + tw] += weight
+            window = (..., slice(y0, y0 + th), slice(x0, x0 + tw))
+            sums.add(denoiser(*(None if t is None else t[window] for t in inputs)), window, weight)
             done += 1
             if on_tile is not None:
                 on_tile(done, total)
-    assert pred_acc is not None
-    pred_acc /= weight_acc
-    if mask_acc is not None:
-        mask_acc /= weight_acc
-    return DenoiserOutput(pred_acc, mask=mask_acc)
+    return sums.result()
 
 
 class TiledDenoiser:
