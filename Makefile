@@ -1,6 +1,7 @@
 # expodiff: the two commands of the README.
 #   make demo   set up .venv on a fresh machine, then run the main job on a bundled input
 #   make test   set up .venv when needed, then run the whole test suite
+#   make test-fast  the same without the tests marked slow: the quick check while editing
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +15,7 @@ EXPODIFF_DATA ?= $(abspath ../shared/data)
 export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=68719476736
 export EXPODIFF_DATA
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test test-fast lint clean
 
 setup: $(STAMP)
 
@@ -33,6 +34,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
