@@ -9,10 +9,7 @@ import torch
 from scipy import stats
 
 from expodiff.noise import components as C
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+from torch_helpers import gen
 
 
 def constant(value: float, b: int = 1, c: int = 4, h: int = 256, w: int = 256) -> torch.Tensor:

@@ -22,15 +22,12 @@ from expodiff.noise import (
     NoisyPair,
     ProfileError,
 )
+from torch_helpers import gen
 
 FSD = 15583.0
 N = NoiseComponent
 
 SONY = [load_profile("SonyA7S2")]  # the default camera of the noise tests
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def params(b: int = 1, **values) -> NoiseParams:
