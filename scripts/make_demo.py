@@ -41,7 +41,7 @@ LABEL_HEIGHT = 30
 
 
 def source_path() -> Path:
-    from expodiff.settings import data_root
+    from expodiff.paths import data_root
 
     path = data_root() / SOURCE
     if not path.is_file():

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pytest
+
 from expodiff.cli import main
+from expodiff.errors import InputFileError
 
 # The bad inputs of issue 2 §7 that every raw-reading command must report in one line.
 BAD_INPUTS = ["missing", "directory", "empty", "truncated", "corrupt", "jpeg", "scanner"]
@@ -24,6 +28,17 @@ def assert_one_line_error(code: int, out: str, err: str, name: str) -> None:
     assert err.count("\n") == 1, err
     assert err.startswith("expodiff: error: ") and name in err
     assert "Traceback" not in err
+
+
+def assert_bad_input_refused(capsys, argv, path: Path, problem: str, outputs: Path) -> None:
+    """``expodiff ARGV...`` on the bad input ``path`` fails in one line naming it and
+    ``problem`` and writes nothing to ``outputs``; with ``--debug`` the real exception shows."""
+    code, out, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, out, err, path.name)
+    assert problem in err
+    assert list(outputs.iterdir()) == []
+    with pytest.raises(InputFileError, match=re.escape(f"{path.name}: {problem}")):
+        main(["--debug", *map(str, argv)])
 
 
 def bad_input_files(tmp: Path, raw_dir: Path) -> dict[str, tuple[Path, str]]:

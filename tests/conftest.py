@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from expodiff.settings import data_root
+from expodiff.paths import data_root
 
 # Asked once, before any test hides CUDA (the answer of the real runtime).
 CUDA_AVAILABLE = torch.cuda.is_available()
@@ -37,6 +37,16 @@ def _cpu_unless_marked_gpu(request, monkeypatch):
         return
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+
+
+@pytest.fixture(autouse=True)
+def _one_cpu_thread():
+    """Every test starts with one intra-op CPU thread: the tests' tensors are tiny, where one
+    thread is as fast as two and immune to busy cores (on a loaded machine OpenMP threads
+    spin-wait for cores they do not get: up to 10x slower), and a test that sets its own count
+    (a Trainer's train.num_threads, benchmark --threads) no longer changes the tests after it."""
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -9,10 +9,10 @@ import re
 import pytest
 import torch
 
+from expodiff.bench.bench_config import BenchTable, load_bench_config, parse_tables
 from expodiff.bench.evaluation import highlight_metrics
 from expodiff.bench.plan import RUNS, TABLES, figure6_methods, runs_for
 from expodiff.bench.report import ANALYSIS_PLACEHOLDER, analysis_block, kept_analysis
-from expodiff.bench.settings import BenchTable, load_bench_config, parse_tables
 from expodiff.cli import main
 from expodiff.errors import ConfigError
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli_helpers import BAD_INPUTS, assert_one_line_error, bad_input_files, run_cli
+from cli_helpers import (
+    BAD_INPUTS,
+    assert_bad_input_refused,
+    assert_one_line_error,
+    bad_input_files,
+    run_cli,
+)
 from expodiff.cli import main
-from expodiff.errors import InputFileError
 
 INFO_KEYS = [
     "make",
@@ -178,13 +182,7 @@ def test_bad_input_files(raw_dir, tmp_path, capsys, case, command):
     outputs = tmp_path / "out"
     outputs.mkdir()
     argv = ["info", path] if command == "info" else ["develop", path, "-o", outputs / "x.png"]
-    code, out, err = run_cli(capsys, *argv)
-    assert_one_line_error(code, out, err, path.name)
-    assert problem in err
-    assert list(outputs.iterdir()) == []
-    # --debug shows the real exception instead
-    with pytest.raises(InputFileError, match=re.escape(f"{path.name}: {problem}")):
-        main(["--debug", *map(str, argv)])
+    assert_bad_input_refused(capsys, argv, path, problem, outputs)
 
 
 @pytest.mark.data

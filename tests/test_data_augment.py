@@ -11,7 +11,7 @@ from expodiff.data.augment import (
     draw_flips,
     random_crop_origin,
 )
-from expodiff.data.sampling import EpochSampler
+from expodiff.data.epochs import EpochSampler
 from expodiff.raw import CFAPattern, pack_bayer, unpack_bayer
 
 

@@ -15,7 +15,7 @@ from expodiff.data.base import item_rng
 from expodiff.data.cache import PatchCacheDataset, build_patch_cache, read_manifest
 from expodiff.data.factory import ProfileGain, build_dataset
 from expodiff.data.sid import SIDPairedDataset
-from expodiff.data.synthetic import SceneMetadata, UnprocessDataset
+from expodiff.data.unprocess_dataset import SceneMetadata, UnprocessDataset
 from expodiff.errors import DataError, OutputFileError
 from fixtures_data import make_sid_tree
 

@@ -6,10 +6,10 @@ from torch.utils.data import DataLoader
 
 from expodiff.config import DataConfig, load_config
 from expodiff.data.augment import CropMode, SampleTransform
+from expodiff.data.epochs import EpochSampler
 from expodiff.data.factory import build_dataset, default_transform, has_split
-from expodiff.data.sampling import EpochSampler
-from expodiff.data.synthetic import UnprocessDataset, load_scene_metadata
 from expodiff.data.types import RawBatch, Split, collate_samples
+from expodiff.data.unprocess_dataset import UnprocessDataset, load_scene_metadata
 from expodiff.errors import ConfigError, DataError
 from expodiff.kinds import DatasetKind
 
@@ -42,6 +42,7 @@ def test_data_config_validation():
 
 
 @pytest.mark.data
+@pytest.mark.slow
 def test_unprocess_splits_on_the_shared_sets(data_dir):
     cfg = load_config(None, ["data.val_sets=[Kodak24]", "data.patch_size=64"]).data
     train = build_dataset(cfg, "train", seed=0)
@@ -87,6 +88,7 @@ def test_scene_metadata_follows_the_official_sid_split(data_dir):
         assert {s.name for s in scenes} == official
 
 
+@pytest.mark.slow
 def test_wb_jitter_scales_red_and_blue_gains_of_training_samples_only(data_dir):
     plain = DataConfig(train_sets=("Kodak24",), test_sets=("Kodak24",))
     jitter = DataConfig(train_sets=("Kodak24",), test_sets=("Kodak24",), wb_jitter=2.0)

@@ -9,18 +9,18 @@ from PIL import Image
 
 from expodiff.data.augment import CropMode, SampleTransform
 from expodiff.data.base import RawDataset, item_rng
-from expodiff.data.synthetic import (
-    SceneMetadata,
-    UnprocessDataset,
-    load_scene_metadata,
-    read_srgb,
-)
 from expodiff.data.unprocess import (
     BRIGHTNESS_RANGE,
     invert_white_balance,
     mosaic_packed,
     srgb_to_linear,
     unprocess,
+)
+from expodiff.data.unprocess_dataset import (
+    SceneMetadata,
+    UnprocessDataset,
+    load_scene_metadata,
+    read_srgb,
 )
 from expodiff.errors import DataError
 from expodiff.io.isp import apply_colour_matrix, apply_white_balance, develop, srgb_encode

@@ -16,7 +16,7 @@ import expodiff.train.distributed as distributed
 from enhance_helpers import TEST_CONFIG
 from expodiff.devices import resolve_device
 from expodiff.enhance.api import enhance
-from expodiff.enhance.models import load_model
+from expodiff.enhance.model_loading import load_model
 from expodiff.enhance.ranks import FolderCounts, RankInfo, total_counts
 from expodiff.errors import ConfigError
 

@@ -16,9 +16,9 @@ from enhance_helpers import TEST_CONFIG, Oracle, save_tiny_model
 from expodiff.diffusion.sampler import sample
 from expodiff.enhance.api import EnhanceWarning, enhance
 from expodiff.enhance.gain import GainSource
-from expodiff.enhance.models import load_model
+from expodiff.enhance.model_loading import load_model
 from expodiff.enhance.ratio import RatioSource
-from expodiff.enhance.sampling import AUTO_TILE, sample_seed, tiled
+from expodiff.enhance.trajectories import AUTO_TILE, sample_seed, tiled
 from expodiff.errors import ExpodiffError, InputFileError, ModelError
 from expodiff.io.frame import frame_from_mosaic
 from expodiff.nets.tiling import TiledDenoiser
@@ -91,6 +91,7 @@ def test_random_seed_is_reported_and_reproduces(tiny):
     assert torch.equal(first.raw_norm, again.raw_norm)
 
 
+@pytest.mark.slow
 def test_tiled_and_untiled_agree_on_a_small_frame(tmp_path):
     """Only the network evaluation is tiled (the re-exposure runs on the full frame). One
     network evaluation agrees to float rounding (the U-Net's margin covers its seams); with

@@ -16,7 +16,7 @@ from enhance_helpers import TEST_CONFIG, Oracle
 from expodiff.cli import build_parser, main
 from expodiff.enhance.api import enhance
 from expodiff.enhance.limits import MAX_RATIO, MAX_STEPS
-from expodiff.enhance.models import load_model
+from expodiff.enhance.model_loading import load_model
 from expodiff.errors import ExpodiffError
 from expodiff.io.frame import frame_from_mosaic
 from expodiff.sensor import SensorSpec

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from fractions import Fraction
 from pathlib import Path
@@ -11,16 +10,21 @@ import numpy as np
 import pytest
 import torch
 
-from cli_helpers import BAD_INPUTS, assert_one_line_error, bad_input_files, run_cli
+from cli_helpers import (
+    BAD_INPUTS,
+    assert_bad_input_refused,
+    assert_one_line_error,
+    bad_input_files,
+    run_cli,
+)
 from enhance_helpers import save_tiny_model
 from expodiff.cli import main
 from expodiff.enhance.darken import darken_frame
-from expodiff.enhance.models import default_model_path
-from expodiff.errors import InputFileError
+from expodiff.enhance.model_loading import default_model_path
 from expodiff.io.dng import write_frame_dng
 from expodiff.io.profiles import load_profile
 from expodiff.io.rawio import read_raw
-from expodiff.settings import project_root
+from expodiff.paths import project_root
 
 CROP = (512, 320, 256, 192)
 # The bundled demo sample (scripts/make_demo.py): this crop of the Canon D30, x100, Sony A7S2
@@ -52,8 +56,10 @@ def dark_dng(raw_dir, tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize(
     ("name", "extra", "check"),
-    [("out.png", [], "png8"), ("out.png", ["--bits", "16"], "png16"),
-     ("out.tif", [], "tif16"), ("out.dng", [], "dng")],
+    [("out.png", [], "png8"),  # the fast tier's case (make test-fast)
+     pytest.param("out.png", ["--bits", "16"], "png16", marks=pytest.mark.slow),
+     pytest.param("out.tif", [], "tif16", marks=pytest.mark.slow),
+     pytest.param("out.dng", [], "dng", marks=pytest.mark.slow)],
 )  # fmt: skip
 def test_output_formats(dark_dng, model_dir, tmp_path, capsys, name, extra, check):
     from PIL import Image
@@ -105,6 +111,7 @@ def test_auto_ratio_from_exif_and_brightness(dark_dng, model_dir, tmp_path, caps
     assert code == 0 and "(brightness)" in out
 
 
+@pytest.mark.slow
 def test_real_camera_files(raw_dir, model_dir, tmp_path, capsys):
     # The Kodak DC50 (no colour matrix, no noise profile): warnings, not errors.
     code, out, err = run_cli(
@@ -138,6 +145,7 @@ def test_samples_write_an_uncertainty_map(dark_dng, model_dir, tmp_path, capsys)
         assert np.asarray(image).std() > 0
 
 
+@pytest.mark.slow
 def test_folder_run_skips_finished_outputs_and_survives_interruption(
     dark_dng, model_dir, raw_dir, tmp_path, capsys, monkeypatch
 ):
@@ -192,6 +200,7 @@ def test_an_output_is_never_the_input(dark_dng, model_dir, tmp_path, capsys):
     assert source.read_bytes() == original
 
 
+@pytest.mark.slow
 def test_an_interrupted_samples_run_is_finished_by_a_rerun(dark_dng, model_dir, tmp_path, capsys):
     """A map written before an interruption (no main output) does not block the re-run."""
     for out in (tmp_path / "tree.png", tmp_path / "folder"):
@@ -240,12 +249,7 @@ def test_bad_input_files(raw_dir, model_dir, tmp_path, capsys, case):
     outputs = tmp_path / "out"
     outputs.mkdir()
     argv = ["enhance", path, "-o", outputs / "x.png", "--model", model_dir, "--ratio", "10"]
-    code, out, err = run_cli(capsys, *argv)
-    assert_one_line_error(code, out, err, path.name)
-    assert problem in err
-    assert list(outputs.iterdir()) == []
-    with pytest.raises(InputFileError, match=re.escape(f"{path.name}: {problem}")):
-        main(["--debug", *map(str, argv)])
+    assert_bad_input_refused(capsys, argv, path, problem, outputs)
 
 
 def test_bad_models_and_options(dark_dng, model_dir, tmp_path, capsys):

@@ -19,7 +19,7 @@ from expodiff.enhance.gain import (
     profile_gain,
     resolve_gain,
 )
-from expodiff.enhance.models import load_model
+from expodiff.enhance.model_loading import load_model
 from expodiff.errors import ExpodiffError
 from expodiff.io.dng import write_dng
 from expodiff.io.frame import frame_from_mosaic

@@ -9,7 +9,7 @@ import yaml
 from enhance_helpers import TEST_CONFIG, save_tiny_model
 from expodiff.build import build_denoiser
 from expodiff.config import ExperimentConfig, ModelConfig, NoiseConfig
-from expodiff.enhance.models import (
+from expodiff.enhance.model_loading import (
     EnhanceModel,
     default_model_path,
     load_model,

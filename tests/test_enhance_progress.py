@@ -17,8 +17,8 @@ import torch
 from enhance_helpers import TEST_CONFIG, save_tiny_model, small_dark_dng
 from expodiff.cli import main
 from expodiff.enhance.api import enhance
-from expodiff.enhance.models import load_model
-from expodiff.enhance.sampling import run_samples, tiled
+from expodiff.enhance.model_loading import load_model
+from expodiff.enhance.trajectories import run_samples, tiled
 from expodiff.nets.tiling import TiledDenoiser, tile_spans, tiled_forward
 
 
@@ -64,7 +64,7 @@ def test_run_samples_counts_tiles_times_steps_times_samples(tile, per_step):
 def test_enhance_progress_with_automatic_tiles(monkeypatch):
     """The API's ``progress`` sees the tiles of automatic tiling too (a frame above the
     automatic tile side, made small by lowering it)."""
-    import expodiff.enhance.sampling as sampling
+    import expodiff.enhance.trajectories as sampling
 
     monkeypatch.setattr(sampling, "AUTO_TILE", 64)
     model = load_model(_per_pixel, config=TEST_CONFIG, device="cpu")
@@ -101,6 +101,7 @@ def _run(argv, monkeypatch, terminal: bool) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.slow
 def test_cli_progress_only_on_a_terminal_and_not_with_quiet(inputs, tmp_path, monkeypatch):
     dark, model_dir = inputs
     # 256 x 192 photosites = 128 x 96 packed pixels: --tile 64 runs several tiles per step

@@ -91,7 +91,7 @@ def test_synthetic_pairs_are_reproducible(data_dir):  # noqa: ARG001
 
 
 def _sid15_tree(root):
-    from expodiff.settings import data_root
+    from expodiff.paths import data_root
     from fixtures_data import scene_norm, to_dn, write_raw
 
     longs = {}
@@ -119,6 +119,7 @@ def _sid15_tree(root):
     return root
 
 
+@pytest.mark.slow
 def test_sid15_crop_protocol_on_a_tree_with_the_real_names(tmp_path, data_dir, monkeypatch):  # noqa: ARG001
     root = _sid15_tree(tmp_path / "SID")
     monkeypatch.setattr(protocols, "SID15_CROP", 8)  # the tiny frames are 12x16 packed

@@ -14,7 +14,7 @@ import torch
 from cli_helpers import run_cli
 from enhance_helpers import save_tiny_model, small_dark_dng
 from expodiff.enhance.api import enhance
-from expodiff.enhance.models import load_model
+from expodiff.enhance.model_loading import load_model
 
 pytestmark = [pytest.mark.gpu, pytest.mark.timeout(300)]
 

@@ -33,7 +33,7 @@ def model_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def small_dng(tmp_path) -> Path:
     """A small real DNG (the bundled demo sample)."""
-    from expodiff.settings import project_root
+    from expodiff.paths import project_root
 
     path = tmp_path / "shot.dng"
     shutil.copy(project_root() / "examples" / "canon_d30_x100_iso6400.dng", path)

@@ -2,8 +2,8 @@
 
 Modules (see docs/benchmarks.md for the report they produce):
 
-* :mod:`.settings`: :class:`~.settings.BenchConfig` (budget, evaluation, speed) and the
-  :class:`~.settings.BenchTable` names of ``--only``;
+* :mod:`.bench_config`: :class:`~.bench_config.BenchConfig` (budget, evaluation, speed) and the
+  :class:`~.bench_config.BenchTable` names of ``--only``;
 * :mod:`.plan`: the trained runs, the evaluated methods and the tables;
 * :mod:`.training`: train, resume or reuse each run at the budget;
 * :mod:`.evaluation`: SID-synth evaluation with per-method result caching;

@@ -171,7 +171,7 @@ def default_bench_config_path(quick: bool = False) -> Path:
     Raises:
         ConfigError: the package does not run from a source checkout (pass ``--config``).
     """
-    from ..settings import project_root
+    from ..paths import project_root
 
     root = project_root()
     name = "quick.yaml" if quick else "full.yaml"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..eval.report import ImageResult
 from . import plots
+from .bench_config import BenchConfig, BenchTable
 from .machine import Machine
 from .plan import TABLES, MethodSpec, TableSpec, figure6_methods
 from .report import (
@@ -27,7 +28,6 @@ from .report import (
     ratio_label,
     write_csv,
 )
-from .settings import BenchConfig, BenchTable
 from .speed import SpeedResult
 
 __all__ = ["TrainInfo", "ReportData", "write_document"]

@@ -29,8 +29,8 @@ import torch
 
 from ..config import ExperimentConfig, config_to_dict, load_config
 from ..eval.report import ImageResult
+from .bench_config import BenchConfig
 from .plan import EvalSubset, MethodSpec
-from .settings import BenchConfig
 from .training import configs_dir, model_dir
 
 __all__ = ["Evaluator", "highlight_metrics", "HIGHLIGHT_KEYS", "STAMP_FORMAT"]

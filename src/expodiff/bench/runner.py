@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
+from .bench_config import BenchConfig, BenchTable
 from .document import ReportData, TrainInfo, write_document
 from .evaluation import Evaluator
 from .machine import measure_machine
 from .plan import RUNS, TABLES, figure6_methods, runs_for
-from .settings import BenchConfig, BenchTable
 from .speed import default_model_dir, measure_speed, model_costs
 from .texts import intro, preamble
 from .training import ensure_trained, experiment_config

@@ -62,7 +62,7 @@ class SpeedResult:
         error: why the measurement failed ("" when it did not).
         load_avg: the machine's 1-minute load average when the timed call started (other
             jobs sharing the CPU slow it down).
-        allocator: the :class:`~expodiff.bench.settings.Allocator` value it ran with.
+        allocator: the :class:`~expodiff.bench.bench_config.Allocator` value it ran with.
     """
 
     model: str
@@ -249,7 +249,7 @@ def measure_speed(
     Args:
         name: preset name, or ``default`` with ``model_dir``.
         steps: sampler steps S.
-        cfg: the :class:`~expodiff.bench.settings.SpeedConfig`.
+        cfg: the :class:`~expodiff.bench.bench_config.SpeedConfig`.
         threads: torch threads of the child process.
         workdir: cache folder root (``WORKDIR/speed``).
         model_dir: a model folder to load instead of a random-weight preset.

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .bench_config import BenchTable
 from .report import fmt, markdown_table, ratio_label
-from .settings import BenchTable
 
 if TYPE_CHECKING:
     from .document import ReportData

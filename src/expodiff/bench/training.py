@@ -22,8 +22,8 @@ import yaml
 
 from ..config import ExperimentConfig, config_from_dict, config_to_dict, load_config
 from ..errors import ConfigError
+from .bench_config import BudgetConfig
 from .plan import RUNS, TrainedRun
-from .settings import BudgetConfig
 
 __all__ = [
     "TrainOutcome",
@@ -77,7 +77,7 @@ class TrainOutcome:
 
 def configs_dir() -> Path:
     """The project's ``configs/`` folder (source checkout)."""
-    from ..settings import project_root
+    from ..paths import project_root
 
     root = project_root()
     if root is None or not (root / "configs").is_dir():

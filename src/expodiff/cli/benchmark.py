@@ -79,8 +79,8 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..bench.bench_config import default_bench_config_path, load_bench_config, parse_tables
     from ..bench.runner import run_benchmark
-    from ..bench.settings import default_bench_config_path, load_bench_config, parse_tables
     from ..bench.training import BenchInterrupted
     from ..io.atomic import check_output_path
 

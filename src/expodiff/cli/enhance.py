@@ -207,7 +207,7 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ExpodiffError("--target-iso needs --target-exposure")
     if args.ratio != "auto" and args.target_exposure is not None:
         raise ExpodiffError("--target-exposure sets the ratio; do not give --ratio as well")
-    from ..enhance.sampling import MIN_TILE
+    from ..enhance.trajectories import MIN_TILE
 
     if args.tile is not None and 0 < args.tile < MIN_TILE:
         raise ExpodiffError(f"--tile must be 0 (no tiling) or >= {MIN_TILE}, got {args.tile}")
@@ -262,7 +262,7 @@ def _enhance_jobs(pending, args: argparse.Namespace, single: bool, ranks) -> int
 
     from ..devices import resolve_device
     from ..enhance.api import enhance
-    from ..enhance.models import load_model
+    from ..enhance.model_loading import load_model
     from ..enhance.pipeline import OutputFormat, write_result, write_uncertainty
 
     # auto/cuda: cuda:LOCAL_RANK under torchrun (cuda:0 alone), else the CPU.

@@ -5,7 +5,7 @@ Indexing
 A dataset has ``len(ds)`` *items* (images, or short/long pairs). ``ds[k]`` accepts any
 ``k >= 0``: it loads item ``k % len(ds)`` with *draw* ``k // len(ds)``. Draw 0 of an item is
 what evaluation sees; a training sampler that walks ``epoch * len(ds) + i``
-(:class:`expodiff.data.sampling.EpochSampler`) gets a fresh crop, flip and (for unprocessed
+(:class:`expodiff.data.epochs.EpochSampler`) gets a fresh crop, flip and (for unprocessed
 images) fresh camera metadata every epoch, while each ``ds[k]`` stays a pure function of
 ``(seed, item name, draw)``. That makes data loading reproducible in any number of worker
 processes and lets a resumed run see exactly the samples the uninterrupted run would have.

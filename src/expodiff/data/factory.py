@@ -31,15 +31,15 @@ from ..defaults import ELD_FULL_SCALE_DN
 from ..errors import DataError
 from ..io.profiles import CameraProfile, load_profile
 from ..kinds import DatasetKind, parse_enum
-from ..settings import data_root
+from ..paths import data_root
 from .augment import CropMode, SampleTransform
 from .base import RawDataset
 from .cache import PatchCacheDataset, read_manifest
 from .cleanraw import CleanRawDataset
 from .eld import ELDDataset, list_eld_cameras
 from .sid import SIDPairedDataset, SIDSyntheticDataset
-from .synthetic import UnprocessDataset, load_scene_metadata
 from .types import Split
+from .unprocess_dataset import UnprocessDataset, load_scene_metadata
 
 __all__ = [
     "build_dataset",

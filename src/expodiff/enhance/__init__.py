@@ -6,8 +6,8 @@ Modules (see docs/enhance.md):
 * :mod:`~expodiff.enhance.ratio`: the exposure ratio (given, EXIF, or brightness);
 * :mod:`~expodiff.enhance.gain` and :mod:`~expodiff.enhance.noiselevel`: the system gain K
   (given, camera profile, or blind estimate from the image);
-* :mod:`~expodiff.enhance.models`: the packaged default model and model loading;
-* :mod:`~expodiff.enhance.source`, :mod:`~expodiff.enhance.sampling`: inputs and sampling;
+* :mod:`~expodiff.enhance.model_loading`: the packaged default model and model loading;
+* :mod:`~expodiff.enhance.source`, :mod:`~expodiff.enhance.trajectories`: inputs and sampling;
 * :mod:`~expodiff.enhance.pipeline`: files, folders, outputs and uncertainty maps;
 * :mod:`~expodiff.enhance.darken`: simulate a dark shot from a well-exposed raw.
 
@@ -44,9 +44,9 @@ _WHERE = {
     "EnhanceResult": "result",
     "EnhanceTimings": "result",
     "EnhanceWarning": "result",
-    "EnhanceModel": "models",
-    "load_model": "models",
-    "default_model_path": "models",
+    "EnhanceModel": "model_loading",
+    "load_model": "model_loading",
+    "default_model_path": "model_loading",
     "darken_frame": "darken",
 }
 

@@ -41,13 +41,13 @@ from ..io.frame import RawFrame
 from ..raw import CFAPattern
 from .gain import GainEstimate, resolve_gain
 from .limits import MAX_RATIO
-from .models import EnhanceModel, load_model
+from .model_loading import EnhanceModel, load_model
 from .options import EnhanceOptions
 from .ratio import RatioEstimate, RatioSource, brightness_ratio, exif_ratio
 from .render import develop_in_strips
-from .result import EnhanceResult, EnhanceTimings, EnhanceWarning, enhanced_exposure_time
-from .sampling import ProgressCallback, run_samples
+from .result import EnhanceResult, EnhanceTimings, EnhanceWarning
 from .source import EnhanceInput, prepare_input
+from .trajectories import ProgressCallback, run_samples
 
 __all__ = ["enhance", "EnhanceOptions"]
 

@@ -25,7 +25,7 @@ from ..config import ExperimentConfig
 from ..defaults import GAIN_RANGE
 from ..diffusion.process import ExposureProcess
 from ..errors import ModelError
-from ..noise.model import GainSampling
+from ..kinds import GainSampling
 
 __all__ = [
     "DEFAULT_MODEL_NAME",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import ExpodiffError
 from .limits import MAX_RATIO, MAX_STEPS
-from .sampling import MIN_TILE
+from .trajectories import MIN_TILE
 
 __all__ = ["EnhanceOptions"]
 

@@ -17,7 +17,7 @@ import torch
 
 from ..defaults import TILE, TILE_OVERLAP
 from ..errors import ModelError
-from .models import EnhanceModel
+from .model_loading import EnhanceModel
 
 __all__ = [
     "AUTO_TILE",

@@ -23,7 +23,7 @@ Parameters per image follow ELD's recipe: log K uniform in a range, each scale f
 camera's joint model ``log sigma ~ N(slope log K + bias, sigma^2)``, lambda (and the matching
 colour-bias row) drawn from the camera's calibration list, the camera itself drawn uniformly
 from the model's profiles. Or fixed from ISO with :meth:`NoiseModel.params_for_iso`. The
-parameter drawing lives in :mod:`expodiff.noise.sampling`.
+parameter drawing lives in :mod:`expodiff.noise.parameter_draws`.
 
 Clipping (what a real sensor does): the short exposure is clipped at the white level
 (raw_norm 1 before amplification, so the amplified input never exceeds r) when
@@ -54,8 +54,8 @@ from ..kinds import (
 from . import components as C
 from .camera import CameraProfile
 from .pair import NoisyPair
+from .parameter_draws import ProfileTables, noise_params_at_iso, sample_noise_params, sample_ratios
 from .params import NoiseParams
-from .sampling import ProfileTables, noise_params_at_iso, sample_noise_params, sample_ratios
 
 __all__ = ["NoiseModel", "parse_preset", "parse_components"]
 
@@ -198,7 +198,8 @@ class NoiseModel:
     def sample_params(
         self, batch_size: int, *, generator: torch.Generator | None = None, device=None
     ) -> NoiseParams:
-        """Draw one parameter set per image (:func:`~expodiff.noise.sampling.sample_noise_params`).
+        """Draw one parameter set per image
+        (:func:`~expodiff.noise.parameter_draws.sample_noise_params`).
 
         Every parameter is drawn whatever the components, in a fixed order (camera, K,
         sigma_g, sigma_TL, sigma_r, calibration index), so a seeded generator gives the same
@@ -223,7 +224,7 @@ class NoiseModel:
         device=None,
     ) -> NoiseParams:
         """Fixed parameters of a camera at given ISO(s), without the random spread
-        (:func:`~expodiff.noise.sampling.noise_params_at_iso`).
+        (:func:`~expodiff.noise.parameter_draws.noise_params_at_iso`).
 
         Args:
             iso: one ISO or a ``(B,)`` sequence/tensor of them.

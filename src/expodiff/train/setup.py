@@ -129,7 +129,7 @@ def train_loader(
     train_set: Any, data: DataConfig, *, seed: int, start_step: int, ctx: DistContext
 ) -> torch.utils.data.DataLoader:
     """This rank's batches from ``start_step`` on, in an order fixed by ``(seed, step, rank)``."""
-    from ..data.sampling import EpochSampler
+    from ..data.epochs import EpochSampler
     from ..data.types import collate_samples
 
     sampler = EpochSampler(
