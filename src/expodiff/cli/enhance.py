@@ -55,6 +55,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
         epilog="See docs/enhance.md for the ratio, noise level (K) and model options.",
     )
+    _add_file_arguments(p)
+    _add_exposure_arguments(p)
+    _add_sampling_arguments(p)
+    _add_mosaic_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _add_file_arguments(p: argparse.ArgumentParser) -> None:
+    """Inputs, the output, its format, and what may be replaced or printed."""
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="raw file or folder of raw files")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file or folder")
     p.add_argument(
@@ -71,6 +80,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="bits per sample of PNG/TIFF (default: 8 for PNG, 16 for TIFF); DNG is 16-bit",
     )
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars (they are shown only when stderr is a terminal; the one-line "
+        "summaries and warnings are always printed)",
+    )
+
+
+def _add_exposure_arguments(p: argparse.ArgumentParser) -> None:
+    """How much brighter (the ratio) and how noisy (K) the input is."""
     p.add_argument(
         "--ratio",
         type=_ratio,
@@ -109,6 +129,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="camera noise profile for K: a packaged name (expodiff profiles) or a .json from "
         "expodiff calibrate (default: matched from the file's make and model)",
     )
+
+
+def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
+    """The sampler: steps, consistency, samples, seed, model, device, tiling."""
     p.add_argument(
         "--steps",
         type=integer_at_least(1, MAX_STEPS, "each step runs the network on the whole frame"),
@@ -155,13 +179,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="evaluate the network in N x N tiles of packed pixels (default: 512 tiles for "
         "frames larger than that; 0: never tile; at least 64)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument(
-        "--quiet",
-        action="store_true",
-        help="no progress bars (they are shown only when stderr is a terminal; the one-line "
-        "summaries and warnings are always printed)",
-    )
+
+
+def _add_mosaic_arguments(p: argparse.ArgumentParser) -> None:
+    """Inputs that are mosaics stored as plain images."""
     group = p.add_argument_group(
         "mosaics stored as plain images",
         "read the inputs as single-channel PNG/TIFF/PGM mosaics instead of raw files",
@@ -178,7 +199,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     group.add_argument(
         "--white-level", type=float, metavar="DN", help="default: the image's bit-depth maximum"
     )
-    p.set_defaults(func=run)
 
 
 def _read(path: Path, args: argparse.Namespace, report):
@@ -261,9 +281,7 @@ def _enhance_jobs(pending, args: argparse.Namespace, single: bool, ranks) -> int
     from tqdm import tqdm
 
     from ..devices import resolve_device
-    from ..enhance.api import enhance
     from ..enhance.model_loading import load_model
-    from ..enhance.pipeline import OutputFormat, write_result, write_uncertainty
 
     # auto/cuda: cuda:LOCAL_RANK under torchrun (cuda:0 alone), else the CPU.
     device = resolve_device(args.device, ranks.local_rank)
@@ -295,35 +313,7 @@ def _enhance_jobs(pending, args: argparse.Namespace, single: bool, ranks) -> int
             bar.update(done - bar.n)
 
         try:
-            frame = _read(job.source, args, report)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                result = enhance(
-                    frame,
-                    ratio=args.ratio,
-                    steps=args.steps,
-                    consistency=args.consistency,
-                    model=model,
-                    seed=args.seed,
-                    samples=args.samples,
-                    system_gain=args.system_gain,
-                    camera=args.camera,
-                    target_exposure=args.target_exposure,
-                    target_iso=args.target_iso,
-                    tile=args.tile,
-                    srgb=job.fmt is not OutputFormat.DNG,
-                    progress=progress,
-                )
-            for warning in caught:
-                report(f"expodiff: warning: {warning.message}")
-            extra = ""
-            if job.uncertainty is not None and result.uncertainty is not None:
-                # The job is pending, so a map already there was left by an interrupted run.
-                scale = write_uncertainty(job.uncertainty, result, overwrite=True)
-                extra = f"; uncertainty map {job.uncertainty} (white = std {scale:.3g})"
-            elif job.uncertainty is not None:
-                extra = "; no uncertainty map (nothing was sampled)"
-            write_result(result, job.output, job.fmt, bits=args.bits, overwrite=args.overwrite)
+            result, extra = _enhance_one(job, args, model, report, progress)
         except ExpodiffError as exc:
             if single:
                 raise
@@ -338,3 +328,40 @@ def _enhance_jobs(pending, args: argparse.Namespace, single: bool, ranks) -> int
         sys.stdout.flush()  # each line as it happens, whole (in logs, and under torchrun)
     files_bar.close()
     return failures
+
+
+def _enhance_one(job, args: argparse.Namespace, model, report, progress):
+    """Read, enhance and write one job; ``(result, extra text for its summary line)``."""
+    from ..enhance.api import enhance
+    from ..enhance.pipeline import OutputFormat, write_result, write_uncertainty
+
+    frame = _read(job.source, args, report)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = enhance(
+            frame,
+            ratio=args.ratio,
+            steps=args.steps,
+            consistency=args.consistency,
+            model=model,
+            seed=args.seed,
+            samples=args.samples,
+            system_gain=args.system_gain,
+            camera=args.camera,
+            target_exposure=args.target_exposure,
+            target_iso=args.target_iso,
+            tile=args.tile,
+            srgb=job.fmt is not OutputFormat.DNG,
+            progress=progress,
+        )
+    for warning in caught:
+        report(f"expodiff: warning: {warning.message}")
+    extra = ""
+    if job.uncertainty is not None and result.uncertainty is not None:
+        # The job is pending, so a map already there was left by an interrupted run.
+        scale = write_uncertainty(job.uncertainty, result, overwrite=True)
+        extra = f"; uncertainty map {job.uncertainty} (white = std {scale:.3g})"
+    elif job.uncertainty is not None:
+        extra = "; no uncertainty map (nothing was sampled)"
+    write_result(result, job.output, job.fmt, bits=args.bits, overwrite=args.overwrite)
+    return result, extra
