@@ -69,3 +69,19 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def raw_dir(data_dir: Path) -> Path:
     return data_dir / "raw"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A freshly initialised tiny nafnet1 saved as a model folder (one per test module)."""
+    from enhance_helpers import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "nafnet1")
+
+
+@pytest.fixture(scope="module")
+def sid(tmp_path_factory):
+    """A tiny SID tree with the real layout, names and list files (one per test module)."""
+    from fixtures_data import make_sid_tree
+
+    return make_sid_tree(tmp_path_factory.mktemp("sid"))

@@ -17,18 +17,12 @@ from expodiff.data.factory import ProfileGain, build_dataset
 from expodiff.data.sid import SIDPairedDataset
 from expodiff.data.unprocess_dataset import SceneMetadata, UnprocessDataset
 from expodiff.errors import DataError, OutputFileError
-from fixtures_data import make_sid_tree
 
 CCM = ((1.9, -0.7, -0.2), (-0.3, 1.7, -0.4), (0.0, -0.5, 1.5))
 SCENES = [
     SceneMetadata("a", 200.0, (2.0, 1.0, 2.2, 1.0), CCM),
     SceneMetadata("b", 800.0, (1.5, 1.0, 2.5, 1.0), CCM),
 ]
-
-
-@pytest.fixture(scope="module")
-def sid(tmp_path_factory):
-    return make_sid_tree(tmp_path_factory.mktemp("sid"))
 
 
 @pytest.fixture()

@@ -27,16 +27,10 @@ from fixtures_data import (
     SID_PAIRS,
     SONY_BLACK,
     SONY_WHITE,
-    make_sid_tree,
     scene_norm,
     to_dn,
     write_raw,
 )
-
-
-@pytest.fixture(scope="module")
-def sid(tmp_path_factory):
-    return make_sid_tree(tmp_path_factory.mktemp("sid"))
 
 
 @pytest.fixture(scope="module")

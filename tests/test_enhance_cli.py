@@ -17,7 +17,6 @@ from cli_helpers import (
     bad_input_files,
     run_cli,
 )
-from enhance_helpers import save_tiny_model
 from expodiff.cli import main
 from expodiff.enhance.darken import darken_frame
 from expodiff.enhance.model_loading import default_model_path
@@ -32,11 +31,6 @@ CROP = (512, 320, 256, 192)
 DEMO_SAMPLE = "canon_d30_x100_iso6400.dng"
 DEMO_CROP = (1152, 160, 1024, 704)
 pytestmark = pytest.mark.data
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return save_tiny_model(tmp_path_factory.mktemp("model") / "nafnet1")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from cli_helpers import run_cli
-from enhance_helpers import save_tiny_model, small_dark_dng
+from enhance_helpers import small_dark_dng
 from expodiff.enhance.api import enhance
 from expodiff.enhance.model_loading import load_model
 
@@ -22,11 +22,6 @@ pytestmark = [pytest.mark.gpu, pytest.mark.timeout(300)]
 def _dark(h: int = 64, w: int = 96) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     return torch.rand(4, h, w, generator=g) * 0.003
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("gpu") / "model")
 
 
 def test_auto_is_cuda_and_enhance_runs_there(model_dir, monkeypatch):

@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from cli_helpers import assert_one_line_error, run_cli
-from enhance_helpers import save_tiny_model
 from expodiff.cli import main
 from expodiff.config import load_config
 from expodiff.enhance.api import enhance
@@ -23,11 +22,6 @@ from expodiff.io.completeness import check_raw_data_complete, tiff_data_end
 from expodiff.io.rawio import read_raw
 
 BLACKMAGIC = "Blackmagic_PocketCinema4K.dng"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return save_tiny_model(tmp_path_factory.mktemp("model") / "nafnet1")
 
 
 @pytest.fixture

@@ -21,13 +21,6 @@ def images(tmp_path_factory, data_dir) -> Path:  # noqa: ARG001 (unprocess needs
     return make_images(tmp_path_factory.mktemp("clean"))
 
 
-@pytest.fixture(scope="module")
-def sid(tmp_path_factory):
-    from fixtures_data import make_sid_tree
-
-    return make_sid_tree(tmp_path_factory.mktemp("sid"))
-
-
 @pytest.mark.parametrize(
     "name",
     [
