@@ -39,7 +39,8 @@ import torch
 from ..errors import ExpodiffError, ModelError
 from ..io.frame import RawFrame
 from ..raw import CFAPattern
-from .gain import GainEstimate, resolve_gain
+from .gain import resolve_gain
+from .gain_estimate import GainEstimate
 from .limits import MAX_RATIO
 from .model_loading import EnhanceModel, load_model
 from .options import EnhanceOptions
