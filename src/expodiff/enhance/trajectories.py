@@ -123,37 +123,57 @@ def run_samples(
     per_step = net.tiles(*noisy.shape[-2:]) if isinstance(net, TiledDenoiser) else 1
     total = steps * samples * per_step
     batch = noisy.to(model.device)[None]
-    mean = m2 = None
+    untiled_step = None if isinstance(net, TiledDenoiser) else advance
+    moments = _RunningMoments()
     with torch.inference_mode():
         for i in range(samples):
-            generator = _generator(sample_seed(seed, i), model.device)
-            prediction = None
-            for step in sample_progressive(
+            trajectory = sample_progressive(
                 process,
                 net,
                 batch,
                 exposure_ratio=ratio,
                 system_gain=system_gain,
                 steps=steps,
-                generator=generator,
+                generator=_generator(sample_seed(seed, i), model.device),
                 input_consistency_sigma=consistency_sigma,
-            ):
-                prediction = step.prediction
-                # Checked before the next re-exposure draws photons at this rate.
-                if not bool(torch.isfinite(prediction).all()):
-                    raise ModelError(
-                        f"{model.name}: the model produced NaN or infinite values on {name}"
-                    )
-                if not isinstance(net, TiledDenoiser):
-                    advance()  # untiled: one unit per step (a tiled net counts its tiles)
-            assert prediction is not None
-            pred = prediction[0].float()
-            if mean is None:
-                mean, m2 = pred.clone(), torch.zeros_like(pred)
-            else:
-                delta = pred - mean
-                mean += delta / (i + 1)
-                m2 += delta * (pred - mean)
-    assert mean is not None and m2 is not None
-    std = (m2 / samples).sqrt_().cpu() if samples > 1 else None
-    return mean.cpu(), std
+            )
+            moments.add(_last_checked(trajectory, model.name, name, untiled_step)[0].float())
+    return moments.result()
+
+
+def _last_checked(trajectory, model_name: str, name: str, on_step) -> torch.Tensor:
+    """The last prediction of a trajectory, each one checked finite before the next
+    re-exposure draws photons at its rate; ``on_step()`` after each step (untiled nets)."""
+    prediction = None
+    for step in trajectory:
+        prediction = step.prediction
+        if not bool(torch.isfinite(prediction).all()):
+            raise ModelError(f"{model_name}: the model produced NaN or infinite values on {name}")
+        if on_step is not None:
+            on_step()  # untiled: one unit per step (a tiled net counts its tiles)
+    assert prediction is not None
+    return prediction
+
+
+class _RunningMoments:
+    """Mean and population standard deviation of images added one at a time (Welford)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: torch.Tensor | None = None
+        self.m2: torch.Tensor | None = None
+
+    def add(self, image: torch.Tensor) -> None:
+        self.count += 1
+        if self.mean is None:
+            self.mean, self.m2 = image.clone(), torch.zeros_like(image)
+            return
+        delta = image - self.mean
+        self.mean += delta / self.count
+        self.m2 += delta * (image - self.mean)
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(mean, std)`` on the CPU; ``std`` None for a single image."""
+        assert self.mean is not None and self.m2 is not None
+        std = (self.m2 / self.count).sqrt_().cpu() if self.count > 1 else None
+        return self.mean.cpu(), std

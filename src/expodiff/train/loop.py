@@ -4,7 +4,7 @@ What one optimiser step does (see docs/training.md):
 
 1. the next batch of ``data.batch_size`` samples of the training split comes from DataLoader
    worker processes, in an order that is a pure function of ``(train.seed, step, rank)``
-   (:class:`~expodiff.data.sampling.EpochSampler` + the datasets' per-item generators);
+   (:class:`~expodiff.data.epochs.EpochSampler` + the datasets' per-item generators);
 2. synthetic sources get noise synthesised batched on the device, with a per-sample gain K
    and ratio drawn by the noise model; real pairs (SID paired, ELD) bring theirs;
 3. the objective (:mod:`expodiff.train.objectives`): Algorithm 1 of ExposureDiffusion
