@@ -21,10 +21,9 @@ modules is imported) or to the function.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
-
-from .._lazy import lazy_exports
 
 __all__ = [
     "enhance",
@@ -51,17 +50,22 @@ _WHERE = {
 }
 
 
-_lazy_getattr, __dir__ = lazy_exports(__name__, _WHERE)
-
-
 def __getattr__(name: str):
+    """The public names, imported on first use (PEP 562), so ``import expodiff.enhance`` and
+    the CLI's parser stay free of torch."""
     if name == "__signature__":  # inspect.signature(expodiff.enhance): the function's
         import inspect
 
         from .api import enhance
 
         return inspect.signature(enhance)
-    return _lazy_getattr(name)
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
 
 
 class _CallableModule(types.ModuleType):
