@@ -13,11 +13,36 @@ from expodiff.kinds import DatasetKind, EvalProtocol, TrainObjective
 from expodiff.noise.model import NoisePreset
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-# The settings of the paper's tables, named noise-backbone-method. (default.yaml is the
-# shipped model's own recipe; tests/test_configs_data.py loads its data.)
+# The settings of the paper's tables, named noise-backbone-method. (default.yaml and fast.yaml
+# are the shipped models' own recipes; tests/test_configs_data.py loads their data.)
+SHIPPED = {"default", "fast"}
 TRAIN_CONFIGS = sorted(
-    p for p in CONFIGS.glob("*.yaml") if not p.name.startswith("eval-") and p.stem != "default"
+    p for p in CONFIGS.glob("*.yaml") if not p.name.startswith("eval-") and p.stem not in SHIPPED
 )
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_recipes_are_the_shipped_models_configs(name):
+    """configs/NAME.yaml resolves to the config saved with the packaged model NAME (apart from
+    the run's name, output folder, device and the inference-only sampler settings)."""
+    from expodiff.config import config_to_dict, load_config
+    from expodiff.enhance.model_loading import packaged_model_path
+    from expodiff.io.modelfiles import load_model_config
+
+    ignore = {("name",), ("train", "output_dir"), ("train", "device"), ("train", "num_workers"),
+              ("diffusion", "inference_steps"), ("diffusion", "input_consistency_sigma"),
+              ("data", "num_workers")}  # fmt: skip
+
+    def flat(d, prefix=()):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from flat(v, prefix + (k,))
+            elif prefix + (k,) not in ignore:
+                yield prefix + (k,), v
+
+    recipe = dict(flat(config_to_dict(load_config(CONFIGS / f"{name}.yaml"))))
+    shipped = dict(flat(config_to_dict(load_model_config(packaged_model_path(name)))))
+    assert {k: (recipe[k], shipped[k]) for k in recipe if recipe[k] != shipped[k]} == {}
 
 
 def test_the_paper_grid_is_complete():

@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_MODEL_NAME",
     "EnhanceModel",
     "packaged_model_path",
+    "packaged_model_names",
     "default_model_path",
     "trained_gain_range",
     "load_model",
@@ -42,6 +43,41 @@ DEFAULT_MODEL_NAME = "default"
 def packaged_model_path(name: str = DEFAULT_MODEL_NAME) -> Path:
     """The folder of a model shipped inside the package (it may be empty or missing)."""
     return Path(str(resources.files("expodiff") / "models" / name))
+
+
+def packaged_model_names() -> list[str]:
+    """Names of the models shipped inside the package (``default``, ``fast``, ...), sorted."""
+    from ..io.modelfiles import CONFIG_FILE, MODEL_FILE
+
+    root = Path(str(resources.files("expodiff") / "models"))
+    if not root.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if (p / MODEL_FILE).is_file() and (p / CONFIG_FILE).is_file()
+    )
+
+
+def _model_folder(model: str | Path) -> tuple[Path, str]:
+    """``(folder, name for messages)`` of a path or a packaged model's name.
+
+    An existing path wins; a bare name (no folder separator, no suffix) is a packaged
+    model's, and one the package does not have is an error listing the names it has.
+    """
+    path = Path(model)
+    if path.exists() or str(model) == "":
+        return path, str(path)
+    text = str(model)
+    if "/" not in text and "\\" not in text and not path.suffix:
+        names = packaged_model_names()
+        if text in names:
+            return packaged_model_path(text), text
+        raise ModelError(
+            f"--model {text}: neither a model folder nor a packaged model; packaged: "
+            f"{', '.join(names) or '(none)'} (or give a model folder's path)"
+        )
+    return path, text
 
 
 def default_model_path() -> Path | None:
@@ -135,8 +171,9 @@ def load_model(
     """The model to enhance with.
 
     Args:
-        model: None (the packaged default), a model folder / ``.safetensors`` file, an
-            :class:`EnhanceModel` (returned as is), or an already loaded denoiser (any
+        model: None (the packaged default), the name of a packaged model (``default``,
+            ``fast``: :func:`packaged_model_names`), a model folder / ``.safetensors`` file,
+            an :class:`EnhanceModel` (returned as is), or an already loaded denoiser (any
             callable with the denoiser's signature; an ``nn.Module`` is moved to ``device``
             and put in inference mode).
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
@@ -165,8 +202,7 @@ def load_model(
                 )
             name = DEFAULT_MODEL_NAME
         else:
-            path = Path(model)
-            name = str(path)
+            path, name = _model_folder(model)
         denoiser, cfg = load_denoiser(path, device=dev)
         denoiser = denoiser.for_inference()
         return EnhanceModel(denoiser, cfg, name, path, dev, trained_gain_range(cfg))

@@ -1,0 +1,65 @@
+"""The models shipped in the package, chosen by name (``--model fast``) or by default."""
+
+from __future__ import annotations
+
+import pytest
+
+from cli_helpers import assert_one_line_error, run_cli
+from enhance_helpers import save_tiny_model
+from expodiff.enhance.model_loading import (
+    default_model_path,
+    load_model,
+    packaged_model_names,
+    packaged_model_path,
+)
+from expodiff.errors import ModelError
+
+
+def test_the_package_ships_default_and_fast():
+    assert packaged_model_names() == ["default", "fast"]
+    assert default_model_path() == packaged_model_path("default")
+
+
+@pytest.mark.parametrize(
+    ("name", "preset", "steps"), [("default", "unet", 1), ("fast", "nafnet-s", 2)]
+)
+def test_a_packaged_model_loads_by_name(name, preset, steps):
+    model = load_model(name, device="cpu")
+    assert model.name == name and model.path == packaged_model_path(name)
+    assert model.config.model.preset == preset and model.inference_steps == steps
+
+
+def test_no_model_is_the_default():
+    assert load_model(None, device="cpu").config.model.preset == "unet"
+
+
+def test_an_unknown_name_lists_the_packaged_ones():
+    with pytest.raises(
+        ModelError,
+        match=r"--model fastest: neither a model folder nor a packaged model; "
+        r"packaged: default, fast",
+    ):
+        load_model("fastest", device="cpu")
+
+
+def test_an_existing_folder_wins_over_a_packaged_name(tmp_path, monkeypatch):
+    save_tiny_model(tmp_path / "fast", preset="nafnet1")
+    monkeypatch.chdir(tmp_path)
+    assert load_model("fast", device="cpu").config.model.preset == "nafnet1"
+
+
+@pytest.mark.data
+def test_cli_model_by_name(tmp_path, capsys):
+    from expodiff.paths import project_root
+
+    sample = project_root() / "examples" / "canon_d30_x100_iso6400.dng"
+    out = tmp_path / "fast.png"
+    code, stdout, err = run_cli(
+        capsys, "enhance", sample, "-o", out, "--model", "fast", "--ratio", "100", "--tile", "0"
+    )
+    assert code == 0, err
+    assert "2 steps" in stdout and out.is_file()
+    code, stdout, err = run_cli(
+        capsys, "enhance", sample, "-o", tmp_path / "x.png", "--model", "nope"
+    )
+    assert_one_line_error(code, stdout, err, "--model nope")
