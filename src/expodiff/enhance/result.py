@@ -90,7 +90,8 @@ class EnhanceResult:
         noun = "sample" if self.samples == 1 else "samples"
         return (
             f"ratio {self.ratio:.4g} ({self.ratio_source.value}), "
-            f"K {self.system_gain:.3g} DN/e ({self.gain_detail}), {self.steps} steps, "
+            f"K {self.system_gain:.3g} DN/e ({self.gain_detail}), {self.steps} "
+            f"step{'' if self.steps == 1 else 's'}, "
             f"{self.samples} {noun}, {self.timings.total_s:.1f} s"
         )
 
