@@ -189,8 +189,13 @@ class DataConfig:
     # unprocess, train split: illuminant augmentation; the R and B white-balance gains of each
     # sample are scaled by factors log-uniform in [1/wb_jitter, wb_jitter]. 1: off.
     wb_jitter: float = 1.0
+    # unprocess: MB of decoded images each data process keeps in memory, so a photograph is
+    # decoded once, not once per patch (0: decode every time; samples are identical).
+    decode_cache_mb: int = 1024
 
     def __post_init__(self) -> None:
+        if self.decode_cache_mb < 0:
+            raise ValueError(f"decode_cache_mb must be >= 0, got {self.decode_cache_mb}")
         for name in ("patch_size", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -209,6 +209,7 @@ def build_dataset(
             transform=transform,
             seed=seed,
             wb_jitter=cfg.wb_jitter if split is Split.TRAIN else 1.0,
+            decode_cache_mb=cfg.decode_cache_mb,
         )
     if kind is DatasetKind.CLEAN_RAW:
         folders = [root / s for s in _sets(cfg, split)]

@@ -12,6 +12,7 @@ the SID *test* scenes) a fixed set. Noise is synthesised later (``noisy`` is Non
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,6 +33,9 @@ __all__ = [
     "load_scene_metadata",
     "list_images",
     "read_srgb",
+    "read_srgb_array",
+    "srgb_tensor",
+    "DecodedImages",
     "UnprocessDataset",
     "IMAGE_SUFFIXES",
 ]
@@ -95,8 +99,9 @@ def list_images(folder: Path) -> list[Path]:
     return list_files(folder, IMAGE_SUFFIXES, "image")
 
 
-def read_srgb(path: Path) -> torch.Tensor:
-    """Read an sRGB image as ``(3, H, W)`` float32 in [0, 1].
+def read_srgb_array(path: Path) -> np.ndarray:
+    """Decode an sRGB image file as its stored ``(H, W, 3)`` uint8 (or 16-bit TIFF uint16)
+    array, without converting it: the cheap form to keep in memory (:class:`DecodedImages`).
 
     8-bit images of any Pillow mode (grey and palette images are expanded to RGB, alpha is
     dropped); TIFF files may also be 16-bit. Raises :class:`DataError` naming the file.
@@ -117,14 +122,48 @@ def read_srgb(path: Path) -> torch.Tensor:
         array = np.repeat(array[..., None], 3, axis=-1)
     if array.ndim != 3 or array.shape[-1] not in (3, 4):
         raise DataError(f"{path}: expected an RGB image, got array shape {array.shape}")
-    if array.dtype == np.uint8:
-        scale = 255.0
-    elif array.dtype == np.uint16:
-        scale = 65535.0
-    else:
+    if array.dtype not in (np.uint8, np.uint16):
         raise DataError(f"{path}: unsupported sample type {array.dtype} (8 or 16-bit)")
-    rgb = torch.from_numpy(np.array(array[..., :3])).permute(2, 0, 1)
-    return rgb.float() / scale
+    return np.ascontiguousarray(array[..., :3])
+
+
+def srgb_tensor(array: np.ndarray) -> torch.Tensor:
+    """``(H, W, 3)`` uint8/uint16 -> ``(3, H, W)`` float32 in [0, 1]."""
+    scale = 255.0 if array.dtype == np.uint8 else 65535.0
+    return torch.from_numpy(np.array(array)).permute(2, 0, 1).float() / scale
+
+
+def read_srgb(path: Path) -> torch.Tensor:
+    """Read an sRGB image as ``(3, H, W)`` float32 in [0, 1] (:func:`read_srgb_array`)."""
+    return srgb_tensor(read_srgb_array(path))
+
+
+class DecodedImages:
+    """Decoded images kept in memory, least recently used dropped first, up to a byte budget.
+
+    Decoding a multi-megapixel JPEG costs far more than unprocessing a 256 x 256 crop of it,
+    so a training run that crops many patches from the same photographs decodes each file
+    once per process (each DataLoader worker holds its own cache). ``max_bytes`` 0: no cache.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self.used = 0
+        self.images: OrderedDict[Path, np.ndarray] = OrderedDict()
+
+    def get(self, path: Path) -> np.ndarray:
+        cached = self.images.get(path)
+        if cached is not None:
+            self.images.move_to_end(path)
+            return cached
+        array = read_srgb_array(path)
+        if 0 < array.nbytes <= self.max_bytes:
+            while self.used + array.nbytes > self.max_bytes:
+                _, dropped = self.images.popitem(last=False)
+                self.used -= dropped.nbytes
+            self.images[path] = array
+            self.used += array.nbytes
+        return array
 
 
 class UnprocessDataset(RawDataset):
@@ -137,6 +176,8 @@ class UnprocessDataset(RawDataset):
         cfa: the Bayer layout to mosaic in.
         transform: crop / augmentation.
         seed: base seed (with the item name and draw, fixes the scene, brightness and crop).
+        decode_cache_mb: keep up to this many MB of decoded images in memory per process
+            (:class:`DecodedImages`; 0: decode every time). Samples are identical either way.
         wb_jitter: illuminant augmentation. Each sample's R and B white-balance gains are
             multiplied by independent factors log-uniform in ``[1 / wb_jitter, wb_jitter]``,
             so the raw colour balance covers more illuminants (tungsten scenes, where raw red
@@ -156,8 +197,12 @@ class UnprocessDataset(RawDataset):
         transform: SampleTransform | None = None,
         seed: int = 0,
         wb_jitter: float = 1.0,
+        decode_cache_mb: int = 0,
     ) -> None:
         super().__init__(transform=transform, seed=seed)
+        if decode_cache_mb < 0:
+            raise ValueError(f"decode_cache_mb must be >= 0, got {decode_cache_mb}")
+        self.decoded = DecodedImages(int(decode_cache_mb) * 2**20)
         if not folders:
             raise DataError("no image folders given for the unprocess dataset")
         if not wb_jitter >= 1.0:
@@ -194,19 +239,22 @@ class UnprocessDataset(RawDataset):
 
     def load(self, item: int, rng: np.random.Generator) -> RawSample:
         scene, brightness = self.draw_settings(rng)
-        return self._unprocess(item, read_srgb(self.files[item]), scene, brightness)
+        return self._unprocess(
+            item, srgb_tensor(self.decoded.get(self.files[item])), scene, brightness
+        )
 
     def load_transformed(self, item: int, rng: np.random.Generator) -> RawSample:
         """Crop the sRGB image *before* unprocessing (every step but the mosaic is per pixel,
         and a crop at even sRGB offsets keeps the mosaic phase): the same sample as
         ``load`` followed by the transform, at a fraction of the cost for small crops."""
         scene, brightness = self.draw_settings(rng)
-        srgb = read_srgb(self.files[item])
+        image = self.decoded.get(self.files[item])  # (H, W, 3), as stored
         try:
-            y, x, h, w = self.transform.window(srgb.shape[-2] // 2, srgb.shape[-1] // 2, rng)
+            y, x, h, w = self.transform.window(image.shape[0] // 2, image.shape[1] // 2, rng)
         except ValueError as exc:
             raise DataError(f"{self.keys[item]}: {exc}") from None
-        srgb = srgb[:, 2 * y : 2 * (y + h), 2 * x : 2 * (x + w)]
+        # Crop, then convert: only the crop becomes float (the same values either way).
+        srgb = srgb_tensor(image[2 * y : 2 * (y + h), 2 * x : 2 * (x + w)])
         sample = self._unprocess(item, srgb, scene, brightness)
         return replace(sample, clean=apply_flips(sample.clean, self.transform.flips(rng)))
 
