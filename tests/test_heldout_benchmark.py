@@ -1,0 +1,106 @@
+"""benchmarks/heldout.py (issue 12's held-out benchmark) on a tiny setting: the set, the real
+CLI on a tiny model, the baselines, the cache and the report's structure (not its values)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import math
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow  # a few expodiff enhance subprocesses (each imports torch)
+
+
+@pytest.fixture(scope="module")
+def heldout():
+    spec = importlib.util.spec_from_file_location("heldout", ROOT / "benchmarks" / "heldout.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["heldout"] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("heldout", None)
+
+
+def _box_blur(z, sigma, profile="np"):  # noqa: ARG001
+    import numpy as np
+
+    padded = np.pad(z, 1, mode="edge")
+    return (
+        sum(padded[i : i + z.shape[0], j : j + z.shape[1]] for i in range(3) for j in range(3)) / 9
+    )
+
+
+def _numbers(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def test_tiny_run_report_and_cache(heldout, data_dir, model_dir, tmp_path, monkeypatch):
+    import bm3d
+
+    # one condition per group at one ratio (one expodiff enhance call per image), and BM3D's
+    # filter replaced by a box blur: its ~2 s per call of fixed cost would dominate; the
+    # plumbing around it (noise level, Anscombe transform, profile) still runs
+    monkeypatch.setattr(
+        heldout, "CONDITIONS",
+        (heldout.Condition("moderate", "NikonD850", 1600, 100),
+         heldout.Condition("harsh", "CanonEOS70D", 6400, 100)),
+    )  # fmt: skip
+    monkeypatch.setattr(bm3d, "bm3d", _box_blur)
+    out = tmp_path / "docs" / "heldout.md"
+    argv = [
+        "--workdir", str(tmp_path / "work"), "--limit", "2", "--crop", "128", "96",
+        "--threads", "1", "--model", f"tiny={model_dir}", "--out", str(out),
+        "--enhance-arg=--steps=1",
+    ]  # fmt: skip
+    logs: list[str] = []
+    text = heldout.main(argv, log=logs.append)
+
+    # the set: 2 images x 2 conditions, DNGs cached
+    dark = sorted((tmp_path / "work" / "set-128x96" / "dark").glob("*.dng"))
+    assert len(dark) == 4
+    assert all(re.search(r"__(NikonD850-iso1600|CanonEOS70D-iso6400)-x100$", p.stem) for p in dark)
+    for method in ("tiny", "bm3d", "abm3d", "scaled"):
+        with open(tmp_path / "work" / "results" / f"{method}.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == 4
+        assert all(math.isfinite(float(r["psnr"])) for r in rows)
+
+    # the report: one table by camera and one by condition per group, then the totals
+    assert out.read_text() == text and out.with_suffix(".csv").is_file()
+    for heading in ("### moderate: mean PSNR (dB) by camera", "### harsh: mean PSNR (dB) by camera",
+                    "### totals"):  # fmt: skip
+        assert heading in text
+    header = "| camera | files | tiny | bm3d | abm3d | scaled | tiny - BM3D | tiny wins |"
+    assert text.count(header) == 2
+    assert "| NikonD850 ISO 1600 x100 | 2 |" in text and "| CanonEOS70D | 2 |" in text
+    totals = text[text.index("### totals") :].splitlines()
+    rows = [_numbers(line) for line in totals if line.startswith("| ") and "files" not in line]
+    assert [r[0] for r in rows] == ["moderate", "harsh", "**all**"]
+    for r in rows:
+        assert r[1] in {"2", "4"}
+        assert all(math.isfinite(float(v)) for v in r[2:7])  # 4 methods and the difference
+        wins, n = r[7].split("/")
+        assert 0 <= int(wins) <= int(n) == int(r[1])
+    for image in heldout.IMAGES[:2]:
+        assert image in text
+    assert ".venv/bin/python benchmarks/heldout.py" in text
+
+    # a re-run reuses everything: no enhance subprocess, no new result rows
+    logs.clear()
+    assert heldout.main(argv, log=logs.append) == text
+    assert not any("enhance x" in line or " dB (" in line for line in logs)
+    assert "(0 made now)" in logs[0]
+
+
+def test_model_specs(heldout):
+    assert heldout.parse_models([]) == {"default": None}
+    with pytest.raises(SystemExit):
+        heldout.parse_models(["bm3d=/tmp"])
+    with pytest.raises(SystemExit):
+        heldout.parse_models(["x=/nonexistent/folder"])
