@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -63,3 +65,37 @@ def test_no_cache_keeps_nothing(photos):
     assert cache.images == {} and cache.used == 0
     with pytest.raises(ValueError, match="decode_cache_mb must be >= 0, got -1"):
         UnprocessDataset([photos], SCENES, decode_cache_mb=-1)
+
+
+def test_a_folder_splits_into_train_and_held_back_val(tmp_path):
+    """'NAME:val' is every 10th file (sorted, from the first), 'NAME:train' the rest."""
+    from expodiff.data.base import HOLDOUT_EVERY, files_of_folders, split_set_part
+    from expodiff.data.unprocess_dataset import list_images
+
+    folder = tmp_path / "Photos"
+    folder.mkdir()
+    for i in range(23):
+        Image.new("RGB", (8, 8)).save(folder / f"p{i:02d}.png")
+    val, val_keys = files_of_folders([f"{folder}:val"], list_images)
+    train, _ = files_of_folders([f"{folder}:train"], list_images)
+    whole, _ = files_of_folders([folder], list_images)
+    assert HOLDOUT_EVERY == 10 and [p.name for p in val] == ["p00.png", "p10.png", "p20.png"]
+    assert val_keys == ["Photos/p00.png", "Photos/p10.png", "Photos/p20.png"]
+    assert sorted(val + train) == whole and not set(val) & set(train)
+    assert split_set_part("C:/data/Photos") == (Path("C:/data/Photos"), None)
+    assert split_set_part("/x/Photos:val") == (Path("/x/Photos"), "val")
+
+
+@pytest.mark.data
+def test_photos_val_through_the_config(data_dir):
+    from expodiff.config import DataConfig
+    from expodiff.data.factory import build_dataset
+    from expodiff.kinds import Split
+
+    cfg = DataConfig(train_sets=("Photos:train",), val_sets=("Photos:val",), val_crop=32)
+    train = build_dataset(cfg, Split.TRAIN, seed=0)
+    val = build_dataset(cfg, Split.VAL, seed=0)
+    photos = len(list((data_dir / "clean" / "Photos").glob("*.jpg")))
+    assert len(val) == (photos + 9) // 10 and len(train) + len(val) == photos
+    assert not set(train.keys) & set(val.keys)
+    assert val[0].clean.shape == (4, 32, 32)

@@ -30,7 +30,14 @@ from ..errors import DataError
 from .augment import SampleTransform
 from .types import RawSample
 
-__all__ = ["RawDataset", "item_rng", "list_files", "files_of_folders"]
+__all__ = [
+    "RawDataset",
+    "item_rng",
+    "list_files",
+    "files_of_folders",
+    "split_set_part",
+    "HOLDOUT_EVERY",
+]
 
 
 def item_rng(seed: int, key: str, draw: int) -> np.random.Generator:
@@ -56,13 +63,38 @@ def list_files(folder: Path, suffixes: Sequence[str], what: str) -> list[Path]:
     return files
 
 
+# A set named "NAME:val" is every HOLDOUT_EVERY-th file of NAME (by sorted file name, starting
+# with the first), "NAME:train" the others: a held-back validation part of one folder.
+HOLDOUT_EVERY = 10
+SET_PARTS = ("train", "val")
+
+
+def split_set_part(folder: str | Path) -> tuple[Path, str | None]:
+    """``"root/Photos:val"`` -> ``(Path("root/Photos"), "val")``; no part -> ``None``."""
+    text = str(folder)
+    head, sep, part = text.rpartition(":")
+    if sep and part in SET_PARTS and head:
+        return Path(head), part
+    return Path(text), None
+
+
 def files_of_folders(
     folders: Sequence[str | Path], list_folder: Callable[[Path], list[Path]]
 ) -> tuple[list[Path], list[str]]:
-    """The files of several folders and their stable names ``<folder name>/<file name>``."""
+    """The files of several folders and their stable names ``<folder name>/<file name>``.
+
+    A folder given as ``FOLDER:val`` contributes every :data:`HOLDOUT_EVERY`-th of its files
+    (sorted by name, the first included), ``FOLDER:train`` the others, so one folder of
+    photographs serves training and a held-back validation set without overlap.
+    """
     files, keys = [], []
-    for folder in map(Path, folders):
-        for path in list_folder(folder):
+    for spec in folders:
+        folder, part = split_set_part(spec)
+        listed = list_folder(folder)
+        if part is not None:
+            held = part == "val"
+            listed = [p for i, p in enumerate(listed) if (i % HOLDOUT_EVERY == 0) == held]
+        for path in listed:
             files.append(path)
             keys.append(f"{folder.name}/{path.name}")
     return files, keys
