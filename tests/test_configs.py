@@ -13,9 +13,9 @@ from expodiff.kinds import DatasetKind, EvalProtocol, TrainObjective
 from expodiff.noise.model import NoisePreset
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-# The settings of the paper's tables, named noise-backbone-method. (default.yaml and fast.yaml
-# are the shipped models' own recipes; tests/test_configs_data.py loads their data.)
-SHIPPED = {"default", "fast"}
+# The settings of the paper's tables, named noise-backbone-method. (default.yaml is the
+# shipped model's own recipe; tests/test_configs_data.py loads its data.)
+SHIPPED = {"default"}
 TRAIN_CONFIGS = sorted(
     p for p in CONFIGS.glob("*.yaml") if not p.name.startswith("eval-") and p.stem not in SHIPPED
 )
@@ -43,6 +43,18 @@ def test_shipped_recipes_are_the_shipped_models_configs(name):
     recipe = dict(flat(config_to_dict(load_config(CONFIGS / f"{name}.yaml"))))
     shipped = dict(flat(config_to_dict(load_model_config(packaged_model_path(name)))))
     assert {k: (recipe[k], shipped[k]) for k in recipe if recipe[k] != shipped[k]} == {}
+
+
+@pytest.mark.parametrize(
+    "path", sorted((CONFIGS / "candidates").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_candidate_configs_load_strictly(path):
+    """configs/candidates/ (recipes for a GPU session): strict, round-trips, named as the file."""
+    raw = yaml.safe_load(path.read_text())
+    cfg = load_config(path)
+    assert cfg.name == path.stem and cfg.train.output_dir == f"runs/{path.stem}"
+    assert config_from_dict(raw) == cfg == config_from_dict(config_to_dict(cfg))
+    assert "Kodak24" not in cfg.data.train_sets + cfg.data.val_sets  # the benchmark set
 
 
 def test_the_paper_grid_is_complete():

@@ -1,4 +1,4 @@
-"""The models shipped in the package, chosen by name (``--model fast``) or by default."""
+"""The models shipped in the package, chosen by name (``--model default``) or by default."""
 
 from __future__ import annotations
 
@@ -15,37 +15,30 @@ from expodiff.enhance.model_loading import (
 from expodiff.errors import ModelError
 
 
-def test_the_package_ships_default_and_fast():
-    assert packaged_model_names() == ["default", "fast"]
+def test_the_package_ships_the_default_model():
+    assert packaged_model_names() == ["default"]
     assert default_model_path() == packaged_model_path("default")
 
 
-@pytest.mark.parametrize(
-    ("name", "preset", "steps"), [("default", "unet", 1), ("fast", "nafnet-s", 2)]
-)
-def test_a_packaged_model_loads_by_name(name, preset, steps):
-    model = load_model(name, device="cpu")
-    assert model.name == name and model.path == packaged_model_path(name)
-    assert model.config.model.preset == preset and model.inference_steps == steps
-
-
-def test_no_model_is_the_default():
-    assert load_model(None, device="cpu").config.model.preset == "unet"
+def test_a_packaged_model_loads_by_name_and_by_default():
+    named = load_model("default", device="cpu")
+    assert named.name == "default" and named.path == packaged_model_path("default")
+    assert named.config.model.preset == "nafnet-s" and named.inference_steps == 2
+    assert load_model(None, device="cpu").path == named.path
 
 
 def test_an_unknown_name_lists_the_packaged_ones():
     with pytest.raises(
         ModelError,
-        match=r"--model fastest: neither a model folder nor a packaged model; "
-        r"packaged: default, fast",
+        match=r"--model fastest: neither a model folder nor a packaged model; packaged: default",
     ):
         load_model("fastest", device="cpu")
 
 
 def test_an_existing_folder_wins_over_a_packaged_name(tmp_path, monkeypatch):
-    save_tiny_model(tmp_path / "fast", preset="nafnet1")
+    save_tiny_model(tmp_path / "default", preset="nafnet1")
     monkeypatch.chdir(tmp_path)
-    assert load_model("fast", device="cpu").config.model.preset == "nafnet1"
+    assert load_model("default", device="cpu").config.model.preset == "nafnet1"
 
 
 @pytest.mark.data
@@ -53,9 +46,9 @@ def test_cli_model_by_name(tmp_path, capsys):
     from expodiff.paths import project_root
 
     sample = project_root() / "examples" / "canon_d30_x100_iso6400.dng"
-    out = tmp_path / "fast.png"
+    out = tmp_path / "named.png"
     code, stdout, err = run_cli(
-        capsys, "enhance", sample, "-o", out, "--model", "fast", "--ratio", "100", "--tile", "0"
+        capsys, "enhance", sample, "-o", out, "--model", "default", "--ratio", "100", "--tile", "0"
     )
     assert code == 0, err
     assert "2 steps" in stdout and out.is_file()

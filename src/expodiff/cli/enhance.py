@@ -163,8 +163,8 @@ def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
         "--model",
         default=None,
         metavar="NAME|PATH",
-        help="a packaged model by name (default; fast: smaller and quicker, a little less "
-        "clean) or a model folder from expodiff train (default: the packaged default model)",
+        help="a packaged model by name (default) or a model folder from expodiff train "
+        "(default: the packaged default model)",
     )
     p.add_argument(
         "--device",

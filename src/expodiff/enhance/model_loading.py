@@ -46,7 +46,7 @@ def packaged_model_path(name: str = DEFAULT_MODEL_NAME) -> Path:
 
 
 def packaged_model_names() -> list[str]:
-    """Names of the models shipped inside the package (``default``, ``fast``, ...), sorted."""
+    """Names of the models shipped inside the package (``default``, ...), sorted."""
     from ..io.modelfiles import CONFIG_FILE, MODEL_FILE
 
     root = Path(str(resources.files("expodiff") / "models"))
@@ -171,8 +171,8 @@ def load_model(
     """The model to enhance with.
 
     Args:
-        model: None (the packaged default), the name of a packaged model (``default``,
-            ``fast``: :func:`packaged_model_names`), a model folder / ``.safetensors`` file,
+        model: None (the packaged default), the name of a packaged model (``default``:
+            :func:`packaged_model_names`), a model folder / ``.safetensors`` file,
             an :class:`EnhanceModel` (returned as is), or an already loaded denoiser (any
             callable with the denoiser's signature; an ``nn.Module`` is moved to ``device``
             and put in inference mode).
