@@ -53,9 +53,7 @@ def packaged_model_names() -> list[str]:
     if not root.is_dir():
         return []
     return sorted(
-        p.name
-        for p in root.iterdir()
-        if (p / MODEL_FILE).is_file() and (p / CONFIG_FILE).is_file()
+        p.name for p in root.iterdir() if (p / MODEL_FILE).is_file() and (p / CONFIG_FILE).is_file()
     )
 
 
