@@ -12,7 +12,13 @@ import torch
 from expodiff.bench.bench_config import BenchTable, load_bench_config, parse_tables
 from expodiff.bench.evaluation import highlight_metrics
 from expodiff.bench.plan import RUNS, TABLES, figure6_methods, runs_for
-from expodiff.bench.report import ANALYSIS_PLACEHOLDER, analysis_block, kept_analysis
+from expodiff.bench.report import (
+    ANALYSIS_PLACEHOLDER,
+    KEPT_TAIL_MARKER,
+    analysis_block,
+    kept_analysis,
+    kept_tail,
+)
 from expodiff.cli import main
 from expodiff.errors import ConfigError
 
@@ -63,12 +69,14 @@ def test_rerun_reuses_models_and_keeps_the_analysis(quick):
     text = report.read_text().replace(
         "<!-- analysis:table4 -->\n" + ANALYSIS_PLACEHOLDER, "<!-- analysis:table4 -->\nKept."
     )
-    report.write_text(text)
+    tail = f"{KEPT_TAIL_MARKER}\n\n## An ablation measured elsewhere\n\n| a | b |\n"
+    report.write_text(text + "\n" + tail)
     assert main([*argv, "--only", "table4", "--overwrite"]) == 0
     assert weights.stat().st_mtime_ns == stamp  # reused, not retrained
     again = report.read_text()
     assert "<!-- analysis:table4 -->\nKept.\n<!-- /analysis:table4 -->" in again
     assert "## Figure 6" in again and "not run" not in again  # cached parts still shown
+    assert again.endswith(tail) and again.count(KEPT_TAIL_MARKER) == 1  # hand-written end kept
 
 
 @pytest.mark.slow
@@ -126,3 +134,6 @@ def test_kept_analysis_round_trip(tmp_path):
     report.write_text("x\n" + analysis_block("fig5", {"fig5": "Two\nlines."}) + "y\n")
     assert kept_analysis(report) == {"fig5": "Two\nlines."}
     assert ANALYSIS_PLACEHOLDER in analysis_block("fig6", {})
+    assert kept_tail(report) == "" and kept_tail(tmp_path / "missing.md") == ""
+    report.write_text(f"generated\n{KEPT_TAIL_MARKER}\nmine\n\n")
+    assert kept_tail(report) == f"{KEPT_TAIL_MARKER}\nmine\n"

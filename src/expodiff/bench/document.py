@@ -22,6 +22,7 @@ from .report import (
     analysis_block,
     fmt,
     kept_analysis,
+    kept_tail,
     markdown_table,
     mean_metric,
     psnr_ssim_table,
@@ -376,7 +377,8 @@ def write_document(data: ReportData, out: Path, sections: Sequence[tuple[BenchTa
                     "network evaluation):\n\n" + _costs_table(data)
                 )
         parts.append("\n" + analysis_block(table.value, kept) + "\n")
+    tail = kept_tail(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(out, overwrite=True) as tmp:
-        tmp.write_text("".join(parts).rstrip() + "\n")
+        tmp.write_text("".join(parts).rstrip() + "\n" + ("\n" + tail if tail else ""))
     return out
