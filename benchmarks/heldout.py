@@ -292,13 +292,30 @@ def packaged_default_dir() -> Path:
     return Path(expodiff.__file__).resolve().parent / "models" / "default"
 
 
-def model_stamp(path: Path | None) -> str:
-    """SHA-256 (first 16 hex digits) of a model folder's weights (None: the packaged default)."""
+def model_stamp(path: Path | None, args: Sequence[str] = ()) -> str:
+    """SHA-256 (first 16 hex digits) of a model folder's weights (None: the packaged default),
+    and of the extra ``expodiff enhance`` arguments when there are any."""
     folder = packaged_default_dir() if path is None else Path(path)
     weights = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.pt"))
     if not weights:
         raise SystemExit(f"heldout: no weights (*.safetensors, *.pt) in {folder}")
-    return sha256(weights[0])[:16]
+    stamp = sha256(weights[0])[:16]
+    if args:
+        stamp += "-" + hashlib.sha256(" ".join(args).encode()).hexdigest()[:8]
+    return stamp
+
+
+def model_args(specs: Sequence[str], models: dict[str, Path | None]) -> dict[str, list[str]]:
+    """``NAME=ARGS`` -> {name: extra expodiff enhance arguments of that model}."""
+    import shlex
+
+    out: dict[str, list[str]] = {}
+    for spec in specs:
+        name, sep, text = spec.partition("=")
+        if not sep or name not in models:
+            raise SystemExit(f"heldout: --model-args {spec!r}: NAME=ARGS of a --model NAME")
+        out.setdefault(name, []).extend(shlex.split(text))
+    return out
 
 
 def parse_models(specs: Sequence[str]) -> dict[str, Path | None]:
@@ -421,7 +438,7 @@ def run_model(
     from expodiff.eval.metrics import psnr
     from expodiff.io.rawio import read_raw
 
-    stamp = model_stamp(path)
+    stamp = model_stamp(path, extra_args)
     done = {k: r for k, r in _read_csv(csv_path).items() if r["stamp"] == stamp}
     out_dir = workdir / "out" / f"{name}-{stamp}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -524,13 +541,14 @@ def report_tables(
         out += [f"### {group}: mean PSNR (dB) by camera", ""]
         out += _table(spec, scores, models, "camera") + [""]
 
-        def key(f: HeldoutFile) -> tuple[str, int, int]:
-            return f.condition.camera, f.iso, f.condition.ratio
-
-        conds = list(dict.fromkeys(key(f) for f in gfiles))
-        spec = [
-            (f"{c} ISO {i} x{r}", [f for f in gfiles if key(f) == (c, i, r)]) for c, i, r in conds
-        ]
+        spec = []
+        for cond in dict.fromkeys(f.condition for f in gfiles):
+            cfiles = [f for f in gfiles if f.condition == cond]
+            isos = sorted({f.iso for f in cfiles})
+            iso = str(isos[0]) if len(isos) == 1 else f"{isos[0]}-{isos[-1]}"
+            if cond.iso == "scene":
+                iso += " (the scenes')"
+            spec.append((f"{cond.camera} ISO {iso} x{cond.ratio}", cfiles))
         out += [f"### {group}: by camera, ISO and ratio", ""]
         out += _table(spec, scores, models, "condition") + [""]
     spec = [(g, [f for f in files if f.condition.group == g]) for g in GROUPS]
@@ -577,7 +595,14 @@ def _kept_analysis(path: Path) -> str:
 
 
 def report_document(
-    files, images, crop, models: dict[str, Path | None], results, command: str, out: Path
+    files,
+    images,
+    crop,
+    models: dict[str, Path | None],
+    extra: dict[str, list[str]],
+    results,
+    command: str,
+    out: Path,
 ) -> str:
     from expodiff.paths import data_root
 
@@ -626,8 +651,9 @@ def report_document(
             )
             lines.append(f"  - *{g}*: {desc};")
     described = ", ".join(
-        f"`{m}` ({'the packaged default model' if p is None else p.name}, weights SHA-256 "
-        f"{model_stamp(p)}...)"
+        f"`{m}` ({'the packaged default model' if p is None else p.name}"
+        + (f" with `{' '.join(extra[m])}`" if extra[m] else "")
+        + f", weights SHA-256 {model_stamp(p)[:16]}...)"
         for m, p in models.items()
     )
     lines += [
@@ -675,6 +701,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--chunk", type=int, default=8, help="files per expodiff enhance call")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown report ('-': none)")
     p.add_argument(
+        "--model-args", action="append", default=[], metavar="NAME=ARGS",
+        help="extra expodiff enhance arguments of one model (e.g. 'unet-s1=--steps 1'); the "
+        "same folder can be given twice under two names with different arguments",
+    )  # fmt: skip
+    p.add_argument(
         "--enhance-arg", action="append", default=[], metavar="ARG",
         help="extra argument for expodiff enhance (repeatable; e.g. --enhance-arg=--steps=1)",
     )  # fmt: skip
@@ -687,6 +718,8 @@ def main(argv: Sequence[str] | None = None, log=print) -> str:
 
     torch.set_num_threads(args.threads)
     models = parse_models(args.model)
+    per_model = model_args(args.model_args, models)
+    extra = {m: [*args.enhance_arg, *per_model.get(m, [])] for m in models}
     images = IMAGES[: args.limit] if args.limit else IMAGES
     conditions = [c for c in CONDITIONS if not args.only or {c.group, c.camera} & set(args.only)]
     if not conditions:
@@ -705,7 +738,7 @@ def main(argv: Sequence[str] | None = None, log=print) -> str:
             if method in models:
                 run_model(
                     method, models[method], batch, args.workdir, csv_path, args.threads,
-                    max(1, args.chunk), args.enhance_arg, log,
+                    max(1, args.chunk), extra[method], log,
                 )  # fmt: skip
             elif method in BASELINES:
                 run_baseline(method, batch, csv_path, args.threads, log)
@@ -715,7 +748,7 @@ def main(argv: Sequence[str] | None = None, log=print) -> str:
     results = {}
     for m in [*models, *BASELINES]:
         rows = _read_csv(results_dir / f"{m}.csv")
-        stamp = model_stamp(models[m]) if m in models else None
+        stamp = model_stamp(models[m], extra[m]) if m in models else None
         results[m] = {k: r for k, r in rows.items() if stamp is None or r["stamp"] == stamp}
     # the report compares methods on the same files: those every method with results has
     results = {m: r for m, r in results.items() if r}
@@ -737,8 +770,9 @@ def main(argv: Sequence[str] | None = None, log=print) -> str:
         + ([f"--crop {crop[0]} {crop[1]}"] if crop != DEFAULT_CROP else [])
         + [f"--only {o}" for o in args.only]
         + [f"--enhance-arg={a}" for a in args.enhance_arg]
+        + [f"--model-args '{a}'" for a in args.model_args if a.partition("=")[0] in models]
     )
-    text = report_document(files, images, crop, models, results, command, args.out)
+    text = report_document(files, images, crop, models, extra, results, command, args.out)
     log(report_tables(files, collect(files, results), list(models)))
     log(f"heldout: {time.perf_counter() - t0:.0f} s")
     if str(args.out) != "-":
