@@ -69,22 +69,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # The held-out photos (file names in $EXPODIFF_DATA/clean/Photos), in the order --limit takes
-# them: at least 1280 x 960 or 1920 x 1080 (a 1024 x 768 centre crop fits), none with the
-# JPEG blocking noted in SOURCES.tsv, spread over sources and subjects (night lanterns, dusk,
-# landscape, city, animal, food, macro, texture).
+# them: the files of the "Photos:val" part (every 10th file by sorted name,
+# expodiff.data.base.HOLDOUT_EVERY), which no training run uses ("Photos:train" is the
+# rest); first those without the JPEG blocking noted in SOURCES.tsv. Checked by
+# check_heldout_split() against the package's own split when it has one.
 IMAGES: tuple[str, ...] = (
-    "enlightenment_Sea-of-Lanterns.jpg",  # night, low key, lanterns
-    "budgie_roman-colosseum.jpg",  # architecture
-    "lomiri-16.04_Dragonfly_by_Bolly.jpg",  # macro
-    "plasma_EveningGlow.jpg",  # dusk
-    "budgie_the-spices-of-life.jpg",  # food, colours
-    "enlightenment_Mountain.jpg",  # landscape
-    "budgie_perched-osprey.jpg",  # animal, fine detail
-    "lomiri-16.04_Bridge_by_Sander_Klootwijk.jpg",  # city
-    "gnome_Road.jpg",  # landscape, road
-    "mate_Wood.jpg",  # texture
-    "lxqt-themes_flowers.jpg",  # flowers
-    "enlightenment_Pine_Silhouettes.jpg",  # silhouettes, low key
+    "budgie_abstract-spiral.jpg",  # abstract, smooth gradients
+    "budgie_piazza-gae-aulenti.jpg",  # city, architecture
+    "enlightenment_Flower_Petals.jpg",  # macro, flower
+    "enlightenment_Mossstring.jpg",  # texture, green
+    "enlightenment_Windy_Palm.jpg",  # plant, sky
+    "lxqt-themes_Valendas.jpg",  # village landscape
+    "palapeli_panther-chameleon-female.jpg",  # animal, fine detail
+    "plasma_summer_1am.jpg",  # night, low key
+    "enlightenment_Shady_Leaves.jpg",  # leaves (source had JPEG blocking, downscaled 2x)
+    "lomiri-16.04_Wine_by_Jakkub_Mede.jpg",  # still life (idem)
+    "mate_Aqua.jpg",  # water (idem)
 )
 
 SCENE_META = "sid_meta/SID_test.info.json"
@@ -135,6 +135,22 @@ class HeldoutFile:
     dark: Path
     clean: Path
     seed: int
+
+
+def check_heldout_split(images: Sequence[str], photos: Path) -> None:
+    """Refuse images that the package's ``Photos:train`` part would train on."""
+    try:
+        from expodiff.data.base import HOLDOUT_EVERY
+    except ImportError:  # a package without the train/val split: nothing to check
+        return
+    from expodiff.data.base import list_files
+    from expodiff.data.unprocess_dataset import IMAGE_SUFFIXES
+
+    listed = list_files(photos, IMAGE_SUFFIXES, "image")
+    train = {p.name for i, p in enumerate(listed) if i % HOLDOUT_EVERY}
+    bad = sorted(set(images) & train)
+    if bad:
+        raise SystemExit(f"heldout: {', '.join(bad)} belong to Photos:train (trained on)")
 
 
 def file_seed(name: str) -> int:
@@ -725,6 +741,7 @@ def main(argv: Sequence[str] | None = None, log=print) -> str:
     if not conditions:
         raise SystemExit(f"heldout: --only {args.only} selects no condition")
     crop = (int(args.crop[0]) // 2 * 2, int(args.crop[1]) // 2 * 2)
+    check_heldout_split(images, _photos_dir())
     t0 = time.perf_counter()
     wanted = args.methods.split(",") if args.methods else [*models, *BASELINES]
     results_dir = args.workdir / "results"
