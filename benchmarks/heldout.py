@@ -172,9 +172,14 @@ def scenes(data_root: Path) -> list[dict]:
     return chosen
 
 
+# The photo list in use (IMAGES, or --images): a photo's index in it picks its scene.
+_ORDER: list[str] = list(IMAGES)
+
+
 def scene_for(image: str, scene_list: Sequence[dict]) -> dict:
-    """The SID scene whose metadata a photo takes: scene ``i mod len`` for IMAGES[i]."""
-    i = IMAGES.index(image) if image in IMAGES else file_seed(image)
+    """The SID scene whose metadata a photo takes: scene ``i mod len`` for the i-th photo of
+    the list in use (IMAGES, or --images)."""
+    i = _ORDER.index(image) if image in _ORDER else file_seed(image)
     return scene_list[i % len(scene_list)]
 
 
@@ -702,6 +707,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "packaged default model (default: that one)",
     )  # fmt: skip
     p.add_argument("--workdir", type=Path, default=ROOT / "runs" / "heldout")
+    p.add_argument(
+        "--images", default=None, metavar="NAME,NAME",
+        help="other photos of clean/Photos instead of the held-out list (a different set)",
+    )  # fmt: skip
+    p.add_argument(
+        "--allow-train", action="store_true",
+        help="accept photos of Photos:train (valid only for models that never saw Photos)",
+    )  # fmt: skip
     p.add_argument("--limit", type=int, default=None, metavar="N", help="the first N images")
     p.add_argument("--crop", type=int, nargs=2, default=DEFAULT_CROP, metavar=("W", "H"))
     p.add_argument("--threads", type=int, default=1, help="threads of torch and BM3D")
@@ -736,12 +749,15 @@ def main(argv: Sequence[str] | None = None, log=print) -> str:
     models = parse_models(args.model)
     per_model = model_args(args.model_args, models)
     extra = {m: [*args.enhance_arg, *per_model.get(m, [])] for m in models}
-    images = IMAGES[: args.limit] if args.limit else IMAGES
+    photos = tuple(args.images.split(",")) if args.images else IMAGES
+    _ORDER[:] = photos
+    images = photos[: args.limit] if args.limit else photos
     conditions = [c for c in CONDITIONS if not args.only or {c.group, c.camera} & set(args.only)]
     if not conditions:
         raise SystemExit(f"heldout: --only {args.only} selects no condition")
     crop = (int(args.crop[0]) // 2 * 2, int(args.crop[1]) // 2 * 2)
-    check_heldout_split(images, _photos_dir())
+    if not args.allow_train:
+        check_heldout_split(images, _photos_dir())
     t0 = time.perf_counter()
     wanted = args.methods.split(",") if args.methods else [*models, *BASELINES]
     results_dir = args.workdir / "results"
@@ -783,6 +799,8 @@ def main(argv: Sequence[str] | None = None, log=print) -> str:
             f"--model {m}" if p is None else f"--model {m}={os.path.relpath(p, ROOT)}"
             for m, p in models.items()
         ]
+        + ([f"--images {args.images}"] if args.images else [])
+        + (["--allow-train"] if args.allow_train else [])
         + ([f"--limit {args.limit}"] if args.limit else [])
         + ([f"--crop {crop[0]} {crop[1]}"] if crop != DEFAULT_CROP else [])
         + [f"--only {o}" for o in args.only]
