@@ -644,7 +644,11 @@ def report_document(
         "## The set",
         "",
         f"- **{len(images)} photos** of `clean/Photos`, centre crop {crop[0]} x {crop[1]} mosaic",
-        "  pixels, **to be kept out of every training and validation set**:",
+        (
+            "  pixels, of the `Photos:val` part (never trained on):"
+            if not set(images) - set(IMAGES)
+            else "  pixels, **not** the held-out list: valid only for models that never saw them:"
+        ),
     ]
     for n, image in enumerate(images, 1):
         s = scene_for(image, scene_list)
@@ -690,7 +694,7 @@ def report_document(
         "",
         *timing_lines(results, files, model_names),
         "",
-        "Per-file results: [heldout.csv](heldout.csv).",
+        f"Per-file results: [{out.with_suffix('.csv').name}]({out.with_suffix('.csv').name}).",
         "",
         _kept_analysis(out),
         "",
