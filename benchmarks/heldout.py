@@ -299,28 +299,17 @@ def build_set(
 
 
 # ------------------------------------------------------------------------------ methods
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def packaged_default_dir() -> Path:
-    import expodiff
-
-    return Path(expodiff.__file__).resolve().parent / "models" / "default"
-
-
 def model_stamp(path: Path | None, args: Sequence[str] = ()) -> str:
     """SHA-256 (first 16 hex digits) of a model folder's weights (None: the packaged default),
     and of the extra ``expodiff enhance`` arguments when there are any."""
-    folder = packaged_default_dir() if path is None else Path(path)
+    from expodiff.enhance.model_loading import packaged_model_path
+    from expodiff.io.modelfiles import file_sha256
+
+    folder = packaged_model_path() if path is None else Path(path)
     weights = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.pt"))
     if not weights:
         raise SystemExit(f"heldout: no weights (*.safetensors, *.pt) in {folder}")
-    stamp = sha256(weights[0])[:16]
+    stamp = file_sha256(weights[0])[:16]
     if args:
         stamp += "-" + hashlib.sha256(" ".join(args).encode()).hexdigest()[:8]
     return stamp

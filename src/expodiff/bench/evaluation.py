@@ -17,7 +17,6 @@ benchmark continues where it stopped.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import math
@@ -29,6 +28,7 @@ import torch
 
 from ..config import ExperimentConfig, config_to_dict, load_config
 from ..eval.report import ImageResult
+from ..io.modelfiles import file_sha256
 from .bench_config import BenchConfig
 from .plan import EvalSubset, MethodSpec
 from .training import configs_dir, model_dir
@@ -70,14 +70,6 @@ def highlight_metrics(
         out[f"hl_psnr{suffix}"] = math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
         out[f"hl_mae{suffix}"] = float(err.abs().mean())
     return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _bm3d_profile(name: str, threads: int | None) -> Any:
@@ -207,7 +199,7 @@ class Evaluator:
             path = model_dir(self.workdir, spec.run) / "model.safetensors"
             if not path.is_file():
                 return None
-            weights = _sha256(path)
+            weights = file_sha256(path)
         cfg = self.protocol_config(spec.subset)
         # Options left at None are omitted, so adding one does not invalidate older caches.
         spec_dict = {

@@ -224,10 +224,9 @@ def _cache_path(
 ) -> Path:
     ident = name
     if model_dir is not None:  # a shipped model may be replaced: key its cache by its weights
-        import hashlib
+        from ..io.modelfiles import MODEL_FILE, file_sha256
 
-        digest = hashlib.sha256((Path(model_dir) / "model.safetensors").read_bytes())
-        ident = f"{name}-{digest.hexdigest()[:12]}"
+        ident = f"{name}-{file_sha256(Path(model_dir) / MODEL_FILE)[:12]}"
     tile = cfg.tile or 0
     size = f"{cfg.height}x{cfg.width}"
     return folder / f"{ident}.S{steps}.{size}.t{tile}.j{threads}.{allocator}.json"

@@ -28,11 +28,24 @@ __all__ = [
     "load_denoiser",
     "load_model_config",
     "check_state_dict",
+    "file_sha256",
 ]
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FORMAT = "expodiff-denoiser/1"
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 (hex) of a file, read in 1 MiB blocks: the identity of a model's weights that
+    caches of evaluations and timings are keyed by."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
