@@ -124,19 +124,27 @@ class PhotoMetadata:
     software: str = "expodiff"
 
 
+def _exif_tags(path: Path) -> dict | None:
+    """exifread's tags of a file (its C-level chatter captured), or None when it has none
+    it can read: exifread raises many kinds of errors on non-TIFF files, and tags are optional."""
+    import exifread
+
+    try:
+        with open(path, "rb") as fh, captured_stderr():
+            return exifread.process_file(fh, details=False)
+    except Exception as exc:
+        log.debug("%s: no EXIF/TIFF tags read (%s)", path, exc)
+        return None
+
+
 def read_photo_tags(path: Path) -> PhotoTags:
     """The source tags of :class:`PhotoTags` from a file's TIFF/EXIF/DNG tags.
 
     A file without such tags (or not a TIFF-based file) gives an empty :class:`PhotoTags`;
     an unreadable one too (the raw reader reports those).
     """
-    import exifread
-
-    try:
-        with open(path, "rb") as fh, captured_stderr():
-            tags = exifread.process_file(fh, details=False)
-    except Exception as exc:  # exifread raises many kinds on non-TIFF files; tags are optional
-        log.debug("%s: no tags read (%s)", path, exc)
+    tags = _exif_tags(path)
+    if tags is None:
         return PhotoTags()
 
     def values(*names):
@@ -235,13 +243,8 @@ def read_exif(path: Path) -> ExifMetadata:
     Returns:
         What the tags hold (exact rationals for the exposure time).
     """
-    import exifread
-
-    try:
-        with open(path, "rb") as fh, captured_stderr():
-            tags = exifread.process_file(fh, details=False)
-    except Exception as exc:  # exifread raises many kinds on non-TIFF files; EXIF is optional
-        log.debug("%s: no EXIF read (%s)", path, exc)
+    tags = _exif_tags(path)
+    if tags is None:
         return ExifMetadata()
 
     def first(*names):
