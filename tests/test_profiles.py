@@ -11,9 +11,6 @@ import pytest
 from expodiff.cli import main
 from expodiff.errors import InputFileError
 from expodiff.io.profiles import (
-    CameraProfile,
-    LogLinear,
-    ProfileError,
     list_profiles,
     load_profile,
     load_profile_file,
@@ -21,6 +18,7 @@ from expodiff.io.profiles import (
     profile_to_dict,
     profile_to_json,
 )
+from expodiff.noise.camera import CameraProfile, LogLinear, ProfileError
 
 CAMERAS = ["CanonEOS5D4", "CanonEOS700D", "CanonEOS70D", "NikonD850", "SonyA7S2"]
 

@@ -29,8 +29,9 @@ from pathlib import Path
 from ..config import DataConfig, config_to_dict
 from ..defaults import ELD_FULL_SCALE_DN
 from ..errors import DataError
-from ..io.profiles import CameraProfile, load_profile
+from ..io.profiles import load_profile
 from ..kinds import DatasetKind, parse_enum
+from ..noise.camera import CameraProfile
 from ..paths import data_root
 from .augment import CropMode, SampleTransform
 from .base import RawDataset

@@ -29,8 +29,6 @@ from typing import Any
 from ..defaults import ELD_BLACK_LEVEL_DN, ELD_FULL_SCALE_DN, ELD_WHITE_LEVEL_DN
 from ..errors import InputFileError
 from ..noise.camera import (
-    ISO_AT_GAIN_MAX,
-    ISO_AT_GAIN_MIN,
     CameraProfile,
     IsoCalibration,
     LogLinear,
@@ -40,13 +38,6 @@ from ..noise.camera import (
 
 __all__ = [
     "PROFILE_FORMAT",
-    "ISO_AT_GAIN_MIN",
-    "ISO_AT_GAIN_MAX",
-    "ProfileError",
-    "LogLinear",
-    "NoiseFits",
-    "IsoCalibration",
-    "CameraProfile",
     "list_profiles",
     "load_profile",
     "load_profile_file",

@@ -1,8 +1,8 @@
-"""The parts of a camera noise profile: frozen dataclasses (no files; see profiles.py).
+"""The parts of a camera noise profile: frozen dataclasses (no files).
 
 :class:`CameraProfile` holds one sensor's ELD-style calibration; :class:`LogLinear` one joint
 model ``log sigma ~ N(slope log K + bias, sigma^2)``. Loading and saving live in
-:mod:`expodiff.io.profiles` (the JSON file format), which re-exports everything here.
+:mod:`expodiff.io.profiles` (the JSON file format).
 """
 
 from __future__ import annotations
