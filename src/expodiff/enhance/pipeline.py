@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import InputFileError, OutputFileError
-from ..io.atomic import atomic_output, check_output_path
+from ..io.atomic import atomic_output, check_output_path, refuse_input_as_output
 from ..io.inputs import RAW_FILE_EXTENSIONS
 from ..raw import unpack
 from .render import packed_pixel_side
@@ -189,8 +189,7 @@ def plan_jobs(
             raise OutputFileError(
                 f"{out}: the extension says {from_name.value}, --format {fmt.value}"
             )
-        _refuse_input(out, inputs[0])
-        check_output_path(out, overwrite=overwrite)
+        check_output_path(out, overwrite=overwrite, inputs=inputs[:1])
         # An uncertainty map without its main output was left by an interrupted run: it is
         # replaced (the map is written first, see the module docstring).
         unc = _uncertainty_path(out) if samples > 1 else None
@@ -213,7 +212,7 @@ def plan_jobs(
                 "enhance them into different folders"
             )
         seen[target] = source
-        _refuse_input(target, source)
+        refuse_input_as_output(target, [source])
         jobs.append(
             EnhanceJob(source, target, fmt, _uncertainty_path(target) if samples > 1 else None)
         )
@@ -221,14 +220,6 @@ def plan_jobs(
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise OutputFileError(f"{out}: cannot write there ({existing} is not a writable folder)")
     return jobs, False
-
-
-def _refuse_input(output: Path, source: Path) -> None:
-    """Raise OutputFileError when ``output`` is the input file itself."""
-    if output.exists() and source.exists() and os.path.samefile(output, source):
-        raise OutputFileError(
-            f"{output}: is the input file; write the result under another name or folder"
-        )
 
 
 def enhanced_mosaic_dn(result: EnhanceResult) -> torch.Tensor:
