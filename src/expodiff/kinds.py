@@ -282,7 +282,7 @@ _LABELS = {
     "DatasetKind": "dataset kind",
     "Split": "split",
     "TrainObjective": "training objective",
-    "EvalProtocol": "evaluation protocol",
+    "EvalProtocol": "protocol",
     "Baseline": "baseline",
     "DemosaicMethod": "demosaic method",
     "CFAPattern": "CFA pattern",

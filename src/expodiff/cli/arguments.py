@@ -9,11 +9,21 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from enum import Enum
+from typing import TypeVar
 
 from ..cfa import CFAPattern
 from ..kinds import parse_enum
 
-__all__ = ["positive_float", "non_negative_float", "integer_at_least", "cfa_pattern"]
+E = TypeVar("E", bound=Enum)
+
+__all__ = [
+    "positive_float",
+    "non_negative_float",
+    "integer_at_least",
+    "enum_argument",
+    "cfa_pattern",
+]
 
 
 def positive_float(text: str) -> float:
@@ -59,9 +69,18 @@ def integer_at_least(
     return parse
 
 
-def cfa_pattern(text: str) -> CFAPattern:
-    """A CFA layout name (:meth:`CFAPattern.parse`: RGGB, BGGR, GRBG, GBRG, XTRANS)."""
-    try:
-        return parse_enum(CFAPattern, text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def enum_argument(kind: type[E]) -> Callable[[str], E]:
+    """A parser of the members of ``kind`` by name (:func:`expodiff.kinds.parse_enum`)."""
+
+    def parse(text: str) -> E:
+        try:
+            return parse_enum(kind, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = kind.__name__  # argparse names the type in some messages
+    return parse
+
+
+# A CFA layout name: RGGB, BGGR, GRBG, GBRG, XTRANS.
+cfa_pattern = enum_argument(CFAPattern)

@@ -6,23 +6,12 @@ import argparse
 from dataclasses import replace
 
 from ..errors import OutputFileError
-from ..kinds import parse_enum
-from .arguments import positive_float
+from ..kinds import DemosaicMethod
+from .arguments import enum_argument, positive_float
 from .info import add_input_arguments, read_input
 
 
-def _demosaic_argument(text: str):
-    from ..kinds import DemosaicMethod
-
-    try:
-        return parse_enum(DemosaicMethod, text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..kinds import DemosaicMethod
-
     p = sub.add_parser(
         "develop",
         help="develop a raw file to an sRGB PNG/TIFF (or re-write it as a DNG)",
@@ -59,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--demosaic",
-        type=_demosaic_argument,
+        type=enum_argument(DemosaicMethod),
         default=None,
         metavar="{" + ",".join(m.value for m in DemosaicMethod) + "}",
         help="demosaic algorithm (default: malvar for Bayer, bilinear for X-Trans)",

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..config import load_config
 from ..errors import ConfigError
 from ..kinds import Baseline, EvalProtocol
-from .arguments import integer_at_least, positive_float
+from .arguments import enum_argument, integer_at_least, positive_float
 from .show_config import add_config_arguments
 
 
@@ -26,22 +26,6 @@ def _ratios(text: str) -> tuple[float, ...]:
     return values
 
 
-def _protocol(text: str) -> EvalProtocol:
-    try:
-        return EvalProtocol(text.lower())
-    except ValueError:
-        valid = ", ".join(p.value for p in EvalProtocol)
-        raise argparse.ArgumentTypeError(f"unknown protocol {text!r}; valid: {valid}") from None
-
-
-def _baseline(text: str) -> Baseline:
-    try:
-        return Baseline(text.lower())
-    except ValueError:
-        valid = ", ".join(b.value for b in Baseline)
-        raise argparse.ArgumentTypeError(f"unknown baseline {text!r}; valid: {valid}") from None
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
@@ -54,7 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     add_config_arguments(p)
-    p.add_argument("--protocol", type=_protocol, help="sid15-crop | sid-full | eld | synthetic")
+    p.add_argument(
+        "--protocol",
+        type=enum_argument(EvalProtocol),
+        help="sid15-crop | sid-full | eld | synthetic",
+    )
     p.add_argument(
         "--model",
         action="append",
@@ -66,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--baseline",
         action="append",
         default=[],
-        type=_baseline,
+        type=enum_argument(Baseline),
         metavar="NAME",
         help="scaled | bm3d | abm3d; repeatable",
     )
