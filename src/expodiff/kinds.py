@@ -286,7 +286,6 @@ _LABELS = {
     "Baseline": "baseline",
     "DemosaicMethod": "demosaic method",
     "CFAPattern": "CFA pattern",
-    "OutputFormat": "output format",
 }
 _ERRORS: dict[str, type[Exception]] = {
     "NoisePreset": NoiseModelError,
