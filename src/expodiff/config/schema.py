@@ -241,6 +241,10 @@ class TrainConfig:
     progress: bool = True  # tqdm bar when stderr is a terminal (else a line per log row)
     bf16_autocast: bool = False  # reduced-precision forward passes (metrics stay fp32)
     channels_last: bool = False  # memory format of the network and batches (often faster on CPU)
+    # Fine-tuning: start from the weights of this model folder (or .safetensors file with its
+    # config.yaml beside it) instead of random ones; the network must match model.* exactly.
+    # Ignored when resuming (the checkpoint's weights win).
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         positive = ("iterations", "log_every", "keep_checkpoints")

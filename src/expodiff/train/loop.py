@@ -46,6 +46,7 @@ from .setup import (
     build_datasets,
     build_optimizer,
     check_train_config,
+    init_weights,
     next_batch,
     restore_checkpoint,
     seed_for,
@@ -119,6 +120,8 @@ class Trainer:
             self.noise = build_noise_model(cfg.noise)
         self.train_set, self.val_set = build_datasets(cfg.data, seed)
         self.start_step = 0
+        if self.resume_from is None and self.tcfg.init_from:
+            init_weights(self.model, self.tcfg.init_from)
         if self.resume_from is not None:
             self.start_step = restore_checkpoint(
                 self.resume_from,

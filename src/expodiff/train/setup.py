@@ -107,6 +107,23 @@ def build_optimizer(model: torch.nn.Module, tcfg: TrainConfig) -> torch.optim.Ad
     )
 
 
+def init_weights(model: torch.nn.Module, source: str | Path) -> None:
+    """Copy the weights of a trained model (``train.init_from``) into ``model``, strictly.
+
+    Raises ConfigError naming ``source`` when it is not a readable model or its network
+    differs from ``model`` (missing, unexpected or differently shaped tensors).
+    """
+    from ..io.modelfiles import load_denoiser
+
+    try:
+        trained, _ = load_denoiser(source)
+        state = trained.state_dict()
+        check_state_dict(model, state, f"train.init_from {source}")
+    except ExpodiffError as exc:
+        raise ConfigError(str(exc)) from None
+    model.load_state_dict(state, strict=True)
+
+
 def build_datasets(data: DataConfig, seed: int) -> tuple[Any, Any | None]:
     """``(training split, validation split or None)``; raises on an empty training split."""
     from ..data.factory import build_dataset, has_split
