@@ -192,6 +192,10 @@ class DataConfig:
     # unprocess: MB of decoded images each data process keeps in memory, so a photograph is
     # decoded once, not once per patch (0: decode every time; samples are identical).
     decode_cache_mb: int = 1024
+    # unprocess, training split: the DataLoader workers only decode and crop; the training
+    # loop unprocesses each batch in one pass on its device (a GPU's data path stops waiting
+    # for the workers' per-sample unprocessing). Same samples up to float rounding.
+    unprocess_on_device: bool = False
 
     def __post_init__(self) -> None:
         if self.decode_cache_mb < 0:

@@ -211,6 +211,7 @@ def build_dataset(
             seed=seed,
             wb_jitter=cfg.wb_jitter if split is Split.TRAIN else 1.0,
             decode_cache_mb=cfg.decode_cache_mb,
+            defer_unprocess=cfg.unprocess_on_device and split is Split.TRAIN,
         )
     if kind is DatasetKind.CLEAN_RAW:
         folders = [root / s for s in _sets(cfg, split)]

@@ -21,7 +21,15 @@ from ..kinds import Split
 from ..noise.pair import NoisyPair
 from ..raw import CFAPattern
 
-__all__ = ["Split", "RawSample", "RawBatch", "collate_samples", "IDENTITY_CCM"]
+__all__ = [
+    "Split",
+    "RawSample",
+    "RawBatch",
+    "SrgbSample",
+    "SrgbBatch",
+    "collate_samples",
+    "IDENTITY_CCM",
+]
 
 # Camera RGB -> linear sRGB when a source carries no colour matrix.
 IDENTITY_CCM: tuple[tuple[float, float, float], ...] = (
@@ -157,6 +165,109 @@ class RawBatch:
         return NoisyPair(self.noisy, self.clean, self.system_gain, self.exposure_ratio)
 
 
+@dataclass(frozen=True)
+class SrgbSample:
+    """A training crop of a clean sRGB image whose unprocessing is left to the training loop.
+
+    ``UnprocessDataset(defer_unprocess=True)`` (``data.unprocess_on_device``) returns these
+    instead of :class:`RawSample`: the DataLoader workers only decode and crop, and the loop
+    unprocesses a whole :class:`SrgbBatch` at once on its device. The settings are the ones
+    the sample would have been unprocessed with.
+
+    Attributes:
+        srgb: ``(3, 2h, 2w)`` crop, uint8 (0-255) or float32 in [0, 1].
+        brightness: the unprocessing brightness scale.
+        flips: ``(vertical, horizontal, transpose)`` applied to the packed raw afterwards.
+        iso, camera, name, white_balance, colour_matrix, cfa: as in :class:`RawSample`.
+    """
+
+    srgb: torch.Tensor
+    brightness: float
+    flips: tuple[bool, bool, bool]
+    iso: float | None
+    camera: str
+    name: str
+    white_balance: tuple[float, float, float, float]
+    colour_matrix: tuple[tuple[float, float, float], ...]
+    cfa: CFAPattern = CFAPattern.RGGB
+
+
+@dataclass(frozen=True)
+class SrgbBatch:
+    """A stacked batch of :class:`SrgbSample`; :meth:`unprocess` turns it into a RawBatch."""
+
+    srgb: torch.Tensor  # (B, 3, 2h, 2w) uint8 or float32
+    brightness: torch.Tensor  # (B,)
+    white_balance: torch.Tensor  # (B, 4)
+    colour_matrix: torch.Tensor  # (B, 3, 3)
+    flips: list[tuple[bool, bool, bool]]
+    iso: list[float | None]
+    camera: list[str]
+    name: list[str]
+    cfa: list[CFAPattern]
+
+    def __len__(self) -> int:
+        return self.srgb.shape[0]
+
+    def _map(self, fn) -> SrgbBatch:
+        return SrgbBatch(
+            fn(self.srgb),
+            fn(self.brightness),
+            fn(self.white_balance),
+            fn(self.colour_matrix),
+            list(self.flips),
+            list(self.iso),
+            list(self.camera),
+            list(self.name),
+            list(self.cfa),
+        )
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> SrgbBatch:
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> SrgbBatch:
+        return self._map(lambda t: t.pin_memory())
+
+    @property
+    def is_real_pair(self) -> bool:
+        return False
+
+    def unprocess(self) -> RawBatch:
+        """The clean packed raw batch, unprocessed in one pass where the batch is."""
+        from .augment import Flips, apply_flips
+        from .unprocess import unprocess_batch
+
+        srgb = self.srgb  # uint8 or float: unprocess_batch linearises either
+        clean = torch.empty(0)
+        for cfa in dict.fromkeys(self.cfa):
+            index = [i for i, c in enumerate(self.cfa) if c is cfa]
+            part = unprocess_batch(
+                srgb[index],
+                colour_matrix=self.colour_matrix[index],
+                white_balance=self.white_balance[index],
+                brightness=self.brightness[index],
+                cfa=cfa,
+            )
+            if clean.numel() == 0:
+                clean = part.new_empty((len(self), *part.shape[1:]))
+            clean[index] = part
+        clean = torch.stack(
+            [apply_flips(x, Flips(*f)) for x, f in zip(clean, self.flips, strict=True)]
+        )
+        return RawBatch(
+            clean=clean,
+            noisy=None,
+            exposure_ratio=None,
+            system_gain=None,
+            white_balance=self.white_balance.float(),
+            colour_matrix=self.colour_matrix.float(),
+            iso=list(self.iso),
+            camera=list(self.camera),
+            name=list(self.name),
+            cfa=list(self.cfa),
+        )
+
+
 def _stack_optional_scalar(values: Sequence[float | None], what: str) -> torch.Tensor | None:
     present = [v is not None for v in values]
     if not any(present):
@@ -166,14 +277,39 @@ def _stack_optional_scalar(values: Sequence[float | None], what: str) -> torch.T
     return torch.tensor(values, dtype=torch.float32)
 
 
-def collate_samples(samples: Sequence[RawSample]) -> RawBatch:
-    """Stack samples of equal shape into a :class:`RawBatch` (DataLoader ``collate_fn``).
+def _collate_srgb(samples: Sequence[SrgbSample]) -> SrgbBatch:
+    if not all(isinstance(s, SrgbSample) for s in samples):
+        raise ValueError("cannot collate sRGB crops together with raw samples")
+    shapes = {tuple(s.srgb.shape) for s in samples}
+    if len(shapes) != 1:
+        raise ValueError(f"cannot collate sRGB crops of different shapes {sorted(shapes)}")
+    images = [s.srgb for s in samples]
+    if len({t.dtype for t in images}) > 1:  # 8-bit and 16-bit sources in one batch
+        images = [t.float() / 255.0 if t.dtype == torch.uint8 else t.float() for t in images]
+    return SrgbBatch(
+        srgb=torch.stack(images),
+        brightness=torch.tensor([s.brightness for s in samples], dtype=torch.float32),
+        white_balance=torch.tensor([s.white_balance for s in samples], dtype=torch.float32),
+        colour_matrix=torch.tensor([s.colour_matrix for s in samples], dtype=torch.float32),
+        flips=[s.flips for s in samples],
+        iso=[s.iso for s in samples],
+        camera=[s.camera for s in samples],
+        name=[s.name for s in samples],
+        cfa=[s.cfa for s in samples],
+    )
+
+
+def collate_samples(samples: Sequence[RawSample | SrgbSample]) -> RawBatch | SrgbBatch:
+    """Stack samples of equal shape into a :class:`RawBatch` (DataLoader ``collate_fn``);
+    :class:`SrgbSample` crops into an :class:`SrgbBatch`.
 
     Raises:
         ValueError: empty input, different shapes, or real pairs mixed with synthetic samples.
     """
     if not samples:
         raise ValueError("cannot collate an empty list of samples")
+    if isinstance(samples[0], SrgbSample):
+        return _collate_srgb(samples)
     shapes = {tuple(s.clean.shape) for s in samples}
     if len(shapes) != 1:
         raise ValueError(

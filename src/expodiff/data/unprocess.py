@@ -42,10 +42,12 @@ from ..raw import CFAPattern, pack_bayer
 
 __all__ = [
     "srgb_to_linear",
+    "linearise",
     "invert_colour_matrix",
     "invert_white_balance",
     "mosaic_packed",
     "unprocess",
+    "unprocess_batch",
     "BRIGHTNESS_MEAN",
     "BRIGHTNESS_STD",
     "BRIGHTNESS_RANGE",
@@ -68,6 +70,16 @@ def srgb_to_linear(srgb: torch.Tensor) -> torch.Tensor:
     """Inverse sRGB transfer curve (IEC 61966-2-1) of values in [0, 1]; any shape."""
     srgb = srgb.clamp(0.0, 1.0)
     return torch.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+
+
+def linearise(srgb: torch.Tensor) -> torch.Tensor:
+    """:func:`srgb_to_linear` of float values in [0, 1], or of uint8 codes (0-255) through a
+    256-entry table: the same float32 values as ``srgb_to_linear(srgb.float() / 255)``,
+    without a power per pixel."""
+    if srgb.dtype == torch.uint8:
+        codes = torch.arange(256, dtype=torch.float32, device=srgb.device) / 255.0
+        return srgb_to_linear(codes)[srgb.long()]
+    return srgb_to_linear(srgb.float())
 
 
 def invert_colour_matrix(colour_matrix: torch.Tensor | Sequence[Sequence[float]]) -> torch.Tensor:
@@ -153,7 +165,8 @@ def unprocess(
     """Clean sRGB image -> packed raw_norm (steps 1-5 of the module docstring).
 
     Args:
-        srgb: ``(3, H, W)`` float in [0, 1] (odd H or W: the last row/column is dropped).
+        srgb: ``(3, H, W)`` float in [0, 1] or uint8 (odd H or W: the last row/column is
+            dropped).
         colour_matrix: ``(3, 3)`` camera RGB -> linear sRGB of the camera to imitate.
         white_balance: its as-shot gains (R, Gr, B, Gb).
         brightness: linear brightness scale (see the module's brightness rule).
@@ -168,8 +181,68 @@ def unprocess(
     h2, w2 = h - h % 2, w - w % 2
     if h2 == 0 or w2 == 0:
         raise ValueError(f"image {h}x{w} is too small to mosaic")
-    linear = srgb_to_linear(srgb[:, :h2, :w2].float())
+    linear = linearise(srgb[:, :h2, :w2])
     rgb_to_camera = invert_colour_matrix(colour_matrix)
     camera = torch.einsum("ij,jhw->ihw", rgb_to_camera, linear)
     camera = invert_white_balance(camera, white_balance, brightness)
     return mosaic_packed(camera.clamp(0.0, 1.0), cfa).contiguous()
+
+
+def unprocess_batch(
+    srgb: torch.Tensor,
+    *,
+    colour_matrix: torch.Tensor,
+    white_balance: torch.Tensor,
+    brightness: torch.Tensor,
+    cfa: CFAPattern = CFAPattern.RGGB,
+) -> torch.Tensor:
+    """:func:`unprocess` of a batch in one pass on the batch's device (e.g. a GPU).
+
+    Sample ``b`` gets exactly the steps :func:`unprocess` applies with ``colour_matrix[b]``,
+    ``white_balance[b]`` and ``brightness[b]`` (equal up to float rounding): the training
+    loop uses it for ``data.unprocess_on_device``.
+
+    Args:
+        srgb: ``(B, 3, H, W)`` float in [0, 1], or uint8 (0-255: linearised through a
+            256-entry table, the same values as ``srgb.float() / 255``), H and W even.
+        colour_matrix: ``(B, 3, 3)`` camera RGB -> linear sRGB.
+        white_balance: ``(B, 4)`` as-shot gains (R, Gr, B, Gb).
+        brightness: ``(B,)`` linear brightness scales.
+        cfa: the Bayer layout of every sample.
+
+    Returns:
+        ``(B, 4, H / 2, W / 2)`` float32 raw_norm in [0, 1].
+    """
+    if srgb.dim() != 4 or srgb.shape[1] != 3:
+        raise ValueError(f"expected a (B, 3, H, W) sRGB batch, got {tuple(srgb.shape)}")
+    n, _, h, w = srgb.shape
+    if h % 2 or w % 2 or h == 0 or w == 0:
+        raise ValueError(f"batch images must have even, non-zero sizes, got {h}x{w}")
+    if not cfa.is_bayer:
+        raise ValueError(f"unprocessing supports Bayer sensors only, got {cfa.value}")
+    shapes = {"colour_matrix": (n, 3, 3), "white_balance": (n, 4), "brightness": (n,)}
+    for name, value in zip(shapes, (colour_matrix, white_balance, brightness), strict=True):
+        if tuple(value.shape) != shapes[name]:
+            raise ValueError(f"{name} must be {shapes[name]}, got {tuple(value.shape)}")
+    device = srgb.device
+    ccm = colour_matrix.to(device=device, dtype=torch.float64)
+    if bool((torch.linalg.det(ccm).abs() < 1e-8).any()):
+        raise ValueError("a colour matrix of the batch is singular")
+    rgb_to_camera = torch.linalg.inv(ccm).float()
+    camera = torch.einsum("bij,bjhw->bihw", rgb_to_camera, linearise(srgb))
+    wb = white_balance.to(device=device, dtype=torch.float32)
+    rgb_gains = torch.stack([wb[:, 0], 0.5 * (wb[:, 1] + wb[:, 3]), wb[:, 2]], dim=1)
+    if bool((rgb_gains <= 0).any()):
+        raise ValueError("white balance gains must be positive")
+    scale = brightness.to(device=device, dtype=torch.float32).view(n, 1)
+    inverse = (scale * rgb_gains.min(dim=1, keepdim=True).values / rgb_gains).view(n, 3, 1, 1)
+    grey = camera.mean(dim=1, keepdim=True)
+    mask = ((grey - HIGHLIGHT_THRESHOLD).clamp_min(0.0) / (1.0 - HIGHLIGHT_THRESHOLD)) ** 2
+    camera = (camera * torch.maximum(mask + (1.0 - mask) * inverse, inverse)).clamp(0.0, 1.0)
+    plane_map = cfa.plane_map()
+    planes: list[torch.Tensor | None] = [None] * 4
+    for dy in range(2):
+        for dx in range(2):
+            plane = plane_map[dy][dx]
+            planes[plane] = camera[:, _PLANE_COLOUR[plane], dy::2, dx::2]
+    return torch.stack(planes, dim=1).contiguous()

@@ -25,8 +25,14 @@ from ..errors import DataError
 from ..raw import CFAPattern
 from .augment import SampleTransform, apply_flips
 from .base import RawDataset, files_of_folders, list_files
-from .types import RawSample
-from .unprocess import BRIGHTNESS_MEAN, BRIGHTNESS_RANGE, BRIGHTNESS_STD, unprocess
+from .types import RawSample, SrgbSample
+from .unprocess import (
+    BRIGHTNESS_MEAN,
+    BRIGHTNESS_RANGE,
+    BRIGHTNESS_STD,
+    invert_colour_matrix,
+    unprocess,
+)
 
 __all__ = [
     "SceneMetadata",
@@ -133,6 +139,13 @@ def srgb_tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(array)).permute(2, 0, 1).float() / scale
 
 
+def _crop_tensor(crop: np.ndarray) -> torch.Tensor:
+    """``(H, W, 3)`` crop -> ``(3, H, W)``: uint8 as it is, 16-bit as float32 in [0, 1]."""
+    if crop.dtype == np.uint8:
+        return torch.from_numpy(np.array(crop)).permute(2, 0, 1).contiguous()
+    return srgb_tensor(crop)
+
+
 def read_srgb(path: Path) -> torch.Tensor:
     """Read an sRGB image as ``(3, H, W)`` float32 in [0, 1] (:func:`read_srgb_array`)."""
     return srgb_tensor(read_srgb_array(path))
@@ -183,6 +196,11 @@ class UnprocessDataset(RawDataset):
             so the raw colour balance covers more illuminants (tungsten scenes, where raw red
             exceeds green) and sensors than the SID scenes alone. 1 (default) draws nothing,
             leaving every sample exactly as without it.
+        defer_unprocess: crops come out as :class:`~expodiff.data.types.SrgbSample` (the
+            sRGB crop and the settings drawn for it), to be unprocessed batched on the
+            training device (``data.unprocess_on_device``; :meth:`SrgbBatch.unprocess`):
+            the same values as the crops of this dataset without it, up to float rounding.
+            Only crops (a transform with a window) are deferred; :meth:`load` is unchanged.
     """
 
     random_source = True
@@ -198,8 +216,10 @@ class UnprocessDataset(RawDataset):
         seed: int = 0,
         wb_jitter: float = 1.0,
         decode_cache_mb: int = 0,
+        defer_unprocess: bool = False,
     ) -> None:
         super().__init__(transform=transform, seed=seed)
+        self.defer_unprocess = bool(defer_unprocess)
         if decode_cache_mb < 0:
             raise ValueError(f"decode_cache_mb must be >= 0, got {decode_cache_mb}")
         self.decoded = DecodedImages(int(decode_cache_mb) * 2**20)
@@ -243,7 +263,7 @@ class UnprocessDataset(RawDataset):
             item, srgb_tensor(self.decoded.get(self.files[item])), scene, brightness
         )
 
-    def load_transformed(self, item: int, rng: np.random.Generator) -> RawSample:
+    def load_transformed(self, item: int, rng: np.random.Generator) -> RawSample | SrgbSample:
         """Crop the sRGB image *before* unprocessing (every step but the mosaic is per pixel,
         and a crop at even sRGB offsets keeps the mosaic phase): the same sample as
         ``load`` followed by the transform, at a fraction of the cost for small crops."""
@@ -253,10 +273,31 @@ class UnprocessDataset(RawDataset):
             y, x, h, w = self.transform.window(image.shape[0] // 2, image.shape[1] // 2, rng)
         except ValueError as exc:
             raise DataError(f"{self.keys[item]}: {exc}") from None
-        # Crop, then convert: only the crop becomes float (the same values either way).
-        srgb = srgb_tensor(image[2 * y : 2 * (y + h), 2 * x : 2 * (x + w)])
-        sample = self._unprocess(item, srgb, scene, brightness)
+        crop = image[2 * y : 2 * (y + h), 2 * x : 2 * (x + w)]
+        if self.defer_unprocess:
+            return self._deferred(item, crop, scene, brightness, self.transform.flips(rng))
+        # Only the crop is converted; 8-bit codes are linearised by table (same values).
+        sample = self._unprocess(item, _crop_tensor(crop), scene, brightness)
         return replace(sample, clean=apply_flips(sample.clean, self.transform.flips(rng)))
+
+    def _deferred(
+        self, item: int, crop: np.ndarray, scene: SceneMetadata, brightness: float, flips
+    ) -> SrgbSample:
+        try:
+            invert_colour_matrix(scene.colour_matrix)  # the error unprocess would raise, here
+        except ValueError as exc:
+            raise DataError(f"{self.files[item]}: {exc}") from None
+        return SrgbSample(
+            srgb=_crop_tensor(crop),  # 8-bit crops travel as bytes: 4x less to copy
+            brightness=brightness,
+            flips=(flips.vertical, flips.horizontal, flips.transpose),
+            iso=scene.iso,
+            camera=self.camera,
+            name=self.keys[item],
+            white_balance=scene.white_balance,
+            colour_matrix=scene.colour_matrix,
+            cfa=self.cfa,
+        )
 
     def _unprocess(
         self, item: int, srgb: torch.Tensor, scene: SceneMetadata, brightness: float

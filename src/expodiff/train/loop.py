@@ -237,7 +237,7 @@ class Trainer:
 
         loader = self._loader(self.start_step)
         t0 = time.perf_counter()
-        batch = next_batch(iter(loader)).to(self.device)
+        batch = next_batch(iter(loader), self.device)
         t_data = time.perf_counter() - t0
         self.ddp_model.train()
         t0 = time.perf_counter()
@@ -323,7 +323,7 @@ class Trainer:
         """Optimiser steps until ``end`` or until any rank is asked to stop."""
         with StopSignal(announce=self.ctx.is_main) as stop:
             while state.step < end:
-                batch = next_batch(state.batches).to(self.device)
+                batch = next_batch(state.batches, self.device)
                 lr, total, parts = self._step(state.step, batch)
                 state.step += 1
                 window.add(total, parts)

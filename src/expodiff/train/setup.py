@@ -55,16 +55,22 @@ def unwrap_ddp(module: torch.nn.Module) -> torch.nn.Module:
     return getattr(module, "module", module)
 
 
-def next_batch(batches):
-    """The next batch; a user error raised in a DataLoader worker keeps its one-line message."""
+def next_batch(batches, device: torch.device | str):
+    """The next batch on ``device``, unprocessed there if the workers deferred it
+    (``data.unprocess_on_device``); a user error raised in a DataLoader worker keeps its
+    one-line message."""
+    from ..data.types import SrgbBatch
+
     try:
-        return next(batches)
+        batch = next(batches)
     except ExpodiffError as exc:
         text = str(exc)
         if "Original Traceback" not in text:
             raise
         last = text.rstrip().splitlines()[-1]
         raise type(exc)(last.split(": ", 1)[1] if ": " in last else last) from None
+    batch = batch.to(device)
+    return batch.unprocess() if isinstance(batch, SrgbBatch) else batch
 
 
 def check_train_config(cfg: ExperimentConfig) -> None:
@@ -81,6 +87,16 @@ def check_train_config(cfg: ExperimentConfig) -> None:
                 "train.objective=noise2noise trains a feed-forward network: set "
                 "diffusion.train_steps=1 and diffusion.inference_steps=1"
             )
+    if cfg.data.unprocess_on_device and cfg.data.kind is not DatasetKind.UNPROCESS:
+        raise ConfigError(
+            "data.unprocess_on_device needs data.kind=unprocess (clean sRGB sets), "
+            f"got {cfg.data.kind.value}"
+        )
+    if cfg.data.unprocess_on_device and cfg.data.cache is not None:
+        raise ConfigError(
+            "data.unprocess_on_device and data.cache exclude each other (the patch cache "
+            "holds patches that are already unprocessed)"
+        )
     if cfg.diffusion.train_steps < 1 or cfg.diffusion.inference_steps < 1:
         raise ConfigError("diffusion.train_steps and diffusion.inference_steps must be >= 1")
 
