@@ -329,13 +329,23 @@ def model_args(specs: Sequence[str], models: dict[str, Path | None]) -> dict[str
 
 
 def parse_models(specs: Sequence[str]) -> dict[str, Path | None]:
-    """``NAME=PATH`` (or ``default``: the packaged default model) -> {name: path or None}."""
+    """``NAME=PATH``, ``default`` (the packaged default model: None) or the name of another
+    packaged model (``fast``: its folder) -> {name: path or None}."""
     models: dict[str, Path | None] = {}
     for spec in specs or ["default"]:
         name, sep, path = spec.partition("=")
         if not name or name in BASELINES or not re.fullmatch(r"[\w.+-]+", name):
             raise SystemExit(f"heldout: bad --model {spec!r} (NAME=PATH; NAME not a baseline)")
-        models[name] = Path(path).resolve() if sep else None
+        if sep:
+            models[name] = Path(path).resolve()
+        elif name == "default":
+            models[name] = None
+        else:  # another packaged model by its name (e.g. fast)
+            from expodiff.enhance.model_loading import packaged_model_names, packaged_model_path
+
+            if name not in packaged_model_names():
+                raise SystemExit(f"heldout: --model {name}: no packaged model of that name")
+            models[name] = packaged_model_path(name)
         if sep and not Path(path).is_dir():
             raise SystemExit(f"heldout: --model {spec}: {path} is not a folder")
     return models

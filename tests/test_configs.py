@@ -30,6 +30,7 @@ def test_shipped_recipes_are_the_shipped_models_configs(name):
     from expodiff.io.modelfiles import load_model_config
 
     ignore = {("name",), ("train", "output_dir"), ("train", "device"), ("train", "num_workers"),
+              ("train", "init_from"),
               ("diffusion", "inference_steps"), ("diffusion", "input_consistency_sigma"),
               ("data", "num_workers")}  # fmt: skip
 

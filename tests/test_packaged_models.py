@@ -15,9 +15,20 @@ from expodiff.enhance.model_loading import (
 from expodiff.errors import ModelError
 
 
-def test_the_package_ships_the_default_model():
-    assert packaged_model_names() == ["default"]
+def test_the_package_ships_the_default_and_the_fast_model():
+    assert packaged_model_names() == ["default", "fast"]
     assert default_model_path() == packaged_model_path("default")
+
+
+def test_fast_is_the_default_network_at_one_step():
+    """``--model fast``: the default's weights, sampled with S = 1 (half the time of S = 2)."""
+    import torch
+
+    fast, default = load_model("fast", device="cpu"), load_model("default", device="cpu")
+    assert fast.inference_steps == 1 and default.inference_steps == 2
+    assert fast.config.model == default.config.model
+    a, b = fast.denoiser.state_dict(), default.denoiser.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_a_packaged_model_loads_by_name_and_by_default():
@@ -30,7 +41,8 @@ def test_a_packaged_model_loads_by_name_and_by_default():
 def test_an_unknown_name_lists_the_packaged_ones():
     with pytest.raises(
         ModelError,
-        match=r"--model fastest: neither a model folder nor a packaged model; packaged: default",
+        match=r"--model fastest: neither a model folder nor a packaged model; "
+        r"packaged: default, fast",
     ):
         load_model("fastest", device="cpu")
 
