@@ -228,29 +228,22 @@ class SrgbBatch:
     def pin_memory(self) -> SrgbBatch:
         return self._map(lambda t: t.pin_memory())
 
-    @property
-    def is_real_pair(self) -> bool:
-        return False
-
     def unprocess(self) -> RawBatch:
         """The clean packed raw batch, unprocessed in one pass where the batch is."""
         from .augment import Flips, apply_flips
         from .unprocess import unprocess_batch
 
-        srgb = self.srgb  # uint8 or float: unprocess_batch linearises either
-        clean = torch.empty(0)
-        for cfa in dict.fromkeys(self.cfa):
-            index = [i for i, c in enumerate(self.cfa) if c is cfa]
-            part = unprocess_batch(
-                srgb[index],
-                colour_matrix=self.colour_matrix[index],
-                white_balance=self.white_balance[index],
-                brightness=self.brightness[index],
-                cfa=cfa,
-            )
-            if clean.numel() == 0:
-                clean = part.new_empty((len(self), *part.shape[1:]))
-            clean[index] = part
+        cfas = set(self.cfa)
+        if len(cfas) != 1:
+            layouts = sorted(c.value for c in cfas)
+            raise ValueError(f"cannot unprocess a batch of several CFA layouts {layouts}")
+        clean = unprocess_batch(
+            self.srgb,  # uint8 or float: unprocess_batch linearises either
+            colour_matrix=self.colour_matrix,
+            white_balance=self.white_balance,
+            brightness=self.brightness,
+            cfa=self.cfa[0],
+        )
         clean = torch.stack(
             [apply_flips(x, Flips(*f)) for x, f in zip(clean, self.flips, strict=True)]
         )

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..raw import CFAPattern, pack_bayer
+from ..raw import CFAPattern
 
 __all__ = [
     "srgb_to_linear",
@@ -94,39 +94,38 @@ def invert_colour_matrix(colour_matrix: torch.Tensor | Sequence[Sequence[float]]
 
 def invert_white_balance(
     camera_rgb: torch.Tensor,
-    white_balance: Sequence[float],
-    brightness: float = 1.0,
+    white_balance: Sequence[float] | torch.Tensor,
+    brightness: float | torch.Tensor = 1.0,
     highlight_threshold: float = HIGHLIGHT_THRESHOLD,
 ) -> torch.Tensor:
     """Undo white balance (and apply a brightness scale), preserving highlights.
 
     Args:
-        camera_rgb: ``(3, H, W)`` linear camera RGB (white-balanced, as an ISP sees it).
-        white_balance: as-shot gains (R, Gr, B, Gb) or (R, G, B); divided by their minimum
-            first, exactly as :func:`expodiff.io.isp.apply_white_balance` does.
-        brightness: linear scale of the result (the unprocessing brightness rule).
+        camera_rgb: ``(..., 3, H, W)`` linear camera RGB (white-balanced, as an ISP sees it).
+        white_balance: as-shot gains (R, Gr, B, Gb) or (R, G, B), one set per leading index
+            (``(..., 4)`` or ``(..., 3)``); divided by their minimum first, exactly as
+            :func:`expodiff.io.isp.apply_white_balance` does.
+        brightness: linear scale of the result (the unprocessing brightness rule); a float
+            or one per leading index.
         highlight_threshold: grey level above which the inverse gains fade to 1.
 
     Returns:
-        ``(3, H, W)``: ``camera_rgb * g`` with ``g_c = brightness / wb_c`` away from
+        ``(..., 3, H, W)``: ``camera_rgb * g`` with ``g_c = brightness / wb_c`` away from
         highlights, per Brooks et al. ``safe_invert_gains``: with
         ``m = (max(grey - t, 0) / (1 - t))^2``, the gain is ``max(m + (1 - m) g, g)``.
     """
-    wb = [float(v) for v in white_balance]
-    if len(wb) == 4:
-        green = 0.5 * (wb[1] + wb[3])
-        rgb_gains = (wb[0], green, wb[2])
-    elif len(wb) == 3:
-        rgb_gains = (wb[0], wb[1], wb[2])
-    else:
-        raise ValueError(f"white balance needs 3 or 4 gains, got {wb}")
-    if min(rgb_gains) <= 0:
-        raise ValueError(f"white balance gains must be positive, got {wb}")
-    smallest = min(rgb_gains)
-    inverse = torch.tensor(
-        [brightness * smallest / g for g in rgb_gains], dtype=camera_rgb.dtype
-    ).view(3, 1, 1)
-    grey = camera_rgb.mean(dim=0, keepdim=True)
+    device = camera_rgb.device
+    wb = torch.as_tensor(white_balance, dtype=torch.float64, device=device)
+    if wb.dim() == 0 or wb.shape[-1] not in (3, 4):
+        raise ValueError(f"white balance needs 3 or 4 gains, got {wb.tolist()}")
+    if wb.shape[-1] == 4:
+        wb = torch.stack([wb[..., 0], 0.5 * (wb[..., 1] + wb[..., 3]), wb[..., 2]], dim=-1)
+    if bool((wb <= 0).any()):
+        raise ValueError(f"white balance gains must be positive, got {wb.tolist()}")
+    scale = torch.as_tensor(brightness, dtype=torch.float64, device=device).unsqueeze(-1)
+    inverse = (scale * wb.min(dim=-1, keepdim=True).values / wb).to(camera_rgb.dtype)
+    inverse = inverse[..., None, None]  # (..., 3, 1, 1)
+    grey = camera_rgb.mean(dim=-3, keepdim=True)
     mask = ((grey - highlight_threshold).clamp_min(0.0) / (1.0 - highlight_threshold)) ** 2
     safe = torch.maximum(mask + (1.0 - mask) * inverse, inverse)
     return camera_rgb * safe
@@ -136,22 +135,22 @@ def mosaic_packed(rgb: torch.Tensor, cfa: CFAPattern) -> torch.Tensor:
     """Sample a full-colour image in a Bayer CFA and pack it to planes R, Gr, B, Gb.
 
     Args:
-        rgb: ``(3, H, W)``, H and W even.
+        rgb: ``(..., 3, H, W)``, H and W even.
         cfa: the sensor's Bayer layout; it decides *where* in each 2x2 period every plane
             samples the image (RGGB takes R at (0, 0), GRBG at (0, 1), ...).
 
     Returns:
-        ``(4, H/2, W/2)``.
+        ``(..., 4, H/2, W/2)``.
     """
     if not cfa.is_bayer:
         raise ValueError(f"unprocessing supports Bayer sensors only, got {cfa.value}")
-    if rgb.dim() != 3 or rgb.shape[0] != 3:
-        raise ValueError(f"expected a (3, H, W) image, got {tuple(rgb.shape)}")
-    h, w = rgb.shape[-2:]
-    colour_tile = torch.tensor([[_PLANE_COLOUR[p] for p in row] for row in cfa.plane_map()])
-    colour = colour_tile.repeat(h // 2, w // 2)
-    mosaic = rgb.gather(0, colour.unsqueeze(0)).squeeze(0)
-    return pack_bayer(mosaic, cfa)
+    if rgb.dim() < 3 or rgb.shape[-3] != 3:
+        raise ValueError(f"expected a (3, H, W) image or a batch of them, got {tuple(rgb.shape)}")
+    planes: list[torch.Tensor] = [rgb] * 4
+    for dy, row in enumerate(cfa.plane_map()):
+        for dx, plane in enumerate(row):
+            planes[plane] = rgb[..., _PLANE_COLOUR[plane], dy::2, dx::2]
+    return torch.stack(planes, dim=-3)
 
 
 def unprocess(
@@ -218,31 +217,14 @@ def unprocess_batch(
     n, _, h, w = srgb.shape
     if h % 2 or w % 2 or h == 0 or w == 0:
         raise ValueError(f"batch images must have even, non-zero sizes, got {h}x{w}")
-    if not cfa.is_bayer:
-        raise ValueError(f"unprocessing supports Bayer sensors only, got {cfa.value}")
     shapes = {"colour_matrix": (n, 3, 3), "white_balance": (n, 4), "brightness": (n,)}
     for name, value in zip(shapes, (colour_matrix, white_balance, brightness), strict=True):
         if tuple(value.shape) != shapes[name]:
             raise ValueError(f"{name} must be {shapes[name]}, got {tuple(value.shape)}")
-    device = srgb.device
-    ccm = colour_matrix.to(device=device, dtype=torch.float64)
+    ccm = colour_matrix.to(device=srgb.device, dtype=torch.float64)
     if bool((torch.linalg.det(ccm).abs() < 1e-8).any()):
         raise ValueError("a colour matrix of the batch is singular")
     rgb_to_camera = torch.linalg.inv(ccm).float()
     camera = torch.einsum("bij,bjhw->bihw", rgb_to_camera, linearise(srgb))
-    wb = white_balance.to(device=device, dtype=torch.float32)
-    rgb_gains = torch.stack([wb[:, 0], 0.5 * (wb[:, 1] + wb[:, 3]), wb[:, 2]], dim=1)
-    if bool((rgb_gains <= 0).any()):
-        raise ValueError("white balance gains must be positive")
-    scale = brightness.to(device=device, dtype=torch.float32).view(n, 1)
-    inverse = (scale * rgb_gains.min(dim=1, keepdim=True).values / rgb_gains).view(n, 3, 1, 1)
-    grey = camera.mean(dim=1, keepdim=True)
-    mask = ((grey - HIGHLIGHT_THRESHOLD).clamp_min(0.0) / (1.0 - HIGHLIGHT_THRESHOLD)) ** 2
-    camera = (camera * torch.maximum(mask + (1.0 - mask) * inverse, inverse)).clamp(0.0, 1.0)
-    plane_map = cfa.plane_map()
-    planes: list[torch.Tensor | None] = [None] * 4
-    for dy in range(2):
-        for dx in range(2):
-            plane = plane_map[dy][dx]
-            planes[plane] = camera[:, _PLANE_COLOUR[plane], dy::2, dx::2]
-    return torch.stack(planes, dim=1).contiguous()
+    camera = invert_white_balance(camera, white_balance, brightness)
+    return mosaic_packed(camera.clamp(0.0, 1.0), cfa).contiguous()

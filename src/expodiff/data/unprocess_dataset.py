@@ -234,6 +234,12 @@ class UnprocessDataset(RawDataset):
             raise DataError(f"unprocessing supports Bayer sensors only, got {cfa.value}")
         self.files, self.keys = files_of_folders(folders, list_images)
         self.scenes = list(scenes)
+        if self.defer_unprocess:  # the training loop cannot name a file: check scenes here
+            for scene in self.scenes:
+                try:
+                    invert_colour_matrix(scene.colour_matrix)
+                except ValueError as exc:
+                    raise DataError(f"scene {scene.name}: {exc}") from None
         self.camera = camera
         self.cfa = cfa
 
@@ -283,10 +289,6 @@ class UnprocessDataset(RawDataset):
     def _deferred(
         self, item: int, crop: np.ndarray, scene: SceneMetadata, brightness: float, flips
     ) -> SrgbSample:
-        try:
-            invert_colour_matrix(scene.colour_matrix)  # the error unprocess would raise, here
-        except ValueError as exc:
-            raise DataError(f"{self.files[item]}: {exc}") from None
         return SrgbSample(
             srgb=_crop_tensor(crop),  # 8-bit crops travel as bytes: 4x less to copy
             brightness=brightness,
