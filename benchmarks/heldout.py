@@ -69,7 +69,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # The held-out photos (file names in $EXPODIFF_DATA/clean/Photos), in the order --limit takes
-# them: the files of the "Photos:val" part (every 10th file by sorted name,
+# them: the photos held back from training (every 10th file by sorted name,
 # expodiff.data.base.HOLDOUT_EVERY), which no training run uses ("Photos:train" is the
 # rest); first those without the JPEG blocking noted in SOURCES.tsv. Checked by
 # check_heldout_split() against the package's own split when it has one.
@@ -137,20 +137,21 @@ class HeldoutFile:
     seed: int
 
 
-def check_heldout_split(images: Sequence[str], photos: Path) -> None:
-    """Refuse images that the package's ``Photos:train`` part would train on."""
-    try:
-        from expodiff.data.base import HOLDOUT_EVERY
-    except ImportError:  # a package without the train/val split: nothing to check
-        return
-    from expodiff.data.base import list_files
+def photo_parts(photos: Path) -> dict[str, str]:
+    """The part (train / val / test) of every photo of ``photos``, as the package splits it."""
+    from expodiff.data.base import list_files, set_part_of_index
     from expodiff.data.unprocess_dataset import IMAGE_SUFFIXES
 
     listed = list_files(photos, IMAGE_SUFFIXES, "image")
-    train = {p.name for i, p in enumerate(listed) if i % HOLDOUT_EVERY}
-    bad = sorted(set(images) & train)
+    return {p.name: set_part_of_index(i) for i, p in enumerate(listed)}
+
+
+def check_heldout_split(images: Sequence[str], photos: Path, part: str) -> None:
+    """Refuse images outside the ``Photos:PART`` part (``train`` photos are trained on)."""
+    parts = photo_parts(photos)
+    bad = sorted(i for i in images if parts.get(i) != part)
     if bad:
-        raise SystemExit(f"heldout: {', '.join(bad)} belong to Photos:train (trained on)")
+        raise SystemExit(f"heldout: {', '.join(bad)} are not of Photos:{part}")
 
 
 def file_seed(name: str) -> int:
@@ -251,12 +252,29 @@ def _photos_dir() -> Path:
     return data_root() / "clean" / "Photos"
 
 
+# How the dark files are made: "bias-free" darkens with ELD noise without the colour bias (the
+# black level of the file is the true one); "biased" adds ELD's per-channel black-level error,
+# which the learned models were trained to remove and the baselines are given (bias_dn).
+VARIANTS = ("bias-free", "biased")
+
+
+def set_dir(workdir: Path, crop: tuple[int, int], variant: str) -> Path:
+    """The folder of one variant's files (the biased set keeps its earlier name)."""
+    tag = "" if variant == "biased" else f"{variant}-"
+    return workdir / f"set-{tag}{crop[0]}x{crop[1]}"
+
+
+def results_dir(workdir: Path, variant: str) -> Path:
+    return workdir / ("results" if variant == "biased" else f"results-{variant}")
+
+
 def build_set(
     workdir: Path,
     images: Sequence[str],
     conditions: Sequence[Condition],
     crop: tuple[int, int],
     log=print,
+    variant: str = "bias-free",
 ) -> list[HeldoutFile]:
     """The dark DNGs and clean references (made when missing, else reused)."""
     import torch
@@ -265,9 +283,11 @@ def build_set(
     from expodiff.enhance.gain import resolve_camera_profile
     from expodiff.io.dng import write_frame_dng
     from expodiff.io.rawio import read_raw
+    from expodiff.kinds import NoisePreset
     from expodiff.paths import data_root
 
-    base = workdir / f"set-{crop[0]}x{crop[1]}"
+    base = set_dir(workdir, crop, variant)
+    preset = NoisePreset.ELD_BIAS if variant == "biased" else NoisePreset.ELD
     scene_list = scenes(data_root())
     files: list[HeldoutFile] = []
     made = 0
@@ -288,6 +308,7 @@ def build_set(
                     ratio=cond.ratio,
                     profile=profile,
                     iso=iso,
+                    preset=preset,
                     generator=torch.Generator().manual_seed(seed),
                 )
                 dark.parent.mkdir(parents=True, exist_ok=True)
@@ -387,6 +408,20 @@ def noise_level(camera: str, iso: int) -> tuple[float, float]:
     return float(params.system_gain[0]), read_noise_std(params, 0, components)
 
 
+def bias_dn(camera: str, iso: int) -> list[float]:
+    """The colour bias (DN per packed channel) the biased files carry at ``iso``."""
+    from expodiff.enhance.gain import resolve_camera_profile
+    from expodiff.kinds import PRESET_COMPONENTS, NoisePreset
+    from expodiff.noise.model import NoiseModel
+
+    profile = resolve_camera_profile(camera)
+    model = NoiseModel(
+        PRESET_COMPONENTS[NoisePreset.ELD_BIAS], [profile], full_scale_dn=profile.full_scale_dn,
+        black_level_dn=profile.black_level,
+    )  # fmt: skip
+    return [float(v) for v in model.params_for_iso(float(iso), profile).colour_bias[0]]
+
+
 def _row(f: HeldoutFile, value: float, seconds: float, stamp: str) -> dict:
     k, read_std = noise_level(f.condition.camera, f.iso)
     return {
@@ -404,8 +439,19 @@ def _reference(f: HeldoutFile):
     return read_raw(f.clean).packed_norm().clamp(0.0, 1.0)
 
 
-def run_baseline(method: str, files: Sequence[HeldoutFile], csv_path: Path, threads: int, log):
-    """BM3D / A-BM3D with the true noise level, or the scaled input; cached per file."""
+def run_baseline(
+    method: str,
+    files: Sequence[HeldoutFile],
+    csv_path: Path,
+    threads: int,
+    log,
+    variant: str = "bias-free",
+):
+    """BM3D / A-BM3D with the true noise level, or the scaled input; cached per file.
+
+    On the biased variant every baseline is given the true black level (the file's black
+    level plus the colour bias), as the learned models learn it.
+    """
     from importlib.metadata import version
 
     import bm3d
@@ -422,7 +468,14 @@ def run_baseline(method: str, files: Sequence[HeldoutFile], csv_path: Path, thre
             continue
         t0 = time.perf_counter()
         clean = _reference(f)
-        noisy = read_raw(f.dark).packed_norm() * float(f.condition.ratio)
+        dark = read_raw(f.dark)
+        noisy = dark.packed_norm()
+        if variant == "biased":
+            # packed planes are in the canonical (R, Gr, B, Gb) order of the bias
+            span = torch.tensor([dark.sensor.white_level - b for b in dark.sensor.black_level])
+            bias = torch.tensor(bias_dn(f.condition.camera, f.iso)) / span
+            noisy = noisy - bias.view(-1, 1, 1).to(noisy.dtype)
+        noisy = noisy * float(f.condition.ratio)
         if method == "scaled":
             estimate = scaled_input(noisy)
         else:
@@ -623,6 +676,8 @@ def report_document(
     results,
     command: str,
     out: Path,
+    part: str = "test",
+    variant: str = "bias-free",
 ) -> str:
     from expodiff.paths import data_root
 
@@ -630,7 +685,7 @@ def report_document(
     model_names = list(models)
     scores = collect(files, results)
     lines = [
-        "# Held-out benchmark: dark DNGs of photos never trained on (issue 12)",
+        f"# Held-out benchmark: dark DNGs of photos never trained on (Photos:{part}, {variant})",
         "",
         "Generated by `benchmarks/heldout.py` (the method and the set are defined in its",
         "docstring); re-run with",
@@ -644,7 +699,7 @@ def report_document(
         "",
         f"- **{len(images)} photos** of `clean/Photos`, centre crop {crop[0]} x {crop[1]} mosaic",
         (
-            "  pixels, of the `Photos:val` part (never trained on):"
+            f"  pixels, of the `Photos:{part}` part (never trained on):"
             if not set(images) - set(IMAGES)
             else "  pixels, **not** the held-out list: valid only for models that never saw them:"
         ),
@@ -662,7 +717,14 @@ def report_document(
         "- unprocessed (`expodiff.data.unprocess`) with the white balance and colour matrix of",
         f"  the SID test scenes of ISO {lo}-{hi} (photo i: scene i mod {len(scene_list)}), RGGB,",
         "  written as clean 16-bit DNGs on the camera profile's levels;",
-        "- darkened with `expodiff.enhance.darken` (eld+bias noise of the camera profile,",
+        "- darkened with `expodiff.enhance.darken` ("
+        + (
+            "eld noise without the colour bias, so the file's black level is the true one"
+            if variant == "bias-free"
+            else "eld+bias noise: with ELD's colour bias, a black-level error the baselines are"
+            " given, as the learned models learn it"
+        )
+        + " of the camera profile,",
         f"  seeded by the CRC-32 of the file name) into **{len(files)} dark DNGs**,",
         f"  {len(conds)} conditions per photo:",
     ]
@@ -718,6 +780,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--allow-train", action="store_true",
         help="accept photos of Photos:train (valid only for models that never saw Photos)",
     )  # fmt: skip
+    p.add_argument(
+        "--part", choices=("val", "test"), default="test",
+        help="the Photos part whose photos are used: val (may choose recipes, checkpoints, "
+        "thresholds) or test (only reported; the default)",
+    )  # fmt: skip
+    p.add_argument(
+        "--variant", choices=VARIANTS, default="bias-free",
+        help="bias-free: ELD noise without the colour bias; biased: with it, the baselines "
+        "given the true black level",
+    )  # fmt: skip
     p.add_argument("--limit", type=int, default=None, metavar="N", help="the first N images")
     p.add_argument("--crop", type=int, nargs=2, default=DEFAULT_CROP, metavar=("W", "H"))
     p.add_argument("--threads", type=int, default=1, help="threads of torch and BM3D")
@@ -754,36 +826,39 @@ def main(argv: Sequence[str] | None = None, log=print) -> str:
     extra = {m: [*args.enhance_arg, *per_model.get(m, [])] for m in models}
     photos = tuple(args.images.split(",")) if args.images else IMAGES
     _ORDER[:] = photos
+    if not args.images:
+        parts = photo_parts(_photos_dir())
+        photos = tuple(i for i in photos if parts.get(i) == args.part)
     images = photos[: args.limit] if args.limit else photos
     conditions = [c for c in CONDITIONS if not args.only or {c.group, c.camera} & set(args.only)]
     if not conditions:
         raise SystemExit(f"heldout: --only {args.only} selects no condition")
     crop = (int(args.crop[0]) // 2 * 2, int(args.crop[1]) // 2 * 2)
     if not args.allow_train:
-        check_heldout_split(images, _photos_dir())
+        check_heldout_split(images, _photos_dir(), args.part)
     t0 = time.perf_counter()
     wanted = args.methods.split(",") if args.methods else [*models, *BASELINES]
-    results_dir = args.workdir / "results"
+    results = results_dir(args.workdir, args.variant)
     files: list[HeldoutFile] = []
     # image by image, every method: an interrupted run leaves whole images done by all methods
     for image in images:
-        batch = build_set(args.workdir, [image], conditions, crop, log=log)
+        batch = build_set(args.workdir, [image], conditions, crop, log=log, variant=args.variant)
         files += batch
         for method in wanted:
-            csv_path = results_dir / f"{method}.csv"
+            csv_path = results / f"{method}.csv"
             if method in models:
                 run_model(
                     method, models[method], batch, args.workdir, csv_path, args.threads,
                     max(1, args.chunk), extra[method], log,
                 )  # fmt: skip
             elif method in BASELINES:
-                run_baseline(method, batch, csv_path, args.threads, log)
+                run_baseline(method, batch, csv_path, args.threads, log, args.variant)
             else:
                 raise SystemExit(f"heldout: unknown method {method!r}")
         log(f"heldout: {image} done ({time.perf_counter() - t0:.0f} s)")
-    results = {}
+    csv_dir, results = results, {}
     for m in [*models, *BASELINES]:
-        rows = _read_csv(results_dir / f"{m}.csv")
+        rows = _read_csv(csv_dir / f"{m}.csv")
         stamp = model_stamp(models[m], extra[m]) if m in models else None
         results[m] = {k: r for k, r in rows.items() if stamp is None or r["stamp"] == stamp}
     # the report compares methods on the same files: those every method with results has
@@ -797,7 +872,7 @@ def main(argv: Sequence[str] | None = None, log=print) -> str:
     files = complete
     models = {m: p for m, p in models.items() if m in results}
     command = ".venv/bin/python benchmarks/heldout.py " + " ".join(
-        [f"--threads {args.threads}"]
+        [f"--threads {args.threads} --part {args.part} --variant {args.variant}"]
         + [
             f"--model {m}" if p is None else f"--model {m}={os.path.relpath(p, ROOT)}"
             for m, p in models.items()
@@ -810,7 +885,9 @@ def main(argv: Sequence[str] | None = None, log=print) -> str:
         + [f"--enhance-arg={a}" for a in args.enhance_arg]
         + [f"--model-args '{a}'" for a in args.model_args if a.partition("=")[0] in models]
     )
-    text = report_document(files, images, crop, models, extra, results, command, args.out)
+    text = report_document(
+        files, images, crop, models, extra, results, command, args.out, args.part, args.variant
+    )
     log(report_tables(files, collect(files, results), list(models)))
     log(f"heldout: {time.perf_counter() - t0:.0f} s")
     if str(args.out) != "-":

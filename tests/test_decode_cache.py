@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,23 +68,29 @@ def test_no_cache_keeps_nothing(photos):
         UnprocessDataset([photos], SCENES, decode_cache_mb=-1)
 
 
-def test_a_folder_splits_into_train_and_held_back_val(tmp_path):
-    """'NAME:val' is every 10th file (sorted, from the first), 'NAME:train' the rest."""
+def test_a_folder_splits_into_train_val_and_test(tmp_path):
+    """Every 10th file (sorted, from the first) is held back: i % 20 == 10 'NAME:val',
+    i % 20 == 0 'NAME:test'; 'NAME:train' is the rest. No file is in two parts."""
     from expodiff.data.base import HOLDOUT_EVERY, files_of_folders, split_set_part
     from expodiff.data.unprocess_dataset import list_images
 
     folder = tmp_path / "Photos"
     folder.mkdir()
-    for i in range(23):
+    for i in range(43):
         Image.new("RGB", (8, 8)).save(folder / f"p{i:02d}.png")
     val, val_keys = files_of_folders([f"{folder}:val"], list_images)
+    test, _ = files_of_folders([f"{folder}:test"], list_images)
     train, _ = files_of_folders([f"{folder}:train"], list_images)
     whole, _ = files_of_folders([folder], list_images)
-    assert HOLDOUT_EVERY == 10 and [p.name for p in val] == ["p00.png", "p10.png", "p20.png"]
-    assert val_keys == ["Photos/p00.png", "Photos/p10.png", "Photos/p20.png"]
-    assert sorted(val + train) == whole and not set(val) & set(train)
+    assert HOLDOUT_EVERY == 10
+    assert [p.name for p in val] == ["p10.png", "p30.png"]
+    assert [p.name for p in test] == ["p00.png", "p20.png", "p40.png"]
+    assert val_keys == ["Photos/p10.png", "Photos/p30.png"]
+    assert sorted(val + test + train) == whole and len(train) == 38
+    assert not (set(val) & set(train) or set(test) & set(train) or set(val) & set(test))
     assert split_set_part("C:/data/Photos") == (Path("C:/data/Photos"), None)
     assert split_set_part("/x/Photos:val") == (Path("/x/Photos"), "val")
+    assert split_set_part("/x/Photos:test") == (Path("/x/Photos"), "test")
 
 
 @pytest.mark.data
@@ -96,6 +103,10 @@ def test_photos_val_through_the_config(data_dir):
     train = build_dataset(cfg, Split.TRAIN, seed=0)
     val = build_dataset(cfg, Split.VAL, seed=0)
     photos = len(list((data_dir / "clean" / "Photos").glob("*.jpg")))
-    assert len(val) == (photos + 9) // 10 and len(train) + len(val) == photos
-    assert not set(train.keys) & set(val.keys)
+    test = build_dataset(replace(cfg, val_sets=("Photos:test",)), Split.VAL, seed=0)
+    assert len(val) + len(test) == (photos + 9) // 10
+    assert len(train) + len(val) + len(test) == photos
+    assert not set(train.keys) & set(val.keys) and not set(test.keys) & (
+        set(val.keys) | set(train.keys)
+    )
     assert val[0].clean.shape == (4, 32, 32)

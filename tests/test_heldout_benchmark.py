@@ -62,11 +62,11 @@ def test_tiny_run_report_and_cache(heldout, data_dir, model_dir, tmp_path, monke
     text = heldout.main(argv, log=logs.append)
 
     # the set: 2 images x 2 conditions, DNGs cached
-    dark = sorted((tmp_path / "work" / "set-128x96" / "dark").glob("*.dng"))
+    dark = sorted((tmp_path / "work" / "set-bias-free-128x96" / "dark").glob("*.dng"))
     assert len(dark) == 4
     assert all(re.search(r"__(NikonD850-iso1600|CanonEOS70D-iso6400)-x100$", p.stem) for p in dark)
     for method in ("tiny", "bm3d", "abm3d", "scaled"):
-        with open(tmp_path / "work" / "results" / f"{method}.csv", newline="") as f:
+        with open(tmp_path / "work" / "results-bias-free" / f"{method}.csv", newline="") as f:
             rows = list(csv.DictReader(f))
         assert len(rows) == 4
         assert all(math.isfinite(float(r["psnr"])) for r in rows)
@@ -87,8 +87,11 @@ def test_tiny_run_report_and_cache(heldout, data_dir, model_dir, tmp_path, monke
         assert all(math.isfinite(float(v)) for v in r[2:7])  # 4 methods and the difference
         wins, n = r[7].split("/")
         assert 0 <= int(wins) <= int(n) == int(r[1])
-    for image in heldout.IMAGES[:2]:
+    parts = heldout.photo_parts(heldout._photos_dir())
+    test_images = [i for i in heldout.IMAGES if parts[i] == "test"]
+    for image in test_images[:2]:
         assert image in text
+    assert "Photos:test" in text and "without the colour bias" in text
     assert ".venv/bin/python benchmarks/heldout.py" in text
 
     # a re-run reuses everything: no enhance subprocess, no new result rows
@@ -104,3 +107,43 @@ def test_model_specs(heldout):
         heldout.parse_models(["bm3d=/tmp"])
     with pytest.raises(SystemExit):
         heldout.parse_models(["x=/nonexistent/folder"])
+
+
+def test_parts_split_the_held_out_photos(heldout, data_dir):
+    """Every listed photo is held back from training; val and test share none."""
+    parts = heldout.photo_parts(heldout._photos_dir())
+    listed = [parts[i] for i in heldout.IMAGES]
+    assert set(listed) == {"val", "test"} and listed.count("test") >= 5
+    assert listed.count("val") >= 5
+    with pytest.raises(SystemExit, match="not of Photos:test"):
+        val = next(i for i in heldout.IMAGES if parts[i] == "val")
+        heldout.check_heldout_split([val], heldout._photos_dir(), "test")
+
+
+def test_biased_files_carry_the_bias_the_baselines_remove(heldout, data_dir, tmp_path):
+    """A black frame darkened with the colour bias reads back as the bias; bias_dn removes it."""
+    import numpy as np
+    import torch
+
+    from expodiff.cfa import CFAPattern
+    from expodiff.enhance.darken import darken_frame
+    from expodiff.enhance.gain import resolve_camera_profile
+    from expodiff.io.frame import frame_from_mosaic
+    from expodiff.kinds import NoisePreset
+    from expodiff.sensor import SensorSpec
+
+    profile = resolve_camera_profile("CanonEOS70D")
+    sensor = SensorSpec.uniform(profile.black_level, profile.white_level, CFAPattern.RGGB)
+    mosaic = np.full((256, 256), int(profile.black_level), dtype=np.uint16)
+    clean = frame_from_mosaic(mosaic, sensor, make="x", model="y", iso=6400.0)
+    means = {}
+    for preset in (NoisePreset.ELD, NoisePreset.ELD_BIAS):
+        dark = darken_frame(
+            clean, ratio=1.0, profile=profile, iso=6400, preset=preset,
+            generator=torch.Generator().manual_seed(0),
+        )  # fmt: skip
+        means[preset] = dark.packed_dn().mean((1, 2)).double()
+    bias = torch.tensor(heldout.bias_dn("CanonEOS70D", 6400), dtype=torch.float64)
+    assert bias.abs().max() > 0.5  # the 70D at ISO 6400 has a visible colour bias
+    measured = means[NoisePreset.ELD_BIAS] - means[NoisePreset.ELD]
+    assert torch.allclose(measured, bias, atol=0.3), (measured, bias)

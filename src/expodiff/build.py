@@ -37,8 +37,15 @@ def resolve_preset(cfg: ModelConfig) -> Preset:
     return preset_with_sizes(cfg.preset, **{f: getattr(cfg, f) for f in SIZE_FIELDS})
 
 
-def build_denoiser(cfg: ModelConfig, channels: int = 4) -> ExposureDenoiser:
-    """An :class:`ExposureDenoiser` as ``cfg`` describes it (weights freshly initialised)."""
+def build_denoiser(
+    cfg: ModelConfig, channels: int = 4, full_scale_dn: float | None = None
+) -> ExposureDenoiser:
+    """An :class:`ExposureDenoiser` as ``cfg`` describes it (weights freshly initialised).
+
+    ``full_scale_dn``: the photon bookkeeping scale of the process the model runs in (the
+    experiment's ``noise.full_scale_dn``; None: ELD's), used by ``input_transform``.
+    """
+    from .defaults import ELD_FULL_SCALE_DN
     from .nets.registry import denoiser_for_preset
 
     return denoiser_for_preset(
@@ -47,6 +54,9 @@ def build_denoiser(cfg: ModelConfig, channels: int = 4) -> ExposureDenoiser:
         condition_on_photons=cfg.condition_on_photons,
         condition_on_input=cfg.condition_on_input,
         prediction=cfg.prediction,
+        pool_size=cfg.pool_size,
+        input_transform=cfg.input_transform,
+        full_scale_dn=ELD_FULL_SCALE_DN if full_scale_dn is None else full_scale_dn,
     )
 
 

@@ -162,6 +162,19 @@ class Prediction(str, Enum):
     FUSED = "fused"
 
 
+class InputTransform(str, Enum):
+    """How the exposure denoiser presents a state to its backbone.
+
+    NONE: the state and the photon-level map as they are. ANSCOMBE: the state's photon count
+    through the Anscombe transform ``2 sqrt(electrons + 3/8)``, whose shot noise has unit
+    variance at every gain, ratio and step, beside the state; the residual branch of the
+    prediction is then a correction in that domain (see :mod:`expodiff.nets.denoiser`).
+    """
+
+    NONE = "none"
+    ANSCOMBE = "anscombe"
+
+
 class Backbone(str, Enum):
     """The image-to-image network family of a preset.
 

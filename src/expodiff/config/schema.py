@@ -21,6 +21,7 @@ from ..kinds import (
     DatasetKind,
     EvalProtocol,
     GainSampling,
+    InputTransform,
     LossKind,
     NoiseComponent,
     NoisePreset,
@@ -108,6 +109,15 @@ class ModelConfig:
     condition_on_photons: bool = True  # photon-level map state * c / (r * K) as input
     condition_on_input: bool = False  # the original input X_T as input (official concat_origin)
     prediction: Prediction = Prediction.FUSED  # FUSED: adaptive residual layer (Eq. 12)
+    # NAFNet channel attention: null pools over the whole input (as published); a number
+    # pools over a local window of that many packed pixels (1: per pixel, a fully local net).
+    pool_size: int | None = None
+    # anscombe: the backbone sees the state's photon count with unit-variance shot noise.
+    input_transform: InputTransform = InputTransform.NONE
+
+    def __post_init__(self) -> None:
+        if self.pool_size is not None and self.pool_size < 1:
+            raise ValueError(f"pool_size must be >= 1 or null (global), got {self.pool_size}")
 
 
 @dataclass(frozen=True)

@@ -63,10 +63,19 @@ def list_files(folder: Path, suffixes: Sequence[str], what: str) -> list[Path]:
     return files
 
 
-# A set named "NAME:val" is every HOLDOUT_EVERY-th file of NAME (by sorted file name, starting
-# with the first), "NAME:train" the others: a held-back validation part of one folder.
+# One folder split three ways by sorted file name i = 0, 1, ...: every HOLDOUT_EVERY-th file
+# (i % 10 == 0) is held back from training; of those, the files with i % 20 == 10 are
+# "NAME:val" (the only data that may choose checkpoints, recipes or thresholds) and those with
+# i % 20 == 0 are "NAME:test" (only reported); "NAME:train" is every other file.
 HOLDOUT_EVERY = 10
-SET_PARTS = ("train", "val")
+SET_PARTS = ("train", "val", "test")
+
+
+def set_part_of_index(index: int) -> str:
+    """The part (``train``, ``val`` or ``test``) of the ``index``-th file of a sorted folder."""
+    if index % HOLDOUT_EVERY:
+        return "train"
+    return "val" if index % (2 * HOLDOUT_EVERY) else "test"
 
 
 def split_set_part(folder: str | Path) -> tuple[Path, str | None]:
@@ -83,17 +92,16 @@ def files_of_folders(
 ) -> tuple[list[Path], list[str]]:
     """The files of several folders and their stable names ``<folder name>/<file name>``.
 
-    A folder given as ``FOLDER:val`` contributes every :data:`HOLDOUT_EVERY`-th of its files
-    (sorted by name, the first included), ``FOLDER:train`` the others, so one folder of
-    photographs serves training and a held-back validation set without overlap.
+    A folder given as ``FOLDER:train``, ``FOLDER:val`` or ``FOLDER:test`` contributes that
+    part of its files (:func:`set_part_of_index`), so one folder of photographs serves
+    training, validation and a test set without overlap.
     """
     files, keys = [], []
     for spec in folders:
         folder, part = split_set_part(spec)
         listed = list_folder(folder)
         if part is not None:
-            held = part == "val"
-            listed = [p for i, p in enumerate(listed) if (i % HOLDOUT_EVERY == 0) == held]
+            listed = [p for i, p in enumerate(listed) if set_part_of_index(i) == part]
         for path in listed:
             files.append(path)
             keys.append(f"{folder.name}/{path.name}")

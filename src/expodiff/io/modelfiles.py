@@ -168,7 +168,7 @@ def load_denoiser(
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"{weights_path}: corrupt weights file ({exc})") from None
     try:
-        denoiser = build_denoiser(config.model)
+        denoiser = build_denoiser(config.model, full_scale_dn=config.noise.full_scale_dn)
     except (ConfigError, ValueError, KeyError) as exc:
         raise ModelError(f"{weights_path}: cannot build the configured model: {exc}") from None
     check_state_dict(denoiser, state, str(weights_path))

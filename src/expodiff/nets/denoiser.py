@@ -14,6 +14,16 @@ outputs ``2C + 1`` channels: a mask logit, a direct estimate ``X̂`` and a resid
 
     M = sigmoid(logit),   F = M * clip(X̂, 0, 1) + (1 - M) * clip(X_t + R̂, 0, 1).
 
+With ``input_transform=ANSCOMBE`` (a variance-stabilising input, as PMRID normalises the
+noise of small raw denoisers) the backbone sees ``A = 2 sqrt(max(e, 0) + 3/8)`` (times the
+constant :data:`ANSCOMBE_INPUT_SCALE`) in place of the photon-level map, where
+``e = photon_level * full_scale_dn`` is the state's photon count: its shot noise has unit
+variance whatever the gain, ratio and step. The residual branch then corrects ``A`` and is
+mapped back, ``R̂ -> ((A + R̂)^2 / 4 - 3/8) / s`` with ``s`` the state's electrons per raw_norm
+unit, so a correction of one unit means one standard deviation of shot noise at every noise
+level. (``s = sum|e| / sum|X_t|`` per image: exact, because the photon-level map is the state
+times one number per image.)
+
 Inputs of any size work: they are padded (reflect) to a multiple of ``backbone.stride`` and the
 output is cropped back. :class:`Prediction` is defined in :mod:`expodiff.nets.kinds` (torch-free,
 for :mod:`expodiff.config`) and re-exported here.
@@ -21,12 +31,20 @@ for :mod:`expodiff.config`) and re-exported here.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..defaults import ELD_FULL_SCALE_DN
 from ..diffusion.output import DenoiserOutput
-from ..kinds import Prediction
+from ..kinds import InputTransform, Prediction
+
+# The backbone sees A / 16: A spans ~1 (a few photons) to ~800 (raw_norm 1 at the lowest gains
+# trained), so A / 16 stays within the range of the state's own channel for typical scenes. The
+# residual correction is in units of A (one shot-noise standard deviation).
+ANSCOMBE_INPUT_SCALE = 1.0 / 16.0
 
 __all__ = ["Prediction", "DenoiserOutput", "ExposureDenoiser", "pad_to_multiple"]
 
@@ -61,6 +79,10 @@ class ExposureDenoiser(nn.Module):
         condition_on_photons: feed the photon-level map.
         condition_on_input: feed the original input ``X_T`` (the official ``concat_origin``).
         prediction: how the backbone's output becomes the prediction.
+        input_transform: NONE, or ANSCOMBE (the module docstring; needs
+            ``condition_on_photons``).
+        full_scale_dn: DN span of raw_norm 1 in the process's photon bookkeeping (the
+            photon-level map is electrons / ``full_scale_dn``).
 
     ``forward(state, photon_level, noisy=None)`` returns a :class:`DenoiserOutput`.
     DIRECT and RESIDUAL clip their output to ``[0, 1]`` with straight-through gradients;
@@ -75,10 +97,19 @@ class ExposureDenoiser(nn.Module):
         condition_on_photons: bool = True,
         condition_on_input: bool = False,
         prediction: Prediction = Prediction.FUSED,
+        input_transform: InputTransform = InputTransform.NONE,
+        full_scale_dn: float = ELD_FULL_SCALE_DN,
     ) -> None:
         super().__init__()
         if channels < 1:
             raise ValueError(f"channels must be >= 1, got {channels}")
+        input_transform = InputTransform(input_transform)
+        if input_transform is InputTransform.ANSCOMBE and not condition_on_photons:
+            raise ValueError("input_transform=anscombe needs condition_on_photons")
+        if not full_scale_dn > 0:
+            raise ValueError(f"full_scale_dn must be > 0, got {full_scale_dn}")
+        self.input_transform = input_transform
+        self.full_scale_dn = float(full_scale_dn)
         self.backbone = backbone
         self.channels = int(channels)
         self.condition_on_photons = bool(condition_on_photons)
@@ -135,8 +166,23 @@ class ExposureDenoiser(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"channels={self.channels}, condition_on_photons={self.condition_on_photons}, "
-            f"condition_on_input={self.condition_on_input}, prediction={self.prediction.value}"
+            f"condition_on_input={self.condition_on_input}, prediction={self.prediction.value}, "
+            f"input_transform={self.input_transform.value}"
         )
+
+    # ------------------------------------------------------------- anscombe
+    def _electrons_per_unit(self, state: Tensor, photon_level: Tensor) -> Tensor:
+        """``s``: the state's electrons per raw_norm unit, ``(B, 1, 1, 1)``.
+
+        An all-zero state (a tile of black-clipped pixels) carries no scale; its ``s`` is
+        infinite, so its residual branch predicts zero electrons, as the state says.
+        """
+        num = photon_level.abs().sum((1, 2, 3), keepdim=True) * self.full_scale_dn
+        den = state.abs().sum((1, 2, 3), keepdim=True)
+        return torch.where(den > 0, num / den.clamp_min(1e-30), torch.full_like(den, math.inf))
+
+    def _anscombe(self, photon_level: Tensor) -> Tensor:
+        return 2.0 * torch.sqrt((photon_level * self.full_scale_dn).clamp_min(0.0) + 0.375)
 
     # ---------------------------------------------------------------- forward
     def network_input(
@@ -156,7 +202,10 @@ class ExposureDenoiser(nn.Module):
         if self.condition_on_photons:
             if photon_level is None or photon_level.shape != state.shape:
                 raise ValueError("photon_level of the state's shape is required")
-            parts.append(photon_level)
+            if self.input_transform is InputTransform.ANSCOMBE:
+                parts.append(self._anscombe(photon_level) * ANSCOMBE_INPUT_SCALE)
+            else:
+                parts.append(photon_level)
         if self.condition_on_input:
             if noisy is None or noisy.shape != state.shape:
                 raise ValueError("condition_on_input needs noisy of the state's shape")
@@ -190,22 +239,31 @@ class ExposureDenoiser(nn.Module):
                 f"backbone returned {y.shape[1]} channels, {self.out_channels} expected"
             )
         y = y[..., :h, :w].float()
-        return self.head(y, state)
+        return self.head(y, state, photon_level)
 
-    def head(self, y: Tensor, state: Tensor) -> DenoiserOutput:
+    def _add_residual(self, state: Tensor, correction: Tensor, photon_level: Tensor | None):
+        """``X_t + R̂``, or its Anscombe-domain counterpart (module docstring)."""
+        if self.input_transform is InputTransform.NONE:
+            return state + correction
+        a = (self._anscombe(photon_level) + correction).clamp_min(0.0)
+        electrons = a.square() / 4.0 - 0.375
+        return electrons / self._electrons_per_unit(state, photon_level)
+
+    def head(self, y: Tensor, state: Tensor, photon_level: Tensor | None = None) -> DenoiserOutput:
         """Turn the backbone output into the prediction (Eq. 12 for FUSED).
 
         Args:
             y: backbone output cropped to the state's size ``(B, C_out, H, W)``.
             state: X_t ``(B, C, H, W)``.
+            photon_level: the photon-level map (needed by ``input_transform=anscombe``).
         """
         if self.prediction is Prediction.DIRECT:
             return DenoiserOutput(_clip_st(y))
         if self.prediction is Prediction.RESIDUAL:
-            return DenoiserOutput(_clip_st(state + y))
+            return DenoiserOutput(_clip_st(self._add_residual(state, y, photon_level)))
         c = self.channels
         mask = torch.sigmoid(y[:, :1])
         direct = y[:, 1 : 1 + c]
-        residual = (state + y[:, 1 + c :]).clamp(0.0, 1.0)
+        residual = self._add_residual(state, y[:, 1 + c :], photon_level).clamp(0.0, 1.0)
         fused = mask * direct.clamp(0.0, 1.0) + (1.0 - mask) * residual
         return DenoiserOutput(fused, mask=mask, direct=direct, residual=residual)

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..defaults import ELD_FULL_SCALE_DN
 from ..errors import ConfigError
-from ..kinds import Backbone, Prediction
+from ..kinds import Backbone, InputTransform, Prediction
 from .denoiser import ExposureDenoiser
 from .nafnet import NAFNet
 from .unet import SIDUNet
@@ -171,8 +172,15 @@ def preset_with_sizes(name: str, **sizes: int | tuple[int, ...] | list[int] | No
     return preset
 
 
-def build_backbone(preset: Preset, in_channels: int, out_channels: int) -> nn.Module:
-    """The plain image-to-image network of ``preset``."""
+def build_backbone(
+    preset: Preset, in_channels: int, out_channels: int, pool_size: int | None = None
+) -> nn.Module:
+    """The plain image-to-image network of ``preset``.
+
+    ``pool_size``: NAFNet's channel-attention window in input pixels (None: global pooling).
+    """
+    if pool_size is not None and preset.backbone is not Backbone.NAFNET:
+        raise ConfigError(f"pool_size applies to NAFNet presets, not {preset.name!r}")
     if preset.backbone is Backbone.UNET:
         widths = tuple(preset.width * 2**i for i in range(preset.depth))
         return SIDUNet(in_channels, out_channels, widths)
@@ -184,6 +192,7 @@ def build_backbone(preset: Preset, in_channels: int, out_channels: int) -> nn.Mo
             enc_blocks=preset.enc_blocks,
             middle_blocks=preset.middle_blocks,
             dec_blocks=preset.dec_blocks,
+            pool_size=pool_size,
         )
     raise ConfigError(f"unknown backbone {preset.backbone!r}")  # a new Backbone member
 
@@ -195,21 +204,27 @@ def denoiser_for_preset(
     condition_on_photons: bool = True,
     condition_on_input: bool = False,
     prediction: Prediction = Prediction.FUSED,
+    pool_size: int | None = None,
+    input_transform: InputTransform = InputTransform.NONE,
+    full_scale_dn: float = ELD_FULL_SCALE_DN,
 ) -> ExposureDenoiser:
     """An :class:`ExposureDenoiser` around ``preset``'s backbone (weights freshly initialised).
 
     Args:
         preset: the architecture (:func:`preset_with_sizes`).
         channels: packed raw planes (4 for Bayer, 9 for X-Trans).
-        condition_on_photons, condition_on_input, prediction: the wrapper's options
-            (:class:`ExposureDenoiser`).
+        condition_on_photons, condition_on_input, prediction, input_transform, full_scale_dn:
+            the wrapper's options (:class:`ExposureDenoiser`).
+        pool_size: NAFNet's channel-attention window (:func:`build_backbone`).
     """
     cin = ExposureDenoiser.in_channels_for(channels, condition_on_photons, condition_on_input)
     cout = ExposureDenoiser.out_channels_for(channels, prediction)
     return ExposureDenoiser(
-        build_backbone(preset, cin, cout),
+        build_backbone(preset, cin, cout, pool_size),
         channels,
         condition_on_photons=condition_on_photons,
         condition_on_input=condition_on_input,
         prediction=prediction,
+        input_transform=input_transform,
+        full_scale_dn=full_scale_dn,
     )

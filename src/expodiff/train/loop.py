@@ -106,7 +106,9 @@ class Trainer:
 
         cfg, seed = self.cfg, self.tcfg.seed
         torch.manual_seed(seed)  # identical initial weights on every rank
-        self.model = build_denoiser(cfg.model).to(self.device)
+        self.model = build_denoiser(cfg.model, full_scale_dn=cfg.noise.full_scale_dn).to(
+            self.device
+        )
         if self.tcfg.channels_last:
             self.model.to_channels_last(True)
         self.process = ExposureProcess(cfg.noise.full_scale_dn, cfg.diffusion.reexposure)
