@@ -71,3 +71,71 @@ def test_init_from_a_missing_model_through_the_cli(images, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(missing) in err[0] and "not found" in err[0]
     assert not (tmp_path / "run" / "model").exists()
+
+
+def _staged(images, tmp_path):
+    """A stage-1 config file and the argv of a stage-2 run that starts from it."""
+    from expodiff.config import dump_config
+    from train_helpers import CONFIGS, tiny_sets
+
+    stage1 = tmp_path / "stage1.yaml"
+    stage1.write_text(dump_config(tiny("pg-unet-ff", tmp_path / "s1", images, "name=s1")))
+    argv = ["train", "--config", str(CONFIGS / "pg-unet-ff.yaml")]
+    for s in [*tiny_sets("pg-unet-ff", tmp_path / "s2", images), f"train.init_from={stage1}"]:
+        argv += ["--set", s]
+    return stage1, argv
+
+
+def test_a_staged_recipe_trains_its_first_stage_first(images, tmp_path, capsys):
+    """init_from naming a config: a dry run trains nothing and says so; a run trains stage 1,
+    then stage 2 from stage 1's weights; a second run reuses stage 1's model."""
+    stage1, argv = _staged(images, tmp_path)
+    assert main([*argv, "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert "would train it first" in err and str(stage1) in err
+    assert not (tmp_path / "s1").exists() and not (tmp_path / "s2").exists()
+
+    assert main(argv) == 0
+    assert "train it first" in capsys.readouterr().err
+    first, _ = load_denoiser(tmp_path / "s1" / "model")
+    assert (tmp_path / "s2" / "model" / "config.yaml").is_file()
+    log = (tmp_path / "s2" / "config.yaml").read_text()
+    assert str(tmp_path / "s1" / "model") in log  # stage 2 records the model it started from
+
+    stamp = (tmp_path / "s1" / "model" / "model.safetensors").stat().st_mtime_ns
+    assert main([*argv, "--set", f"train.output_dir={tmp_path / 's2b'}"]) == 0
+    assert "using its model" in capsys.readouterr().err
+    assert (tmp_path / "s1" / "model" / "model.safetensors").stat().st_mtime_ns == stamp
+    again, _ = load_denoiser(tmp_path / "s1" / "model")
+    assert not _differs(first, again)
+
+
+def test_staged_config_errors_are_one_line(images, tmp_path, capsys):
+    _, argv = _staged(images, tmp_path)
+    missing = tmp_path / "nope.yaml"
+    assert main([*argv, "--set", f"train.init_from={missing}"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such config file" in err[0] and str(missing) in err[0]
+    same = tmp_path / "same.yaml"
+    from expodiff.config import dump_config
+
+    same.write_text(dump_config(tiny("pg-unet-ff", tmp_path / "s2", images)))
+    assert main([*argv, "--set", f"train.init_from={same}"]) != 0
+    assert "this run's own folder" in capsys.readouterr().err
+
+
+def test_the_shipped_default_recipe_dry_runs_on_a_fresh_clone(
+    data_dir, tmp_path, capsys, monkeypatch
+):
+    """configs/default.yaml from a clean checkout: stage 1's model does not exist yet."""
+    from train_helpers import CONFIGS
+
+    root = CONFIGS.parent
+    monkeypatch.chdir(root)
+    if (root / "runs" / "default-stage1" / "model").exists():
+        pytest.skip("runs/default-stage1/model exists here: not a fresh clone")
+    argv = ["train", "--config", "configs/default.yaml", "--dry-run"]
+    argv += ["--set", f"train.output_dir={tmp_path / 'out'}", "--set", "data.num_workers=0"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "would train it first" in captured.err and "dry run of default" in captured.out

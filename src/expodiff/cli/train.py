@@ -62,7 +62,26 @@ def _config(args: argparse.Namespace):
     return load_config(args.config, args.overrides)
 
 
-def run(args: argparse.Namespace) -> int:
+def _earlier_stage(cfg, args: argparse.Namespace, logger):
+    """Train the earlier stage a staged config starts from, when its model is missing.
+
+    Returns the config to train now, or the exit status of an interrupted earlier stage.
+    """
+    from ..train.stages import plan_stages, run_stages
+
+    plan = plan_stages(cfg, dry_run=args.dry_run)
+    if plan.note:
+        logger.info(plan.note)
+
+    def train_one(earlier, resume: bool) -> int:
+        sub = argparse.Namespace(**{**vars(args), "resume": resume, "stop_after": None})
+        return run(sub, config=earlier)
+
+    status = run_stages(plan, dry_run=args.dry_run, train_one=train_one)
+    return plan.config if status is None else status
+
+
+def run(args: argparse.Namespace, config=None) -> int:
     from ..train.distributed import shutdown_distributed
     from ..train.loop import Trainer
 
@@ -72,9 +91,14 @@ def run(args: argparse.Namespace) -> int:
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    cfg = _config(args)
+    cfg = _config(args) if config is None else config
     if args.stop_after is not None and args.stop_after < 1:
         raise ConfigError(f"--stop-after must be >= 1, got {args.stop_after}")
+    if not args.resume:
+        status = _earlier_stage(cfg, args, logger)
+        if isinstance(status, int):
+            return status
+        cfg = status
     trainer = Trainer(cfg, resume=args.resume)
     ctx = trainer.ctx
     try:
