@@ -35,6 +35,7 @@ from ..config import ExperimentConfig, dump_config
 from ..io.modelfiles import save_denoiser
 from ..kinds import TrainObjective
 from .checkpoint import TrainerState, capture_rng, optimizer_to_flat, save_checkpoint
+from .cputime import process_tree_cpu_seconds
 from .distributed import DistContext, init_distributed, shutdown_distributed, weights_digest
 from .objectives import noise2noise_loss, part_names, supervised_loss
 from .progress import RunProgress, RunState, TrainResult
@@ -122,10 +123,13 @@ class Trainer:
             self.noise = build_noise_model(cfg.noise)
         self.train_set, self.val_set = build_datasets(cfg.data, seed)
         self.start_step = 0
+        # The run's CPU time (this process and its data workers) over every session it ran in.
+        self.cpu_seconds_before = 0.0
+        self._cpu_at_start = process_tree_cpu_seconds()
         if self.resume_from is None and self.tcfg.init_from:
             init_weights(self.model, self.tcfg.init_from)
         if self.resume_from is not None:
-            self.start_step = restore_checkpoint(
+            restored = restore_checkpoint(
                 self.resume_from,
                 cfg,
                 model=self.model,
@@ -133,6 +137,8 @@ class Trainer:
                 generator=self.generator,
                 ctx=self.ctx,
             )
+            self.start_step = restored.step
+            self.cpu_seconds_before = float(restored.extra.get("cpu_seconds", 0.0))
         self.ddp_model: torch.nn.Module = wrap_ddp(self.model, self.ctx)
 
     def _loader(self, start_step: int) -> torch.utils.data.DataLoader:
@@ -214,12 +220,17 @@ class Trainer:
         progress.log_val(step, psnrs)
         return psnrs
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds of this rank's process tree over the whole run, resumes included."""
+        return self.cpu_seconds_before + process_tree_cpu_seconds() - self._cpu_at_start
+
     # ------------------------------------------------------------------ files
     def save(self, step: int) -> Path | None:
         """Collective: every rank contributes its RNG state, rank 0 writes the checkpoint."""
         tensors, meta = optimizer_to_flat(self.optimizer)
         rng = self.ctx.gather_objects(capture_rng(self.generator))
         state = TrainerState(step, tensors, meta, rng, world_size=self.ctx.world_size)
+        state.extra["cpu_seconds"] = self.cpu_seconds()
         path = None
         if self.ctx.is_main:
             path = save_checkpoint(
@@ -344,7 +355,8 @@ class Trainer:
         t, step = self.tcfg, state.step
         if step % t.log_every == 0 or step == end:
             state.last_loss, cols, rate, elapsed = window.flush(self.ctx.all_reduce_mean)
-            progress.log_train(step, lr, state.last_loss, cols, rate, elapsed)
+            cpu_hours = self.cpu_seconds() / 3600.0
+            progress.log_train(step, lr, state.last_loss, cols, rate, elapsed, cpu_hours)
         if _due(t.val_every, step, end):
             state.val_psnr = self._validate_and_log(step, progress)
         if _due(t.checkpoint_every, step, end):

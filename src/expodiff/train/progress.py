@@ -127,11 +127,12 @@ class RunProgress:
         parts: Sequence[float | None],
         it_per_s: float,
         elapsed_s: float,
+        cpu_hours: float,
     ) -> None:
         """One row of ``log.csv`` (and a log line when there is no bar)."""
         if self.runlog is None:
             return
-        self.runlog.train(step, lr, loss, parts, it_per_s, elapsed_s)
+        self.runlog.train(step, lr, loss, parts, it_per_s, elapsed_s, cpu_hours)
         if self.bar is None:  # no progress bar (e.g. a background run)
             log.info(
                 f"step {step}/{self.iterations}: loss {loss:.4g}, lr {lr:.1e}, {it_per_s:.3g} it/s"

@@ -138,7 +138,7 @@ class RunLog:
         self.part_names = list(part_names)
         self.train_csv = CsvLog(
             folder / "log.csv",
-            ["step", "lr", "loss", *self.part_names, "it_per_s", "elapsed_s"],
+            ["step", "lr", "loss", *self.part_names, "it_per_s", "elapsed_s", "cpu_hours"],
             resume_step=resume_step,
         )
         self.val_csv = CsvLog(
@@ -154,10 +154,15 @@ class RunLog:
         parts: Sequence[float | None],
         it_per_s: float,
         elapsed_s: float,
+        cpu_hours: float,
     ) -> None:
-        """One row of training statistics (``parts`` in the order of ``part_names``)."""
+        """One row of training statistics (``parts`` in the order of ``part_names``).
+
+        ``elapsed_s``: wall seconds of this session; ``cpu_hours``: CPU hours of the whole run
+        (every session, data workers included), the measure of its cost.
+        """
         cells = ["" if p is None else p for p in parts]
-        self.train_csv.write([step, lr, loss, *cells, it_per_s, elapsed_s])
+        self.train_csv.write([step, lr, loss, *cells, it_per_s, elapsed_s, cpu_hours])
         if self.writer is not None:
             self.writer.add_scalar("train/loss", loss, step)
             self.writer.add_scalar("train/lr", lr, step)

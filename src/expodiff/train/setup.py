@@ -22,7 +22,7 @@ from ..config import DataConfig, ExperimentConfig, TrainConfig
 from ..errors import ConfigError, ExpodiffError
 from ..io.modelfiles import check_state_dict
 from ..kinds import DatasetKind, TrainObjective
-from .checkpoint import load_checkpoint, optimizer_from_flat, restore_rng
+from .checkpoint import TrainerState, load_checkpoint, optimizer_from_flat, restore_rng
 from .distributed import DistContext
 from .resume import check_resume_config
 from .runlog import ignore_sigint
@@ -203,8 +203,9 @@ def restore_checkpoint(
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     ctx: DistContext,
-) -> int:
-    """Load a checkpoint into ``model``, ``optimizer`` and ``generator``; return its step.
+) -> TrainerState:
+    """Load a checkpoint into ``model``, ``optimizer`` and ``generator``; return its state
+    (the step, and ``extra``: the run's cumulative CPU seconds).
 
     With the world size the checkpoint was written by, this rank's generator continues bit
     for bit; with another, the generators are re-seeded (with a warning).
@@ -234,4 +235,4 @@ def restore_checkpoint(
             f"{path}: checkpoint is at step {state.step}, beyond train.iterations="
             f"{cfg.train.iterations}"
         )
-    return state.step
+    return state
