@@ -146,8 +146,34 @@ class DiffusionConfig:
     # counterpart of the official code's in-loop brightness match). Needs
     # input_consistency_sigma, which the trained model then also uses at inference.
     train_input_consistency: bool = False
+    # Inference: S chosen by the input's signal level, when no --steps is given: pairs
+    # [min_electrons, steps] with decreasing min_electrons, the last 0; an input whose mean
+    # photo-electrons per pixel reach a pair's minimum (the first such pair) gets its steps.
+    # Empty: always inference_steps.
+    steps_by_signal: tuple[tuple[float, int], ...] = ()
+
+    def steps_for_signal(self, electrons_per_pixel: float) -> int:
+        """S for an input of ``electrons_per_pixel`` mean photo-electrons (the rule above)."""
+        for minimum, steps in self.steps_by_signal:
+            if electrons_per_pixel >= minimum:
+                return int(steps)
+        return int(self.inference_steps)
 
     def __post_init__(self) -> None:
+        rule = self.steps_by_signal
+        if rule:
+            minima = [float(m) for m, _ in rule]
+            if any(not math.isfinite(m) or m < 0 for m in minima) or minima != sorted(
+                set(minima), reverse=True
+            ):
+                raise ValueError(
+                    "steps_by_signal minima must be finite, >= 0 and strictly decreasing, "
+                    f"got {minima}"
+                )
+            if minima[-1] != 0:
+                raise ValueError(f"steps_by_signal must end with minimum 0, got {minima[-1]:g}")
+            if any(int(s) != s or not 1 <= s <= 50 for _, s in rule):
+                raise ValueError(f"steps_by_signal steps must be integers 1-50, got {rule}")
         sigma = self.input_consistency_sigma
         if sigma is not None and not (sigma > 0 and math.isfinite(sigma)):
             raise ValueError(f"input_consistency_sigma must be finite and > 0 or null, got {sigma}")

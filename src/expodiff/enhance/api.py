@@ -165,7 +165,10 @@ def _denoise(
     """``(mean, std over samples, steps)``; the clipped input itself when passed through."""
     if gain is None:
         return inp.packed_norm.clamp(0.0, 1.0), None, 0
-    steps = int(opts.steps) if opts.steps is not None else loaded.inference_steps
+    if opts.steps is not None:
+        steps = int(opts.steps)
+    else:
+        steps = loaded.steps_for_input(inp.packed_norm, gain.system_gain)
     sigma = loaded.input_consistency_sigma if opts.consistency is None else opts.consistency
     mean, std = run_samples(
         loaded,

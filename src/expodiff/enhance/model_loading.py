@@ -88,6 +88,12 @@ def default_model_path() -> Path | None:
     return None
 
 
+def mean_electrons(mean_norm: float, system_gain: float, full_scale_dn: float) -> float:
+    """Mean photo-electrons per pixel of a dark input whose mean raw_norm is ``mean_norm``
+    (K in DN per electron on the ``full_scale_dn`` scale): its signal level."""
+    return float(mean_norm) * float(full_scale_dn) / float(system_gain)
+
+
 def trained_gain_range(config: ExperimentConfig) -> tuple[float, float]:
     """The range of K (model scale) the config trained on: ``noise.gain_range`` for the ELD
     range sampling, else the span of its cameras' calibrated ``[gain_min, gain_max]``."""
@@ -134,6 +140,20 @@ class EnhanceModel:
     @property
     def inference_steps(self) -> int:
         return int(self.config.diffusion.inference_steps)
+
+    def steps_for_input(self, dark_norm: torch.Tensor, system_gain: float) -> int:
+        """S for a dark input: the model's ``diffusion.steps_by_signal`` rule (its
+        ``inference_steps`` when it has none) at the input's mean photo-electrons per pixel.
+
+        Args:
+            dark_norm: the dark input's packed raw_norm, before the ratio is applied.
+            system_gain: K on :attr:`full_scale_dn`'s scale.
+        """
+        diffusion = self.config.diffusion
+        if not diffusion.steps_by_signal:
+            return int(diffusion.inference_steps)
+        mean = float(dark_norm.clamp(0.0, 1.0).mean())
+        return diffusion.steps_for_signal(mean_electrons(mean, system_gain, self.full_scale_dn))
 
     @property
     def input_consistency_sigma(self) -> float | None:

@@ -1,0 +1,62 @@
+"""diffusion.steps_by_signal: the sampler's S chosen by the input's signal level."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from expodiff.config import DiffusionConfig, load_config
+
+
+def test_the_rule_picks_by_mean_electrons():
+    d = DiffusionConfig(inference_steps=2, steps_by_signal=((200.0, 1), (20.0, 2), (0.0, 3)))
+    assert [d.steps_for_signal(e) for e in (1e4, 200.0, 199.9, 20.0, 5.0, 0.0)] == [
+        1,
+        1,
+        2,
+        2,
+        3,
+        3,
+    ]
+    assert DiffusionConfig(inference_steps=2).steps_for_signal(5.0) == 2
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (((20.0, 1), (200.0, 2), (0.0, 3)), "strictly decreasing"),
+        (((200.0, 1), (20.0, 2)), "must end with minimum 0"),
+        (((200.0, 1), (0.0, 0)), "integers 1-50"),
+        (((float("nan"), 1), (0.0, 2)), "finite"),
+    ],
+)
+def test_bad_rules_are_refused(rule, message):
+    with pytest.raises(ValueError, match=message):
+        DiffusionConfig(steps_by_signal=rule)
+
+
+def test_a_model_with_a_rule_enhances_with_the_steps_it_picks(model_dir, tmp_path):
+    """Through the API: a bright and a dark input of one model get different S; --steps wins."""
+    import shutil
+
+    from expodiff.config import dump_config
+    from expodiff.enhance import enhance
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    cfg = load_config(folder / "config.yaml")
+    rule = ((50.0, 1), (0.0, 3))
+    cfg = dataclasses.replace(
+        cfg, diffusion=dataclasses.replace(cfg.diffusion, steps_by_signal=rule)
+    )
+    (folder / "config.yaml").write_text(dump_config(cfg))
+    g = torch.Generator().manual_seed(0)
+    bright = torch.rand(4, 16, 16, generator=g) * 0.02 + 0.01  # K = 1: ~150-460 electrons
+    dark = bright / 100.0
+    kw = {"model": folder, "ratio": 10.0, "system_gain": 1.0, "seed": 0}
+    assert enhance(bright, **kw).steps == 1
+    assert enhance(dark, **kw).steps == 3
+    assert enhance(dark, steps=2, **kw).steps == 2
+    assert load_config(folder / "config.yaml").diffusion.steps_by_signal == rule
