@@ -79,6 +79,18 @@ def assert_exif(path: Path, expected: dict) -> None:
         assert expected["description"] in exif[0x010E]
 
 
+def dng_tags(path: Path) -> dict:
+    """exifread's tags of a DNG output, after checking the photographic ones sit in the EXIF
+    IFD (where EXIF and Adobe's DNG Converter place them), not in IFD 0."""
+    with open(path, "rb") as fh:
+        tags = exifread.process_file(fh, details=False)
+    for name in ("ExposureTime", "FNumber", "ISOSpeedRatings", "DateTimeOriginal", "FocalLength"):
+        assert f"Image {name}" not in tags
+    assert str(tags["EXIF ExifVersion"]) == "0232"
+    assert str(tags["Image Software"]) == "expodiff"
+    return tags
+
+
 def assert_srgb_icc(path: Path) -> None:
     with tifffile.TiffFile(path) as tif:
         icc = tif.pages.first.tags["InterColorProfile"].value
@@ -165,11 +177,12 @@ def test_develop_dng_keeps_exif(raw_dir, tmp_path, capsys):
     out = tmp_path / "k.dng"
     code, _, err = run_cli(capsys, "develop", raw_dir / KODAK, "-o", out)
     assert code == 0, err
-    with open(out, "rb") as fh:
-        tags = exifread.process_file(fh, details=False)
-    assert str(tags["Image DateTimeOriginal"]) == KODAK_EXIF["date"]
-    assert str(tags["Image FNumber"]) == "31/5" and str(tags["Image FocalLength"]) == "37"
-    assert str(tags["Image ExposureTime"]) == "87/20000"
+    tags = dng_tags(out)
+    assert str(tags["EXIF DateTimeOriginal"]) == KODAK_EXIF["date"]
+    assert str(tags["Image DateTime"]) == KODAK_EXIF["date"]
+    assert str(tags["EXIF FNumber"]) == "31/5" and str(tags["EXIF FocalLength"]) == "37"
+    assert str(tags["EXIF ExposureTime"]) == "87/20000"
+    assert str(tags["EXIF ISOSpeedRatings"]) == "84"
     assert str(tags["Image Make"]) == KODAK_EXIF["make"]
     frame = read_raw(out)
     assert (frame.iso, frame.exposure_time) == (84, Fraction(87, 20000))
@@ -226,10 +239,10 @@ def test_enhance_outputs_carry_exif_and_crop(tmp_path, capsys, fmt):
             sizes = raw.sizes
         assert (sizes.crop_left_margin, sizes.crop_top_margin) == (4, 2)
         assert (sizes.crop_width, sizes.crop_height) == (84, 60)
-        with open(out, "rb") as fh:
-            tags = exifread.process_file(fh, details=False)
-        assert str(tags["Image DateTimeOriginal"]) == expected["date"]
-        assert str(tags["Image FNumber"]) == "4" and str(tags["Image FocalLength"]) == "35"
+        tags = dng_tags(out)
+        assert str(tags["EXIF DateTimeOriginal"]) == expected["date"]
+        assert str(tags["EXIF FNumber"]) == "4" and str(tags["EXIF FocalLength"]) == "35"
+        assert str(tags["EXIF ExposureTime"]) == "5" and str(tags["EXIF ISOSpeedRatings"]) == "3200"
         assert "100x brighter" in str(tags["Image ImageDescription"])
         frame = read_raw(out)
         assert (frame.orientation, frame.exposure_time, frame.iso) == (6, Fraction(5), 3200)

@@ -1,13 +1,18 @@
-"""Writing a raw mosaic as a DNG that LibRaw, darktable and Lightroom open as a raw file.
+"""Writing a raw mosaic as a DNG that LibRaw, darktable, RawTherapee and Lightroom open as a raw
+file, and that ``exiftool -validate`` passes without a warning.
 
-Uses pidng's uncompressed writer (one tile holding the whole image; 10, 12 or 16 bits per
-sample: these read back bit-exactly through LibRaw, pidng's 14-bit and compressed modes do
-not). Tags written, beyond pidng's DNGVersion 1.4 / backward version 1.0:
+The file structure comes from :mod:`expodiff.io.tiff`: one uncompressed raw image in IFD 0,
+in strips, 10, 12 (packed, most significant bits first, as DNG stores them) or 16 bits per
+sample; the photographic tags in an EXIF IFD, as the EXIF specification and Adobe's DNG
+Converter place them. Tags written:
 
 ==========================  ==============================================================
 tag                         value
 ==========================  ==============================================================
-PhotometricInterpretation   32803 (CFA), one sample per pixel
+*IFD 0*
+NewSubfileType              0 (the main image)
+DNGVersion / BackwardVersion  1.4.0.0 / 1.0.0.0
+PhotometricInterpretation   32803 (CFA), one sample per pixel, Compression 1 (none)
 CFARepeatPatternDim         2x2 (Bayer) or 6x6 (X-Trans, canonical phase)
 CFAPattern / CFAPlaneColor  the source layout, planes R=0, G=1, B=2; CFALayout 1
 BlackLevelRepeatDim         the CFA period; BlackLevel per photosite of one period
@@ -17,15 +22,19 @@ ColorMatrix1                XYZ -> camera (:func:`~expodiff.io.isp.cam_xyz_from_
 CalibrationIlluminant1      21 (D65)
 Make, Model                 when known; UniqueCameraModel ``"make model"`` or ``"expodiff"``
 Orientation                 the frame's TIFF orientation
-ExposureTime                the exact fraction (TIFF RATIONAL)
-ISOSpeedRatings (0x8827)    ISO rounded to an integer, at most 65535 (EXIF's convention)
-DateTimeOriginal, DateTime  with a ``metadata``: when the source was taken
-FNumber, FocalLength        with a ``metadata``: the source's (TIFF/EP tags in IFD 0)
-LensModel (0xA434)          with a ``metadata``: the source's lens
-ImageDescription, Software  with a ``metadata``: how the file was made; ``expodiff``
+Software                    ``expodiff`` (with a ``metadata``: its ``software``)
+ImageDescription, DateTime  with a ``metadata``: how the file was made; when the source was
+                            taken
 DefaultCropOrigin/Size      with a ``metadata``: the source's default crop (the part of the
                             image meant to be shown; a Blackmagic DNG's last columns are
                             dark and outside it)
+*EXIF IFD*
+ExifVersion                 0232
+ExposureTime                the exact fraction (RATIONAL)
+ISOSpeedRatings (0x8827)    ISO rounded to an integer, at most 65535 (EXIF's convention)
+DateTimeOriginal            with a ``metadata``: when the source was taken
+FNumber, FocalLength        with a ``metadata``: the source's
+LensModel (0xA434)          with a ``metadata``: the source's lens
 ==========================  ==============================================================
 
 :func:`write_frame_dng` passes the frame's :func:`~expodiff.io.metadata.photo_metadata`.
@@ -43,6 +52,7 @@ import torch
 
 from ..raw import CFAPattern, cfa_period
 from ..sensor import SensorSpec
+from . import tiff
 from .atomic import atomic_output, check_output_path
 from .isp import cam_xyz_from_colour_matrix
 from .metadata import PhotoMetadata, photo_metadata
@@ -56,23 +66,28 @@ DNG_EXTENSIONS = (".dng",)
 DNG_BITS = (10, 12, 16)
 _D65 = 21  # EXIF LightSource / DNG CalibrationIlluminant code
 _CFA_COLOUR = {"R": 0, "G": 1, "B": 2}
-# Largest denominator of the rationals written: exact for simple fractions (1/30 s, 2/3),
-# within 1e-12 of any other value of order 1.
-_MAX_DENOMINATOR = 2**20
 # dcraw's identify() (and so LibRaw) treats an image narrower or shorter than this as no raw.
 _LIBRAW_MIN_SIDE = 22
 
-
-def _rational(value: float | Fraction) -> tuple[int, int]:
-    """A Fraction as it is when it fits 32 bits; a float as the closest fraction with a
-    denominator of at most 2**20 (so 2/3 and 1/30 come out exact)."""
-    if isinstance(value, Fraction) and value.denominator < 2**32:
-        pass
-    else:
-        value = Fraction(value).limit_denominator(_MAX_DENOMINATOR)
-    if abs(value.numerator) >= 2**31:
-        raise ValueError(f"{float(value)} does not fit a TIFF rational")
-    return value.numerator, value.denominator
+# TIFF 6.0 tags of IFD 0.
+_NEW_SUBFILE_TYPE, _IMAGE_WIDTH, _IMAGE_LENGTH, _BITS_PER_SAMPLE = 0x00FE, 0x0100, 0x0101, 0x0102
+_COMPRESSION, _PHOTOMETRIC, _IMAGE_DESCRIPTION, _MAKE = 0x0103, 0x0106, 0x010E, 0x010F
+_MODEL, _STRIP_OFFSETS, _ORIENTATION, _SAMPLES_PER_PIXEL = 0x0110, 0x0111, 0x0112, 0x0115
+_ROWS_PER_STRIP, _STRIP_BYTE_COUNTS, _PLANAR_CONFIGURATION = 0x0116, 0x0117, 0x011C
+_SOFTWARE, _DATETIME, _EXIF_IFD = 0x0131, 0x0132, 0x8769
+# TIFF/EP tags of IFD 0.
+_CFA_REPEAT_PATTERN_DIM, _CFA_PATTERN = 0x828D, 0x828E
+# DNG 1.4 tags of IFD 0.
+_DNG_VERSION, _DNG_BACKWARD_VERSION, _UNIQUE_CAMERA_MODEL = 0xC612, 0xC613, 0xC614
+_CFA_PLANE_COLOR, _CFA_LAYOUT, _BLACK_LEVEL_REPEAT_DIM = 0xC616, 0xC617, 0xC619
+_BLACK_LEVEL, _WHITE_LEVEL, _DEFAULT_CROP_ORIGIN = 0xC61A, 0xC61D, 0xC61F
+_DEFAULT_CROP_SIZE, _COLOR_MATRIX_1, _AS_SHOT_NEUTRAL, _CALIBRATION_ILLUMINANT_1 = (
+    0xC620, 0xC621, 0xC628, 0xC65A,
+)  # fmt: skip
+# EXIF 2.32 tags of the EXIF IFD.
+_EXPOSURE_TIME, _F_NUMBER, _ISO, _EXIF_VERSION = 0x829A, 0x829D, 0x8827, 0x9000
+_DATETIME_ORIGINAL, _FOCAL_LENGTH, _LENS_MODEL = 0x9003, 0x920A, 0xA434
+_CFA_PHOTOMETRIC = 32803  # PhotometricInterpretation of a colour filter array (TIFF/EP)
 
 
 def _cfa_colours(cfa: CFAPattern) -> list[int]:
@@ -134,8 +149,6 @@ def write_dng(
     Returns:
         The written path.
     """
-    from pidng.dng import Tag
-
     path = check_output_path(path, overwrite=overwrite, extensions=DNG_EXTENSIONS)
     mosaic = _checked_mosaic(mosaic_dn, sensor, bits)
     h, w = mosaic.shape
@@ -145,18 +158,26 @@ def write_dng(
     matrix = np.eye(3) if colour_matrix is None else np.asarray(colour_matrix, np.float64)
     cam_xyz = cam_xyz_from_colour_matrix(matrix)
 
-    tags = _layout_tags(h, w, sensor.cfa, bits, orientation)
-    _set_level_tags(tags, sensor)
-    tags.set(Tag.AsShotNeutral, [_rational(n) for n in neutral])
-    tags.set(Tag.ColorMatrix1, [_rational(v) for v in cam_xyz.ravel()])
-    tags.set(Tag.CalibrationIlluminant1, _D65)
-    _set_camera_tags(tags, make, model, iso, exposure_time)
-    tags.set(Tag.Software, metadata.software if metadata is not None else "expodiff")
+    ifd0 = _layout_tags(h, w, sensor.cfa, bits, orientation)
+    ifd0 |= _level_tags(sensor)
+    ifd0[_AS_SHOT_NEUTRAL] = tiff.rational(*neutral)
+    ifd0[_COLOR_MATRIX_1] = tiff.srational(*cam_xyz.ravel())
+    ifd0[_CALIBRATION_ILLUMINANT_1] = tiff.short(_D65)
+    ifd0[_SOFTWARE] = tiff.string(metadata.software if metadata is not None else "expodiff")
+    ifd0 |= _camera_tags(make, model)
+    exif = {_EXIF_VERSION: tiff.undefined(b"0232")} | _exposure_tags(iso, exposure_time)
     if metadata is not None:
-        _set_photo_tags(tags, metadata, h, w)
-    data = _encode(tags, mosaic)
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        tmp.write_bytes(data)
+        photo_ifd0, photo_exif = _photo_tags(metadata, h, w)
+        ifd0 |= photo_ifd0
+        exif |= photo_exif
+    ifd0[_EXIF_IFD] = exif
+    packed = _pack_rows(mosaic, bits)
+    chunks = tiff.strips(packed)
+    ifd0[_ROWS_PER_STRIP] = tiff.long(chunks[0].nbytes // packed.shape[1])
+    with atomic_output(path, overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
+        tiff.write_tiff(
+            fh, ifd0, chunks, offsets_tag=_STRIP_OFFSETS, byte_counts_tag=_STRIP_BYTE_COUNTS
+        )
     return path
 
 
@@ -187,6 +208,28 @@ def _checked_mosaic(mosaic_dn, sensor: SensorSpec, bits: int) -> np.ndarray:
     return mosaic
 
 
+def _pack_rows(mosaic: np.ndarray, bits: int) -> np.ndarray:
+    """The samples as DNG stores them uncompressed, one row of bytes per mosaic row:
+    16 bits little-endian (the file's byte order); 12 and 10 bits packed most significant
+    bit first (2 samples in 3 bytes, 4 samples in 5 bytes)."""
+    if bits == 16:
+        return np.ascontiguousarray(mosaic, dtype="<u2").view(np.uint8)
+    m = mosaic.astype(np.uint16)
+    if bits == 12:
+        a, b = m[:, 0::2], m[:, 1::2]
+        groups = [a >> 4, ((a & 0xF) << 4) | (b >> 8), b & 0xFF]
+    else:
+        a, b, c, d = m[:, 0::4], m[:, 1::4], m[:, 2::4], m[:, 3::4]
+        groups = [
+            a >> 2,
+            ((a & 0x3) << 6) | (b >> 4),
+            ((b & 0xF) << 4) | (c >> 6),
+            ((c & 0x3F) << 2) | (d >> 8),
+            d & 0xFF,
+        ]
+    return np.stack(groups, axis=-1).astype(np.uint8).reshape(m.shape[0], -1)
+
+
 def _as_shot_neutral(white_balance: Sequence[float]) -> list[float]:
     """AsShotNeutral (R, G, B relative to green) of the as-shot gains (R, Gr, B, Gb)."""
     gains = [float(g) for g in white_balance]
@@ -197,97 +240,87 @@ def _as_shot_neutral(white_balance: Sequence[float]) -> list[float]:
 
 
 def _layout_tags(height: int, width: int, cfa: CFAPattern, bits: int, orientation: int):
-    """New pidng ``DNGTags`` with the image's size, one tile, orientation and CFA layout."""
-    from pidng.defs import PhotometricInterpretation
-    from pidng.dng import DNGTags, Tag
-
+    """IFD 0's image structure: size, samples, orientation, CFA layout, DNG version."""
     period = cfa_period(cfa)
-    tags = DNGTags()
-    tags.set(Tag.ImageWidth, width)
-    tags.set(Tag.ImageLength, height)
-    tags.set(Tag.TileWidth, width)
-    tags.set(Tag.TileLength, height)
-    tags.set(Tag.Orientation, int(orientation))
-    tags.set(Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array)
-    tags.set(Tag.SamplesPerPixel, 1)
-    tags.set(Tag.BitsPerSample, bits)
-    tags.set(Tag.PlanarConfiguration, 1)
-    tags.set(Tag.CFARepeatPatternDim, [period, period])
-    tags.set(Tag.CFAPattern, _cfa_colours(cfa))
-    tags.set(Tag.CFAPlaneColor, [0, 1, 2])
-    tags.set(Tag.CFALayout, 1)
-    return tags
+    return {
+        _NEW_SUBFILE_TYPE: tiff.long(0),
+        _IMAGE_WIDTH: tiff.long(width),
+        _IMAGE_LENGTH: tiff.long(height),
+        _BITS_PER_SAMPLE: tiff.short(bits),
+        _COMPRESSION: tiff.short(1),
+        _PHOTOMETRIC: tiff.short(_CFA_PHOTOMETRIC),
+        _ORIENTATION: tiff.short(int(orientation)),
+        _SAMPLES_PER_PIXEL: tiff.short(1),
+        _PLANAR_CONFIGURATION: tiff.short(1),
+        _CFA_REPEAT_PATTERN_DIM: tiff.short(period, period),
+        _CFA_PATTERN: tiff.byte(*_cfa_colours(cfa)),
+        _DNG_VERSION: tiff.byte(1, 4, 0, 0),
+        _DNG_BACKWARD_VERSION: tiff.byte(1, 0, 0, 0),
+        _CFA_PLANE_COLOR: tiff.byte(0, 1, 2),
+        _CFA_LAYOUT: tiff.short(1),
+    }
 
 
-def _set_level_tags(tags, sensor: SensorSpec) -> None:
+def _level_tags(sensor: SensorSpec) -> dict:
     """BlackLevel per photosite of one CFA period (rounded) and WhiteLevel."""
-    from pidng.dng import Tag, Type
-
     if sensor.cfa is CFAPattern.XTRANS and len(set(sensor.black_level)) > 1:
         # LibRaw keeps a 6x6 black pattern aside and reports only its common part.
         raise ValueError("an X-Trans DNG needs one black level for all colour planes")
     period = cfa_period(sensor.cfa)
     black_tile = sensor.mosaic_black().round().to(torch.int64).flatten().tolist()
-    tags.set(Tag.BlackLevelRepeatDim, [period, period])
-    tags.set(Tag.BlackLevel, black_tile)
-    white_tag = Tag.WhiteLevel if sensor.white_level < 2**16 else (50717, Type.Long)
-    tags.set(white_tag, int(round(sensor.white_level)))
+    if min(black_tile) < 0:
+        raise ValueError(f"black levels must be >= 0, got {sensor.black_level}")
+    return {
+        _BLACK_LEVEL_REPEAT_DIM: tiff.short(period, period),
+        _BLACK_LEVEL: tiff.unsigned(*black_tile),
+        _WHITE_LEVEL: tiff.unsigned(int(round(sensor.white_level))),
+    }
 
 
-def _set_camera_tags(
-    tags,
-    make: str | None,
-    model: str | None,
-    iso: float | None,
-    exposure_time: Fraction | float | None,
-) -> None:
-    """Make, Model, UniqueCameraModel, ExposureTime and ISO (the ones that are known)."""
-    from pidng.dng import Tag
-
+def _camera_tags(make: str | None, model: str | None) -> dict:
+    """Make, Model (the ones that are known) and UniqueCameraModel."""
+    tags = {}
     if make:
-        tags.set(Tag.Make, str(make))
+        tags[_MAKE] = tiff.string(make)
     if model:
-        tags.set(Tag.Model, str(model))
-    unique = " ".join(p for p in (make, model) if p) or "expodiff"
-    tags.set(Tag.UniqueCameraModel, unique)
+        tags[_MODEL] = tiff.string(model)
+    tags[_UNIQUE_CAMERA_MODEL] = tiff.string(" ".join(p for p in (make, model) if p) or "expodiff")
+    return tags
+
+
+def _exposure_tags(iso: float | None, exposure_time: Fraction | float | None) -> dict:
+    """The EXIF IFD's ExposureTime and ISO (the ones that are known)."""
+    tags = {}
     if exposure_time is not None:
-        tags.set(Tag.ExposureTime, [_rational(exposure_time)])
+        tags[_EXPOSURE_TIME] = tiff.rational(exposure_time)
     if iso is not None and iso > 0:
-        tags.set(Tag.PhotographicSensitivity, min(int(round(iso)), 65535))
+        tags[_ISO] = tiff.short(min(int(round(iso)), 65535))
+    return tags
 
 
-def _encode(tags, mosaic: np.ndarray) -> bytes:
-    """The DNG file's bytes: pidng's uncompressed writer, in memory."""
-    from pidng.core import RAW2DNG
-
-    writer = RAW2DNG()
-    writer.options(tags, path="", compress=False)
-    return bytes(writer.convert(mosaic, filename=""))
-
-
-def _set_photo_tags(tags, meta: PhotoMetadata, height: int, width: int) -> None:
-    """The ``metadata`` rows of the module table."""
-    from pidng.dng import Tag, Type
-
+def _photo_tags(meta: PhotoMetadata, height: int, width: int) -> tuple[dict, dict]:
+    """The ``metadata`` rows of the module table: ``(IFD 0 tags, EXIF IFD tags)``."""
+    ifd0, exif = {}, {}
     if meta.datetime_original:
-        tags.set(Tag.DateTimeOriginal, meta.datetime_original)
-        tags.set(Tag.DateTime, meta.datetime_original)
+        exif[_DATETIME_ORIGINAL] = tiff.string(meta.datetime_original)
+        ifd0[_DATETIME] = tiff.string(meta.datetime_original)
     if meta.f_number is not None:
-        tags.set(Tag.FNumber, [_rational(meta.f_number)])
+        exif[_F_NUMBER] = tiff.rational(meta.f_number)
     if meta.focal_length is not None:
-        tags.set(Tag.FocalLength, [_rational(meta.focal_length)])
+        exif[_FOCAL_LENGTH] = tiff.rational(meta.focal_length)
     if meta.lens_model:
-        tags.set((0xA434, Type.Ascii), meta.lens_model)
+        exif[_LENS_MODEL] = tiff.string(meta.lens_model)
     if meta.description:
-        tags.set(Tag.ImageDescription, meta.description)
+        ifd0[_IMAGE_DESCRIPTION] = tiff.string(meta.description)
     if meta.default_crop is not None:
         x, y, w, h = meta.default_crop
         if not (0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= width and y + h <= height):
             raise ValueError(
                 f"default crop {meta.default_crop} is outside the {width}x{height} image"
             )
-        tags.set(Tag.DefaultCropOrigin, [x, y])
-        tags.set(Tag.DefaultCropSize, [w, h])
+        ifd0[_DEFAULT_CROP_ORIGIN] = tiff.unsigned(x, y)
+        ifd0[_DEFAULT_CROP_SIZE] = tiff.unsigned(w, h)
+    return ifd0, exif
 
 
 def write_frame_dng(

@@ -8,17 +8,18 @@ failure never leaves a partial file and never clobbers an existing one without
 * PNG, 8-bit: Pillow. PNG, 16-bit: a small encoder here (Pillow cannot write 16-bit RGB):
   IHDR, zlib-compressed scanlines with the *Sub* filter, IEND. Both carry an ``sRGB`` chunk
   (perceptual intent) and, given a :class:`~expodiff.io.metadata.PhotoMetadata`, the source's
-  EXIF in an ``eXIf`` chunk.
-* TIFF: tifffile, RGB, deflate-compressed with the horizontal predictor, with an sRGB ICC
-  profile (``InterColorProfile``, Pillow's ImageCms; when Pillow lacks LittleCMS the EXIF
-  ``ColorSpace = 1`` alone says sRGB) and the EXIF: Make, Model, DateTime, Orientation,
-  Software, ImageDescription in the image's IFD, the rest in an EXIF IFD appended after
-  tifffile has written the image (:func:`_append_exif_ifd`).
+  EXIF in an ``eXIf`` chunk (:func:`image_exif`).
+* TIFF: baseline RGB TIFF through :mod:`expodiff.io.tiff`: uncompressed strips (the
+  compressions ``exiftool -validate`` accepts for TIFF, LZW and PackBits, would need an extra
+  codec package; Deflate is not among them), 72 dpi, an sRGB ICC profile
+  (``InterColorProfile``, UNDEFINED, from Pillow's ImageCms; when Pillow lacks LittleCMS the
+  EXIF ``ColorSpace = 1`` alone says sRGB) and the EXIF: Make, Model, DateTime, Orientation,
+  Software, ImageDescription in IFD 0, the rest in an EXIF IFD.
 
-The EXIF of an image output (:func:`image_exif`): Make, Model, Orientation **1** (the pixels
-are already rotated for display), Software, DateTime and ImageDescription; EXIF IFD:
-ExposureTime, FNumber, ISOSpeedRatings, DateTimeOriginal, FocalLength, LensModel,
-ColorSpace 1 (sRGB), ExifVersion 0232.
+The EXIF of an image output (:func:`image_exif`; strings in UTF-8): Make, Model, Orientation
+**1** (the pixels are already rotated for display), Software, DateTime and ImageDescription;
+EXIF IFD: ExposureTime, FNumber, ISOSpeedRatings, DateTimeOriginal, FocalLength, LensModel,
+ColorSpace 1 (sRGB), ExifVersion 0232, FlashpixVersion 0100 (both required by EXIF).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import tiff
 from .atomic import atomic_output, check_output_path
 from .dng import DNG_EXTENSIONS, write_dng, write_frame_dng
 from .isp import orient
@@ -78,36 +80,55 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 
 # EXIF tag numbers (EXIF 2.32 / TIFF 6.0).
-_IMAGE_DESCRIPTION, _MAKE, _MODEL, _ORIENTATION = 0x010E, 0x010F, 0x0110, 0x0112
-_SOFTWARE, _DATETIME, _EXIF_IFD, _ICC_PROFILE = 0x0131, 0x0132, 0x8769, 0x8773
+_IMAGE_WIDTH, _IMAGE_LENGTH, _BITS_PER_SAMPLE, _COMPRESSION = 0x0100, 0x0101, 0x0102, 0x0103
+_PHOTOMETRIC, _IMAGE_DESCRIPTION, _MAKE, _MODEL = 0x0106, 0x010E, 0x010F, 0x0110
+_STRIP_OFFSETS, _ORIENTATION, _SAMPLES_PER_PIXEL, _ROWS_PER_STRIP = 0x0111, 0x0112, 0x0115, 0x0116
+_STRIP_BYTE_COUNTS, _X_RESOLUTION, _Y_RESOLUTION = 0x0117, 0x011A, 0x011B
+_PLANAR_CONFIGURATION, _RESOLUTION_UNIT, _SOFTWARE, _DATETIME = 0x011C, 0x0128, 0x0131, 0x0132
+_EXIF_IFD, _ICC_PROFILE = 0x8769, 0x8773
 _EXPOSURE_TIME, _F_NUMBER, _ISO, _EXIF_VERSION = 0x829A, 0x829D, 0x8827, 0x9000
-_DATETIME_ORIGINAL, _FOCAL_LENGTH, _COLOUR_SPACE, _LENS_MODEL = 0x9003, 0x920A, 0xA001, 0xA434
+_DATETIME_ORIGINAL, _FOCAL_LENGTH, _FLASHPIX_VERSION = 0x9003, 0x920A, 0xA000
+_COLOUR_SPACE, _LENS_MODEL = 0xA001, 0xA434
 _SRGB_COLOUR_SPACE = 1
-
-
-def _ifd_rational(value: Fraction):
-    from PIL.TiffImagePlugin import IFDRational
-
-    value = Fraction(value).limit_denominator(2**31 - 1)
-    return IFDRational(value.numerator, value.denominator)
+_RGB, _NO_COMPRESSION, _INCH, _DPI = 2, 1, 2, 72
+# The TIFF type of each EXIF tag written (EXIF 2.32, table 4 and 7).
+_TAG_ENTRY = {
+    _IMAGE_DESCRIPTION: tiff.string, _MAKE: tiff.string, _MODEL: tiff.string,
+    _ORIENTATION: tiff.short, _SOFTWARE: tiff.string, _DATETIME: tiff.string,
+    _EXPOSURE_TIME: tiff.rational, _F_NUMBER: tiff.rational, _ISO: tiff.short,
+    _EXIF_VERSION: tiff.undefined, _DATETIME_ORIGINAL: tiff.string,
+    _FOCAL_LENGTH: tiff.rational, _FLASHPIX_VERSION: tiff.undefined,
+    _COLOUR_SPACE: tiff.short, _LENS_MODEL: tiff.string,
+}  # fmt: skip
 
 
 def _exif_ifd_tags(meta: PhotoMetadata) -> dict[int, object]:
-    """The EXIF IFD's tags of an image output (see the module docstring)."""
-    tags: dict[int, object] = {_EXIF_VERSION: b"0232", _COLOUR_SPACE: _SRGB_COLOUR_SPACE}
+    """The EXIF IFD's tags of an image output (see the module docstring); rationals as
+    Fractions."""
+    tags: dict[int, object] = {
+        _EXIF_VERSION: b"0232",
+        _FLASHPIX_VERSION: b"0100",
+        _COLOUR_SPACE: _SRGB_COLOUR_SPACE,
+    }
     if meta.exposure_time is not None and meta.exposure_time > 0:
-        tags[_EXPOSURE_TIME] = _ifd_rational(meta.exposure_time)
+        tags[_EXPOSURE_TIME] = Fraction(meta.exposure_time)
     if meta.f_number is not None:
-        tags[_F_NUMBER] = _ifd_rational(meta.f_number)
+        tags[_F_NUMBER] = Fraction(meta.f_number)
     if meta.iso is not None and meta.iso > 0:
         tags[_ISO] = min(int(round(meta.iso)), 65535)
     if meta.datetime_original:
         tags[_DATETIME_ORIGINAL] = meta.datetime_original
     if meta.focal_length is not None:
-        tags[_FOCAL_LENGTH] = _ifd_rational(meta.focal_length)
+        tags[_FOCAL_LENGTH] = Fraction(meta.focal_length)
     if meta.lens_model:
         tags[_LENS_MODEL] = meta.lens_model
     return tags
+
+
+def _tiff_entries(tags: dict[int, object]) -> dict[int, tiff.Entry]:
+    """EXIF tags (as :func:`_exif_ifd_tags` and :func:`_image_ifd_tags` give them) as TIFF
+    entries of the types EXIF names."""
+    return {tag: _TAG_ENTRY[tag](value) for tag, value in tags.items()}
 
 
 def _image_ifd_tags(meta: PhotoMetadata) -> dict[int, object]:
@@ -124,15 +145,17 @@ def _image_ifd_tags(meta: PhotoMetadata) -> dict[int, object]:
     return tags
 
 
-def image_exif(meta: PhotoMetadata):
-    """The EXIF of a PNG/TIFF output as a Pillow ``Image.Exif`` (IFD0 + EXIF IFD)."""
-    from PIL import Image
+def _exif_entries(meta: PhotoMetadata) -> tiff.Ifd:
+    """IFD 0's EXIF entries of an image output, with the EXIF IFD as a sub-IFD."""
+    ifd0 = _tiff_entries(_image_ifd_tags(meta))
+    ifd0[_EXIF_IFD] = _tiff_entries(_exif_ifd_tags(meta))
+    return ifd0
 
-    exif = Image.Exif()
-    for tag, value in _image_ifd_tags(meta).items():
-        exif[tag] = value
-    exif.get_ifd(_EXIF_IFD).update(_exif_ifd_tags(meta))
-    return exif
+
+def image_exif(meta: PhotoMetadata) -> bytes:
+    """The EXIF of an image output as TIFF-structured bytes (IFD 0 + EXIF IFD), what a PNG's
+    ``eXIf`` chunk holds."""
+    return tiff.exif_bytes(_exif_entries(meta))
 
 
 @functools.cache
@@ -164,41 +187,6 @@ def crop_for_display(image: np.ndarray, meta: PhotoMetadata | None) -> np.ndarra
         raise ValueError(f"image {image.shape[:2]} is not the oriented raw size {mask.shape}")
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     return image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-
-
-def _png_exif(meta: PhotoMetadata) -> bytes:
-    """The ``eXIf`` chunk's data: the TIFF-structured EXIF without ``Exif\\0\\0``."""
-    data = image_exif(meta).tobytes()
-    return data[6:] if data.startswith(b"Exif\x00\x00") else data
-
-
-# tifffile refuses to write the ExifIFD pointer itself, so it writes this unassigned tag (sorted
-# right after 34665, before the ICC profile's 34675), which _append_exif_ifd renames.
-_EXIF_PLACEHOLDER = 34666
-
-
-def _append_exif_ifd(path: Path, meta: PhotoMetadata) -> None:
-    """Append the EXIF IFD to a TIFF that tifffile wrote with a zero placeholder tag, and turn
-    that entry into the ``ExifIFD`` pointer to it."""
-    import tifffile
-    from PIL.TiffImagePlugin import ImageFileDirectory_v2
-
-    with tifffile.TiffFile(path) as tif:
-        byteorder = tif.byteorder
-        entry = tif.pages.first.tags[_EXIF_PLACEHOLDER]
-        entry_offset, value_offset = entry.offset, entry.valueoffset
-    prefix = b"II" if byteorder == "<" else b"MM"
-    ifd = ImageFileDirectory_v2(prefix=prefix)
-    for tag, value in _exif_ifd_tags(meta).items():
-        ifd[tag] = value
-    with open(path, "r+b") as fh:
-        end = fh.seek(0, 2)
-        start = end + (end % 2)  # IFDs start on a word boundary
-        fh.write(b"\x00" * (start - end) + ifd.tobytes(start))
-        fh.seek(entry_offset)
-        fh.write(struct.pack(byteorder + "H", _EXIF_IFD))  # same type (LONG) and count (1)
-        fh.seek(value_offset)
-        fh.write(struct.pack(byteorder + "I", start))
 
 
 def encode_png16(rgb16: np.ndarray, exif: bytes | None = None) -> bytes:
@@ -261,13 +249,13 @@ def write_image(
     pixels = quantise(array, bits)
     with atomic_output(path, overwrite=overwrite) as tmp:
         if path.suffix.lower() in PNG_EXTENSIONS:
-            exif = _png_exif(metadata) if metadata is not None else None
+            exif = image_exif(metadata) if metadata is not None else None
             if bits == 8:
                 from PIL import Image, PngImagePlugin
 
                 info = PngImagePlugin.PngInfo()
                 info.add(b"sRGB", b"\x00")  # perceptual rendering intent
-                extra = {"exif": image_exif(metadata)} if metadata is not None else {}
+                extra = {"exif": exif} if exif is not None else {}
                 Image.fromarray(pixels).save(tmp, format="PNG", pnginfo=info, **extra)
             else:
                 tmp.write_bytes(encode_png16(pixels, exif))
@@ -277,33 +265,32 @@ def write_image(
 
 
 def _write_tiff(path: Path, pixels: np.ndarray, metadata: PhotoMetadata | None) -> None:
-    import tifffile
-
+    """A baseline RGB TIFF of ``(H, W, 3)`` uint8/uint16 ``pixels`` (see the module docstring)."""
+    h, w, _ = pixels.shape
+    bits = pixels.dtype.itemsize * 8
+    ifd0: tiff.Ifd = {
+        _IMAGE_WIDTH: tiff.long(w),
+        _IMAGE_LENGTH: tiff.long(h),
+        _BITS_PER_SAMPLE: tiff.short(bits, bits, bits),
+        _COMPRESSION: tiff.short(_NO_COMPRESSION),
+        _PHOTOMETRIC: tiff.short(_RGB),
+        _SAMPLES_PER_PIXEL: tiff.short(3),
+        _X_RESOLUTION: tiff.rational(_DPI),
+        _Y_RESOLUTION: tiff.rational(_DPI),
+        _PLANAR_CONFIGURATION: tiff.short(1),
+        _RESOLUTION_UNIT: tiff.short(_INCH),
+        _SOFTWARE: tiff.string("expodiff"),
+    }
     icc = srgb_icc_profile()
-    extratags: list[tuple] = []
     if icc is not None:
-        extratags.append((_ICC_PROFILE, "B", len(icc), icc, True))
-    description = None
+        ifd0[_ICC_PROFILE] = tiff.undefined(icc)
     if metadata is not None:
-        ifd0 = _image_ifd_tags(metadata)
-        description = ifd0.pop(_IMAGE_DESCRIPTION, None)
-        ifd0.pop(_SOFTWARE)
-        for tag, value in sorted(ifd0.items()):
-            if isinstance(value, str):
-                extratags.append((tag, "s", 0, value, True))
-            else:
-                extratags.append((tag, "H", 1, int(value), True))
-        extratags.append((_EXIF_PLACEHOLDER, "I", 1, 0, True))  # see _append_exif_ifd
-    tifffile.imwrite(
-        path,
-        pixels,
-        photometric="rgb",
-        compression="zlib",
-        predictor=True,
-        software=metadata.software if metadata is not None else "expodiff",
-        description=description,
-        metadata=None,
-        extratags=extratags,
-    )
-    if metadata is not None:
-        _append_exif_ifd(path, metadata)
+        ifd0 |= _exif_entries(metadata)
+    rows = np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder("<"))
+    rows = rows.view(np.uint8).reshape(h, -1)
+    chunks = tiff.strips(rows)
+    ifd0[_ROWS_PER_STRIP] = tiff.long(chunks[0].nbytes // rows.shape[1])
+    with open(path, "wb") as fh:
+        tiff.write_tiff(
+            fh, ifd0, chunks, offsets_tag=_STRIP_OFFSETS, byte_counts_tag=_STRIP_BYTE_COUNTS
+        )
