@@ -19,7 +19,7 @@ from cli_helpers import run_cli
 from enhance_helpers import save_tiny_model
 from expodiff.io.dng import write_dng
 from expodiff.io.isp import orient
-from expodiff.io.metadata import PhotoMetadata, photo_metadata, read_photo_tags
+from expodiff.io.metadata import PhotoMetadata, photo_metadata, read_exif, read_photo_tags
 from expodiff.io.rawio import read_raw
 from expodiff.io.writers import crop_for_display, srgb_icc_profile, write_image
 from expodiff.sensor import SensorSpec
@@ -145,6 +145,41 @@ def test_write_image_tags(tmp_path, name, bits):
         assert_srgb_icc(plain)
         with tifffile.TiffFile(plain) as tif:
             assert "ExifTag" not in tif.pages.first.tags
+
+
+@pytest.mark.parametrize(
+    ("name", "bits"), [("o.png", 8), ("o.png", 16), ("o.tif", 8), ("o.tif", 16), ("o.dng", 16)]
+)
+def test_our_reader_reads_every_output_kind(tmp_path, name, bits):
+    """io.metadata (what `expodiff info` and the next run's auto ratio use) reads back what
+    each output kind records, a lens name beyond ASCII included (stored as UTF-8)."""
+    meta = PhotoMetadata(
+        make="FUJIFILM",
+        model="X-T3",
+        iso=640,
+        exposure_time=Fraction(1, 3),
+        datetime_original="2023:11:30 18:45:12",
+        f_number=Fraction(7, 5),
+        focal_length=Fraction(23),
+        lens_model="XF23mm F1.4 R – Zeiss-Ü",
+        description="expodiff enhance: 8x brighter",
+    )
+    if name.endswith(".dng"):
+        mosaic = np.full((24, 24), 900, np.uint16)
+        out = write_dng(
+            tmp_path / name, mosaic, SensorSpec.uniform(800, 16383), make=meta.make,
+            model=meta.model, iso=meta.iso, exposure_time=meta.exposure_time, metadata=meta,
+        )  # fmt: skip
+    else:
+        out = write_image(tmp_path / name, np.zeros((8, 6, 3)), bits=bits, metadata=meta)
+    tags = read_photo_tags(out)
+    assert (tags.datetime_original, tags.f_number, tags.focal_length, tags.lens_model) == (
+        meta.datetime_original, meta.f_number, meta.focal_length, meta.lens_model,
+    )  # fmt: skip
+    exif = read_exif(out)
+    assert (exif.make, exif.model, exif.iso) == ("FUJIFILM", "X-T3", 640)
+    assert exif.exposure_time == Fraction(1, 3)
+    assert exif.is_dng == name.endswith(".dng")
 
 
 def test_srgb_profile_is_available():

@@ -100,6 +100,29 @@ def test_tiff_round_trip(tmp_path, bits):
     assert tifffile.imread(write_image(tmp_path / "b.tiff", image)).dtype == np.uint16
 
 
+@pytest.mark.parametrize("bits", [8, 16])
+def test_tiff_of_several_strips_reads_back_in_tifffile_and_pillow(tmp_path, bits):
+    """An image over 1 MB is written in several strips; libtiff-style readers and Pillow
+    read the same pixels (a baseline, uncompressed RGB TIFF)."""
+    import tifffile
+    from PIL import Image
+
+    image = _image(h=700, w=640, seed=1)  # 16-bit: 3840 bytes a row, 273 rows a strip
+    path = write_image(tmp_path / "big.tif", image, bits=bits)
+    expected = quantise(image, bits)
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        assert len(page.dataoffsets) == (3 if bits == 16 else 2)
+        assert page.compression == 1 and page.photometric == 2
+        np.testing.assert_array_equal(page.asarray(), expected)
+    with Image.open(path) as pil:
+        pil.load()
+        if bits == 8:
+            np.testing.assert_array_equal(np.asarray(pil), expected)
+        else:  # Pillow opens 16-bit RGB TIFFs as 8-bit: its high bytes
+            assert pil.size == (640, 700)
+
+
 def test_quantise_rounds_and_clips():
     values = np.array([[[-0.5, 0.0, 0.5], [1.0, 2.0, 1 / 255 * 0.49]]])
     np.testing.assert_array_equal(quantise(values, 8), [[[0, 0, 128], [255, 255, 0]]])
@@ -183,6 +206,21 @@ def test_dng_round_trip_synthetic(tmp_path, cfa, bits):
         assert raw.raw_type == rawpy.RawType.Flat
         assert raw.raw_pattern.shape == ((6, 6) if cfa is CFAPattern.XTRANS else (2, 2))
         assert raw.sizes.flip == 6
+
+
+@pytest.mark.parametrize("bits", [10, 12, 16])
+def test_dng_of_several_strips_round_trip(tmp_path, bits):
+    """A mosaic over 1 MB (as stored) is written in several strips; LibRaw reads it back
+    bit for bit, the packed 10 and 12 bits included."""
+    import tifffile
+
+    top = 2**bits - 1
+    mosaic = np.random.default_rng(bits).integers(0, top + 1, (1400, 1024)).astype(np.uint16)
+    path = write_dng(tmp_path / "big.dng", mosaic, SensorSpec.uniform(0, top), bits=bits)
+    with tifffile.TiffFile(path) as tif:
+        # rows of 1280, 1536 or 2048 bytes; strips of 819, 682 or 512 rows
+        assert len(tif.pages.first.dataoffsets) == {10: 2, 12: 3, 16: 3}[bits]
+    np.testing.assert_array_equal(read_raw(path).mosaic, mosaic)
 
 
 def test_dng_without_optional_metadata(tmp_path):

@@ -227,6 +227,8 @@ def write_tiff(
         raise ValueError("ifd0 must not hold the chunk location tags; write_tiff sets them")
     _check_tags(ifd0)
     counts = [memoryview(c).nbytes for c in chunks]
+    if sum(counts) > _MAX_OFFSET:
+        raise ValueError(f"{sum(counts)} bytes of image data do not fit a classic TIFF (4 GiB)")
     ifd = dict(ifd0)
     # Placeholders of the final size: the IFD's layout does not depend on their values.
     ifd[offsets_tag] = long(*[0] * len(counts))
