@@ -1,0 +1,92 @@
+"""Does the enhanced image depend on how the frame is cut into tiles?
+
+A withheld photograph (``Photos:val``) is upscaled to a full 12-megapixel frame (4256 x 2848,
+packed 1424 x 2128), unprocessed to a clean raw frame, darkened with calibrated Sony A7S2 noise
+(ISO 3200, x100) and enhanced at S = 1 (one network evaluation: no random re-exposure) with the
+default tiling and with ``tile=0`` (one evaluation of the whole frame). Prints the largest and
+the mean absolute difference of the two results in raw_norm and their PSNR against the clean
+frame, per model. A network whose receptive field fits inside the tiles' margins gives the same
+result both ways up to float rounding; NAFNet's global channel attention does not.
+
+    .venv/bin/python benchmarks/tile_agreement.py --model default \\
+        --model local=training/default-local/model
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+FRAME = (4256, 2848)  # mosaic pixels of a 12.1 MP frame (Sony A7S II)
+
+
+def dark_frame(image: str | None, ratio: float, iso: int, seed: int):
+    """``(photo name, clean packed raw_norm, dark RawFrame)``: a 12 MP frame of a val photo."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from expodiff.data.base import list_files, set_part_of_index
+    from expodiff.data.unprocess import unprocess
+    from expodiff.data.unprocess_dataset import IMAGE_SUFFIXES
+    from expodiff.enhance.darken import darken_frame
+    from expodiff.enhance.gain import resolve_camera_profile
+    from expodiff.io.frame import frame_from_mosaic
+    from expodiff.paths import data_root
+    from expodiff.raw import CFAPattern, unpack
+    from expodiff.sensor import SensorSpec
+
+    photos = list_files(data_root() / "clean" / "Photos", IMAGE_SUFFIXES, "image")
+    val = [p for i, p in enumerate(photos) if set_part_of_index(i) == "val"]
+    path = next(p for p in val if image is None or p.name == image)
+    with Image.open(path) as im:
+        rgb = np.asarray(im.convert("RGB").resize(FRAME, Image.Resampling.BICUBIC))
+    srgb = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0
+    cfa = CFAPattern.RGGB
+    packed = unprocess(srgb, colour_matrix=np.eye(3), white_balance=(2.0, 1.0, 1.6), cfa=cfa)
+    profile = resolve_camera_profile("SonyA7S2")
+    sensor = SensorSpec.uniform(profile.black_level, profile.white_level, cfa)
+    mosaic = sensor.denormalize_mosaic(unpack(packed, cfa)).numpy()
+    mosaic = np.clip(np.rint(mosaic), 0, sensor.white_level).astype(np.uint16)
+    clean = frame_from_mosaic(mosaic, sensor, make="expodiff", model="tile test", iso=100.0)
+    dark = darken_frame(
+        clean, ratio=ratio, profile=profile, iso=iso, generator=torch.Generator().manual_seed(seed)
+    )
+    return path.name, clean.packed_norm().clamp(0, 1), dark
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", action="append", default=[], metavar="NAME[=PATH]")
+    p.add_argument("--image", default=None, help="a Photos:val file name (default: the first)")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    import torch
+
+    import expodiff
+    from expodiff.eval.metrics import psnr
+
+    torch.set_num_threads(args.threads)
+    name, clean, dark = dark_frame(args.image, ratio=100.0, iso=3200, seed=0)
+    print(f"{name} upscaled to {FRAME[0]} x {FRAME[1]}, Sony A7S2 ISO 3200 x100, S = 1")
+    for spec in args.model or ["default"]:
+        label, _, path = spec.partition("=")
+        model = path or label
+        out = {}
+        for tile in (None, 0):
+            t0 = time.perf_counter()
+            res = expodiff.enhance(dark, model=model, ratio=100.0, steps=1, seed=0, tile=tile)
+            out[tile] = (res.raw_norm, time.perf_counter() - t0)
+        diff = (out[None][0] - out[0][0]).abs()
+        print(
+            f"{label}: max |tiled - untiled| {diff.max():.2e}, mean {diff.mean():.2e} (raw_norm); "
+            f"PSNR tiled {psnr(out[None][0], clean):.2f} dB, untiled {psnr(out[0][0], clean):.2f}"
+            f" dB; {out[None][1]:.1f} s tiled, {out[0][1]:.1f} s untiled"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
