@@ -322,7 +322,8 @@ def build_set(
 # ------------------------------------------------------------------------------ methods
 def model_stamp(path: Path | None, args: Sequence[str] = ()) -> str:
     """SHA-256 (first 16 hex digits) of a model folder's weights (None: the packaged default),
-    and of the extra ``expodiff enhance`` arguments when there are any."""
+    then of its config.yaml (8 digits), and of the extra ``expodiff enhance`` arguments when
+    there are any."""
     from expodiff.enhance.model_loading import packaged_model_path
     from expodiff.io.modelfiles import file_sha256
 
@@ -331,6 +332,9 @@ def model_stamp(path: Path | None, args: Sequence[str] = ()) -> str:
     if not weights:
         raise SystemExit(f"heldout: no weights (*.safetensors, *.pt) in {folder}")
     stamp = file_sha256(weights[0])[:16]
+    config = folder / "config.yaml"
+    if config.is_file():  # the config says how the weights are run (steps, rules)
+        stamp += "-" + file_sha256(config)[:8]
     if args:
         stamp += "-" + hashlib.sha256(" ".join(args).encode()).hexdigest()[:8]
     return stamp
@@ -857,7 +861,7 @@ def main(argv: Sequence[str] | None = None, log=print) -> str:
                 raise SystemExit(f"heldout: unknown method {method!r}")
         log(f"heldout: {image} done ({time.perf_counter() - t0:.0f} s)")
     csv_dir, results = results, {}
-    for m in [*models, *BASELINES]:
+    for m in [m for m in [*models, *BASELINES] if m in wanted]:
         rows = _read_csv(csv_dir / f"{m}.csv")
         stamp = model_stamp(models[m], extra[m]) if m in models else None
         results[m] = {k: r for k, r in rows.items() if stamp is None or r["stamp"] == stamp}
