@@ -352,3 +352,59 @@ def test_frames_with_their_own_black_levels():
                 )
             ]
         )
+
+
+def test_calibrate_frames_of_different_sizes_is_one_line(tmp_path, capsys):
+    """Frames of one ISO in two sizes (a crop mode, say) are refused, naming both sizes."""
+    rng = np.random.default_rng(7)
+    folder = tmp_path / "sizes"
+    write_frames(folder, rng, isos=(400, 1600), darks=2, size=32)
+    write_frames(tmp_path / "small", rng, isos=(400,), darks=0, size=24)
+    for p in (tmp_path / "small").iterdir():
+        p.rename(folder / f"small_{p.name}")
+    code = main(["calibrate", str(folder), "-o", str(tmp_path / "p.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("expodiff: error: ")
+    assert "differ in size" in err and "32 x 32" in err and "24 x 24: small_IMG_400_0.dng" in err
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_calibrate_saturated_flats_say_clipped(tmp_path, capsys):
+    """Flat fields at the white level: the error says they are clipped, not 'too narrow'."""
+    from expodiff.io.writers import write_dng
+    from expodiff.sensor import SensorSpec
+
+    rng = np.random.default_rng(8)
+    folder = tmp_path / "saturated"
+    write_frames(folder, rng, isos=(400, 1600), darks=2, size=32)
+    sensor = SensorSpec(BLACK, WHITE, CFA)
+    for j in range(2):  # ISO 1600's flats replaced by frames clipped at white
+        write_dng(
+            folder / f"IMG_1600_{j}.dng",
+            make_mosaic(rng, 1600, 40000.0, 32, 32),
+            sensor,
+            make="Acme",
+            model="Test Cam",
+            iso=1600,
+            exposure_time=1 / 100,
+            overwrite=True,
+        )
+    code = main(["calibrate", str(folder), "-o", str(tmp_path / "p.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "ISO 1600: every flat pair is clipped at the white level" in err
+    assert "IMG_1600_0.dng / IMG_1600_1.dng" in err and "darker" in err
+
+
+def test_partly_clipped_flats_warn():
+    """One of two flat levels clipped: K is fitted on the other, with a warning naming it."""
+    rng = np.random.default_rng(9)
+    flats = [frame(make_mosaic(rng, 1600, 3000.0), 1600, FrameKind.FLAT, f"ok{j}") for j in (0, 1)]
+    flats += [
+        frame(make_mosaic(rng, 1600, 40000.0), 1600, FrameKind.FLAT, f"white{j}") for j in (0, 1)
+    ]
+    darks = [frame(make_mosaic(rng, 1600), 1600, FrameKind.DARK) for _ in range(2)]
+    dark = estimate_dark_stats(darks)
+    with pytest.warns(UserWarning, match=r"white0 / white1 clipped at the white level"):
+        gain = estimate_gain(flats, colour_bias=dark.colour_bias, dark_points=dark.pair_points)
+    assert gain.system_gain == pytest.approx(true_values(1600)["k"], rel=0.05)

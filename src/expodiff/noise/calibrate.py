@@ -167,8 +167,8 @@ def _group_by_iso(
     """Check the frame set and sort it by ISO, then kind (dark / flat).
 
     Raises:
-        CalibrationError: no frames, mixed CFA layouts, an ISO lacking darks or flats, or a
-            single ISO.
+        CalibrationError: no frames, mixed CFA layouts, frames of different sizes, an ISO
+            lacking darks or flats, or a single ISO.
     """
     if not frames:
         raise CalibrationError("no calibration frames")
@@ -176,6 +176,18 @@ def _group_by_iso(
     if len(layouts) != 1:
         names = ", ".join(sorted(c.value for c in layouts))
         raise CalibrationError(f"frames differ in CFA layout ({names}); calibrate one sensor")
+    sizes: dict[tuple[int, ...], list[str]] = defaultdict(list)
+    for f in frames:
+        sizes[np.shape(f.mosaic)].append(f.name or "a frame")
+    if len(sizes) != 1:
+        listing = "; ".join(
+            f"{w} x {h}: {names[0]}" + (f" (+{len(names) - 1} more)" if len(names) > 1 else "")
+            for (h, w), names in sizes.items()
+        )
+        raise CalibrationError(
+            f"frames differ in size ({listing}); calibrate frames of one sensor size (the "
+            "flat pairs and dark shading compare them pixel by pixel)"
+        )
     by_iso: dict[float, dict[FrameKind, list[CalibrationFrame]]] = defaultdict(
         lambda: {FrameKind.DARK: [], FrameKind.FLAT: []}
     )

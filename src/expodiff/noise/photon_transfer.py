@@ -91,6 +91,7 @@ def estimate_gain(
         )
     bias = np.zeros(4) if colour_bias is None else np.asarray(colour_bias, dtype=np.float64)
     points = []
+    clipped_pairs: list[str] = []  # pairs with a channel left out for clipping at white
     for a, b in pairs:
         pa, pb = a.packed_above_black(), b.packed_above_black()
         limit = SATURATION_FRACTION * a.range_dn
@@ -98,10 +99,31 @@ def estimate_gain(
         for c in range(4):
             mean = 0.5 * (float(pa[c].mean()) + float(pb[c].mean())) - float(bias[c])
             clipped = bool(np.any(pa[c] >= white_above[c]) or np.any(pb[c] >= white_above[c]))
-            if mean <= 0 or mean > limit or clipped:
+            if clipped or mean > limit:
+                name = " / ".join(f.name for f in (a, b) if f.name) or "a flat pair"
+                if name not in clipped_pairs:
+                    clipped_pairs.append(name)
+                continue
+            if mean <= 0:
                 continue
             points.append((mean, float((pa[c] - pb[c]).var(ddof=1)) / 2.0))
     signal = [m for m, _ in points]
+    if clipped_pairs:
+        shown = ", ".join(clipped_pairs[:3]) + (
+            f" (+{len(clipped_pairs) - 3} more)" if len(clipped_pairs) > 3 else ""
+        )
+        if not signal:
+            raise CalibrationError(
+                f"ISO {iso:g}: every flat pair is clipped at the white level or within "
+                f"{100 * (1 - SATURATION_FRACTION):g} % of it ({shown}); clipping hides the "
+                "photon noise: shoot the flats darker (shorter exposure)"
+            )
+        warnings.warn(
+            f"ISO {iso:g}: flat pair(s) {shown} clipped at the white level or within "
+            f"{100 * (1 - SATURATION_FRACTION):g} % of it in some channels; those channels are "
+            "left out of the photon-transfer fit",
+            stacklevel=2,
+        )
     if not signal or max(signal) < 2.0 * min(signal) and not dark_points:
         raise CalibrationError(
             f"ISO {iso:g}: the flat pairs give too narrow a range of signal levels to fit K "
