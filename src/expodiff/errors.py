@@ -38,3 +38,23 @@ class DataError(ExpodiffError):
 
 class NoiseModelError(ConfigError, ValueError):
     """An invalid noise-model setting (unknown preset/component, bad range)."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line naming the path(s) of a failed file-system call and what went wrong.
+
+    Names that are not valid UTF-8 are shown with replacement characters.
+    """
+    import os
+
+    reason = exc.strerror or str(exc)
+    names = [n for n in (exc.filename, exc.filename2) if n is not None]
+    if not names:
+        return reason
+    shown = " -> ".join(
+        os.fsdecode(n).encode("utf-8", "replace").decode("utf-8")
+        if isinstance(n, (str, bytes))
+        else str(n)
+        for n in names
+    )
+    return f"{shown}: {reason}"

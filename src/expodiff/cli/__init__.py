@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .. import __version__
-from ..errors import ExpodiffError
+from ..errors import ExpodiffError, describe_os_error
+from .streams import GuardedStdout, fill_closed_standard_descriptors, stdout_failure_message
 
 # Subcommand modules, in the order `expodiff --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -67,8 +68,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``expodiff`` console script; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Entry point of the ``expodiff`` console script; returns the exit code.
+
+    Standard output is a :class:`~expodiff.cli.streams.GuardedStdout` while the command runs:
+    a reader that went away ends the printing quietly, any other failed write to it is one
+    error line at the end and a non-zero exit, and neither stops the command's work.
+    """
+    if argv is None:
+        argv = sys.argv[1:]
+        fill_closed_standard_descriptors()
+    stdout = GuardedStdout(sys.stdout)
+    real_stdout, sys.stdout = sys.stdout, stdout
+    exit_request: SystemExit | None = None
+    try:
+        try:
+            code = _run(list(argv))
+        except SystemExit as exc:  # --help, --version and usage errors
+            exit_request = exc
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        stdout.flush()
+    finally:
+        sys.stdout = real_stdout
+    if stdout.failure is not None and not stdout.broken_pipe:
+        print(f"expodiff: error: {stdout_failure_message(stdout.failure)}", file=sys.stderr)
+        code = code or 2
+    if exit_request is not None:
+        raise SystemExit(code)
+    return code
+
+
+def _run(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
@@ -81,6 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"expodiff: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # The file system said no (a name too long, no permission, a full disk, a folder
+        # where a file was expected): the user's environment, not a bug.
+        if args.debug:
+            raise
+        print(f"expodiff: error: {describe_os_error(exc)}", file=sys.stderr)
+        return ExpodiffError.exit_code
     except KeyboardInterrupt:
         if args.debug:
             raise

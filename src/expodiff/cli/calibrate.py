@@ -71,7 +71,10 @@ def read_folder(folder: Path):
         raise InputFileError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise InputFileError(f"{folder}: not a folder (pass the folder holding the frames)")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    try:
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    except OSError as exc:
+        raise InputFileError(f"{folder}: cannot read the folder ({exc.strerror})") from None
     frames, cameras, skipped = [], {}, []
     for path in files:
         try:

@@ -13,6 +13,9 @@ from ..enhance.limits import MAX_RATIO, MAX_STEPS, MIN_RATIO
 from ..errors import ExpodiffError, OutputFileError
 from .arguments import cfa_pattern, integer_at_least, non_negative_float, positive_float
 
+# The summary of an output that appeared while this run was working on it.
+_WRITTEN_MEANWHILE = "skipped: written meanwhile by another run"
+
 
 def _ratio(text: str) -> str | float:
     if text.strip().lower() == "auto":
@@ -256,8 +259,10 @@ def run(args: argparse.Namespace) -> int:
             line = f"{job.source} -> {job.output}: exists, skipped (--overwrite to redo)"
             # flushed: one line per write (the ranks of torchrun share stdout)
             print(f"{ranks.prefix}{line}", flush=True)
-    failures = _enhance_jobs(pending, args, single, ranks) if pending else 0
-    counts = FolderCounts(len(pending) - failures, len(mine) - len(pending), failures)
+    failures, meanwhile = _enhance_jobs(pending, args, single, ranks) if pending else (0, 0)
+    counts = FolderCounts(
+        len(pending) - failures - meanwhile, len(mine) - len(pending) + meanwhile, failures
+    )
     total = total_counts(counts, ranks)
     if ranks.rank > 0:
         return 0  # rank 0 reports the total and the exit status
@@ -276,13 +281,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _enhance_jobs(pending, args: argparse.Namespace, single: bool, ranks) -> int:
+def _enhance_jobs(pending, args: argparse.Namespace, single: bool, ranks) -> tuple[int, int]:
     """Enhance ``pending`` jobs on this rank's device; returns how many failed (a single
-    output file's failure is raised)."""
+    output file's failure is raised) and how many outputs another process (a second
+    ``expodiff enhance`` into the same folder) wrote meanwhile, which are skipped."""
     from tqdm import tqdm
 
     from ..devices import resolve_device
     from ..enhance.model_loading import load_model
+    from ..errors import describe_os_error
+    from ..io.atomic import OutputExistsError
 
     # auto/cuda: cuda:LOCAL_RANK under torchrun (cuda:0 alone), else the CPU.
     device = resolve_device(args.device, ranks.local_rank)
@@ -295,7 +303,7 @@ def _enhance_jobs(pending, args: argparse.Namespace, single: bool, ranks) -> int
     def report(line: str) -> None:
         tqdm.write(f"{ranks.prefix}{line}", file=sys.stderr)
 
-    failures = 0
+    failures = meanwhile = 0
     # disable=None: tqdm draws only when stderr is a terminal (logs and pipes stay clean);
     # under torchrun only rank 0 draws (the ranks share the terminal).
     disable = True if args.quiet or ranks.rank > 0 else None
@@ -303,6 +311,10 @@ def _enhance_jobs(pending, args: argparse.Namespace, single: bool, ranks) -> int
         pending, desc="files", unit="file", disable=disable if len(pending) > 1 else True
     )
     for job in files_bar:
+        if not args.overwrite and job.done():
+            meanwhile += 1
+            tqdm.write(f"{ranks.prefix}{job.source} -> {job.output}: {_WRITTEN_MEANWHILE}")
+            continue
         start = time.perf_counter()
         # Within a file: one unit per network evaluation of one tile (samples x steps x tiles).
         evals_bar = tqdm(total=0, desc=job.source.name, unit="tile", leave=False, disable=disable)
@@ -315,11 +327,18 @@ def _enhance_jobs(pending, args: argparse.Namespace, single: bool, ranks) -> int
 
         try:
             result, extra = _enhance_one(job, args, model, report, progress)
-        except ExpodiffError as exc:
+        except (ExpodiffError, OSError) as exc:
+            if isinstance(exc, OutputExistsError) and exc.path == job.output:
+                # Pending when planned, so another run wrote it since (whole: files are
+                # moved into place complete); this run's result is dropped, nothing replaced.
+                meanwhile += 1
+                tqdm.write(f"{ranks.prefix}{job.source} -> {job.output}: {_WRITTEN_MEANWHILE}")
+                continue
             if single:
                 raise
             failures += 1
-            report(f"expodiff: error: {exc}")
+            why = describe_os_error(exc) if isinstance(exc, OSError) else exc
+            report(f"expodiff: error: {why}")
             continue
         finally:
             evals_bar.close()
@@ -328,7 +347,7 @@ def _enhance_jobs(pending, args: argparse.Namespace, single: bool, ranks) -> int
         tqdm.write(f"{ranks.prefix}{job.source} -> {job.output}: {summary}, {seconds:.1f} s{extra}")
         sys.stdout.flush()  # each line as it happens, whole (in logs, and under torchrun)
     files_bar.close()
-    return failures
+    return failures, meanwhile
 
 
 def _enhance_one(job, args: argparse.Namespace, model, report, progress):

@@ -127,15 +127,19 @@ def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
     """Raw files named, and the raw files directly inside folders named.
 
     Raises:
-        InputFileError: a missing path, or a folder without raw files.
+        InputFileError: a missing path, a folder that cannot be read, or a folder without raw
+            files.
     """
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(
-                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in RAW_EXTENSIONS
-            )
+            try:
+                found = sorted(
+                    p for p in path.iterdir() if p.is_file() and p.suffix.lower() in RAW_EXTENSIONS
+                )
+            except OSError as exc:
+                raise InputFileError(f"{path}: cannot read the folder ({exc.strerror})") from None
             if not found:
                 valid = " ".join(RAW_EXTENSIONS)
                 raise InputFileError(f"{path}: folder holds no raw files ({valid})")

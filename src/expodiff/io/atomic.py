@@ -10,7 +10,15 @@ from pathlib import Path
 
 from ..errors import OutputFileError
 
-__all__ = ["check_output_path", "atomic_output", "refuse_input_as_output"]
+__all__ = [
+    "check_output_path",
+    "atomic_output",
+    "refuse_input_as_output",
+    "OutputExistsError",
+]
+
+# Characters of the final name's stem kept in a temporary file's name.
+_TEMP_STEM_CHARS = 64
 
 
 def refuse_input_as_output(output: str | Path, inputs: Iterable[str | Path]) -> None:
@@ -46,6 +54,15 @@ def check_output_path(
     writable.
     """
     p = Path(path)
+    try:
+        return _check_output_path(p, overwrite, extensions, inputs)
+    except OSError as exc:  # a name too long for the file system, say
+        raise OutputFileError(f"{p}: cannot write there ({exc.strerror})") from None
+
+
+def _check_output_path(
+    p: Path, overwrite: bool, extensions: tuple[str, ...] | None, inputs: Iterable[str | Path]
+) -> Path:
     refuse_input_as_output(p, inputs)
     if extensions is not None and p.suffix.lower() not in extensions:
         valid = ", ".join(extensions)
@@ -55,7 +72,7 @@ def check_output_path(
     if p.is_dir():
         raise OutputFileError(f"{p}: is a directory, expected a file name")
     if p.exists() and not overwrite:
-        raise OutputFileError(f"{p}: already exists (pass --overwrite to replace it)")
+        raise OutputExistsError(p)
     parent = p.parent if str(p.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise OutputFileError(f"{p}: {parent} is a file, not a folder")
@@ -74,19 +91,27 @@ def _current_umask() -> int:
 
 @contextlib.contextmanager
 def atomic_output(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
+    """Yield a temporary path beside ``path``; on success move it onto ``path``.
 
     The temporary file keeps the final suffix (so writers that dispatch on extension work)
     and is removed when the block raises, so a failed or interrupted write leaves nothing
-    behind and never damages an existing file.
+    behind and never damages an existing file. Without ``overwrite`` the file is put in
+    place by a hard link, which fails when the name exists: of several processes writing one
+    name at once, exactly one succeeds and the others get :class:`OutputExistsError`.
     """
     final = Path(path)
-    if final.exists() and not overwrite:
-        raise OutputFileError(f"{final}: already exists (pass --overwrite to replace it)")
+    try:
+        exists = final.exists()
+    except OSError as exc:  # a name too long for the file system, say
+        raise OutputFileError(f"{final}: cannot write there ({exc.strerror})") from None
+    if exists and not overwrite:
+        raise OutputExistsError(final)
     parent = final.parent if str(final.parent) else Path(".")
     try:
+        # The stem is shortened so that a final name close to the file system's limit still
+        # leaves room for the temporary name's additions.
         fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=parent
+            prefix=f".{final.stem[:_TEMP_STEM_CHARS]}.", suffix=f".tmp{final.suffix}", dir=parent
         )
     except OSError as exc:
         raise OutputFileError(f"{final}: cannot write in {parent}: {exc.strerror}") from None
@@ -94,12 +119,36 @@ def atomic_output(path: str | Path, *, overwrite: bool = False) -> Iterator[Path
     tmp = Path(tmp_name)
     try:
         yield tmp
-        if final.exists() and not overwrite:
-            raise OutputFileError(f"{final}: already exists (pass --overwrite to replace it)")
         # mkstemp creates the file 0600; give it the mode a plain open() would have.
         os.chmod(tmp, 0o666 & ~_current_umask())
-        os.replace(tmp, final)
+        if overwrite:
+            os.replace(tmp, final)
+        else:
+            _move_into_new_name(tmp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _move_into_new_name(tmp: Path, final: Path) -> None:
+    """Rename ``tmp`` to ``final`` unless ``final`` exists, atomically where the file system
+    has hard links (where it has not, a check then a rename)."""
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        raise OutputExistsError(final) from None
+    except OSError:  # no hard links here (FAT, some network file systems)
+        if final.exists():
+            raise OutputExistsError(final) from None
+        os.replace(tmp, final)
+        return
+    tmp.unlink()
+
+
+class OutputExistsError(OutputFileError):
+    """The output exists and may not be replaced (another process may just have written it)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path}: already exists (pass --overwrite to replace it)")
+        self.path = path

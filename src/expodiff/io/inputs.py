@@ -39,8 +39,12 @@ MOSAIC_IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".pgm")
 
 def check_input_path(path: Path) -> None:
     """Raise :class:`InputFileError` unless ``path`` is a readable, non-empty file."""
-    if not path.exists():
-        raise InputFileError(f"{path}: no such file")
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputFileError(f"{path}: no such file") from None
+    except OSError as exc:  # a name too long, a folder on the way that cannot be entered
+        raise InputFileError(f"{path}: cannot read ({exc.strerror})") from None
     if path.is_dir():
         raise InputFileError(f"{path}: is a directory, expected a raw file")
     if not path.is_file():

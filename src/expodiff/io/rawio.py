@@ -251,6 +251,20 @@ def _frame_from_libraw(raw, path: Path, *, is_dng: bool = False) -> RawFrame:
     )
 
 
+def _open_libraw(path: Path):
+    """``rawpy.imread`` of ``path``. rawpy hands LibRaw the name encoded as UTF-8, which a
+    name that is not valid UTF-8 (bytes a Latin-1 system wrote) cannot be: such a file is
+    read into memory by Python and decoded from there."""
+    import rawpy
+
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        with open(path, "rb") as file:
+            return rawpy.imread(file)
+    return rawpy.imread(str(path))
+
+
 def _read_libraw(path: Path) -> RawFrame:
     import rawpy
 
@@ -258,7 +272,7 @@ def _read_libraw(path: Path) -> RawFrame:
     exif = read_exif(path)
     with captured_stderr() as messages:
         try:
-            with rawpy.imread(str(path)) as raw:
+            with _open_libraw(path) as raw:
                 frame = _frame_from_libraw(raw, path, is_dng=exif.is_dng)
         except rawpy.LibRawError as exc:
             error = exc
