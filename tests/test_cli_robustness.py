@@ -251,3 +251,41 @@ def test_outputs_written_meanwhile_by_another_run_are_skipped(
     assert (out / "d1.png").read_bytes() == b"the other run's d1"
     assert (out / "d2.png").read_bytes() == b"the other run's d2"
     assert sorted(p.name for p in out.iterdir()) == ["d0.png", "d1.png", "d2.png"]
+
+
+# ------------------------------------------------------------------ tiny mosaics
+@pytest.mark.parametrize(("height", "width"), [(2, 2), (3, 3), (2, 2000), (2000, 2)])
+def test_tiny_mosaics(model_dir, tmp_path, capsys, height, width):
+    """develop and enhance to PNG work (bilinear where Malvar's 5 x 5 filters do not fit);
+    a DNG under LibRaw's 22 x 22 and an explicit Malvar are refused in one line."""
+    import numpy as np
+    from PIL import Image
+
+    source = tmp_path / "tiny.png"
+    values = np.random.default_rng(0).integers(0, 4000, size=(height, width))
+    Image.fromarray(values.astype(np.uint16)).save(source)
+    h, w = height // 2 * 2, width // 2 * 2  # whole CFA periods
+    mosaic = [source, "--cfa", "RGGB"]
+    code, out, err = run_cli(capsys, "develop", *mosaic, "-o", tmp_path / "d.png")
+    assert code == 0 and f"({w} x {h} sRGB, 8-bit PNG)" in out, err
+    assert Image.open(tmp_path / "d.png").size == (w, h)
+    code, out, err = run_cli(
+        capsys, "develop", *mosaic, "-o", tmp_path / "m.png", "--demosaic", "malvar"
+    )
+    assert_one_line_error(code, out, err, f"a {w} x {h} mosaic is too small for the Malvar")
+    code, out, err = run_cli(
+        capsys, "enhance", *mosaic, "-o", tmp_path / "e.png", "--model", model_dir,
+        "--ratio", "10", "--steps", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    assert Image.open(tmp_path / "e.png").size == (w, h)
+    too_small = f"tiny.png: a {w} x {h} mosaic is too small for a DNG"
+    for argv in (
+        ["develop", *mosaic, "-o", tmp_path / "d.dng"],
+        ["enhance", *mosaic, "-o", tmp_path / "e.dng", "--model", model_dir, "--ratio", "10"],
+        ["darken", *mosaic, "-o", tmp_path / "k.dng", "--ratio", "10", "--camera", "SonyA7S2",
+         "--iso", "3200"],
+    ):  # fmt: skip
+        code, out, err = run_cli(capsys, *argv)
+        assert_one_line_error(code, out, err, too_small)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.png", "e.png", "tiny.png"]

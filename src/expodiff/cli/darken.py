@@ -72,13 +72,15 @@ def run(args: argparse.Namespace) -> int:
     from ..enhance.darken import darken_frame
     from ..enhance.gain import resolve_camera_profile
     from ..io.atomic import check_output_path
-    from ..io.dng import DNG_EXTENSIONS, write_frame_dng
+    from ..io.dng import DNG_EXTENSIONS, check_dng_size, write_frame_dng
 
     out = check_output_path(
         args.output, overwrite=args.overwrite, extensions=DNG_EXTENSIONS, inputs=[args.file]
     )
     profile = resolve_camera_profile(args.camera)
     frame = read_input(args)
+    if args.crop is None:  # (a crop is checked once cut)
+        check_dng_size(args.file, frame.height, frame.width)
     dark = darken_frame(
         frame,
         ratio=args.ratio,
@@ -89,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         crop=args.crop,
         generator=torch.Generator().manual_seed(args.seed),
     )
+    check_dng_size(args.file, dark.height, dark.width)
     write_frame_dng(out, dark, overwrite=args.overwrite)
     k = profile.system_gain_at_iso(dark.iso) if args.system_gain is None else args.system_gain
     print(

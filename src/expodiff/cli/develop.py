@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from ..errors import OutputFileError
+from ..errors import InputFileError, OutputFileError
 from ..kinds import DemosaicMethod
 from .arguments import enum_argument, positive_float
 from .info import add_input_arguments, read_input
@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=enum_argument(DemosaicMethod),
         default=None,
         metavar="{" + ",".join(m.value for m in DemosaicMethod) + "}",
-        help="demosaic algorithm (default: malvar for Bayer, bilinear for X-Trans)",
+        help="demosaic algorithm (default: malvar for Bayer, bilinear for X-Trans and for "
+        "mosaics under 4 x 4)",
     )
     p.set_defaults(func=run)
 
@@ -61,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..io.atomic import check_output_path
-    from ..io.isp import default_demosaic, develop, orient
+    from ..io.dng import check_dng_size
+    from ..io.isp import MALVAR_MIN_SIDE, default_demosaic, develop, orient
     from ..io.metadata import photo_metadata
     from ..io.writers import (
         DNG_EXTENSIONS,
@@ -82,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     frame = read_input(args)
 
     if is_dng:
+        check_dng_size(args.file, frame.height, frame.width)
         if args.exposure_gain != 1.0:
             sensor = frame.sensor
             mosaic = torch.from_numpy(frame.mosaic.astype(np.float32))
@@ -92,7 +95,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {out} ({frame.width} x {frame.height} {frame.cfa.value} raw, 16-bit DNG)")
         return 0
 
-    method = args.demosaic or default_demosaic(frame.cfa)
+    method = args.demosaic or default_demosaic(frame.cfa, (frame.height, frame.width))
+    if method is DemosaicMethod.MALVAR and min(frame.height, frame.width) < MALVAR_MIN_SIDE:
+        raise InputFileError(
+            f"{args.file}: a {frame.width} x {frame.height} mosaic is too small for the Malvar "
+            f"demosaic (at least {MALVAR_MIN_SIDE} x {MALVAR_MIN_SIDE}); use --demosaic bilinear"
+        )
     srgb = develop(
         frame.packed_norm(),
         frame.cfa,

@@ -354,8 +354,11 @@ def _enhance_one(job, args: argparse.Namespace, model, report, progress):
     """Read, enhance and write one job; ``(result, extra text for its summary line)``."""
     from ..enhance.api import enhance
     from ..enhance.pipeline import OutputFormat, write_result, write_uncertainty
+    from ..io.dng import check_dng_size
 
     frame = _read(job.source, args, report)
+    if job.fmt is OutputFormat.DNG:
+        check_dng_size(job.source, frame.height, frame.width)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = enhance(

@@ -75,7 +75,7 @@ def develop_in_strips(
     strip += strip % 2
     period = packed_pixel_side(cfa)
     _, h, w = packed_norm.shape
-    method = default_demosaic(cfa)
+    method = default_demosaic(cfa, (h * period, w * period))
     out = np.empty((h * period, w * period, 3), dtype=np.float32)
     for y0 in range(0, h, strip):
         y1 = min(h, y0 + strip)

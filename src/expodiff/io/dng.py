@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ..errors import InputFileError
 from ..raw import CFAPattern, cfa_period
 from ..sensor import SensorSpec
 from . import tiff
@@ -60,14 +61,31 @@ from .metadata import PhotoMetadata, photo_metadata
 if TYPE_CHECKING:
     from .rawio import RawFrame
 
-__all__ = ["DNG_EXTENSIONS", "DNG_BITS", "write_dng", "write_frame_dng"]
+__all__ = [
+    "DNG_EXTENSIONS",
+    "DNG_BITS",
+    "LIBRAW_MIN_SIDE",
+    "check_dng_size",
+    "write_dng",
+    "write_frame_dng",
+]
 
 DNG_EXTENSIONS = (".dng",)
 DNG_BITS = (10, 12, 16)
 _D65 = 21  # EXIF LightSource / DNG CalibrationIlluminant code
 _CFA_COLOUR = {"R": 0, "G": 1, "B": 2}
 # dcraw's identify() (and so LibRaw) treats an image narrower or shorter than this as no raw.
-_LIBRAW_MIN_SIDE = 22
+LIBRAW_MIN_SIDE = 22
+
+
+def check_dng_size(source: str | Path, height: int, width: int) -> None:
+    """Raise :class:`~expodiff.errors.InputFileError` naming ``source`` when a mosaic of
+    ``height`` x ``width`` photosites is too small for a DNG that raw readers open."""
+    if min(height, width) < LIBRAW_MIN_SIDE:
+        raise InputFileError(
+            f"{source}: a {width} x {height} mosaic is too small for a DNG (raw readers such "
+            f"as LibRaw refuse raws under {LIBRAW_MIN_SIDE} x {LIBRAW_MIN_SIDE} photosites)"
+        )
 
 # TIFF 6.0 tags of IFD 0.
 _NEW_SUBFILE_TYPE, _IMAGE_WIDTH, _IMAGE_LENGTH, _BITS_PER_SAMPLE = 0x00FE, 0x0100, 0x0101, 0x0102
@@ -198,10 +216,10 @@ def _checked_mosaic(mosaic_dn, sensor: SensorSpec, bits: int) -> np.ndarray:
     period = cfa_period(sensor.cfa)
     if h == 0 or w == 0 or h % period or w % period:
         raise ValueError(f"mosaic size {h}x{w} is not a multiple of the CFA period {period}")
-    if h < _LIBRAW_MIN_SIDE or w < _LIBRAW_MIN_SIDE:
+    if h < LIBRAW_MIN_SIDE or w < LIBRAW_MIN_SIDE:
         raise ValueError(
             f"mosaic size {h}x{w}: LibRaw (like dcraw) refuses raws under "
-            f"{_LIBRAW_MIN_SIDE}x{_LIBRAW_MIN_SIDE}"
+            f"{LIBRAW_MIN_SIDE}x{LIBRAW_MIN_SIDE}"
         )
     if bits == 10 and w % 4 or bits == 12 and w % 2:
         raise ValueError(f"{bits}-bit packing needs a width that is a multiple of 4 (10) or 2")

@@ -33,6 +33,7 @@ from ..raw import XTRANS_CANONICAL, CFAPattern, cfa_period, channel_planes, unpa
 __all__ = [
     "DemosaicMethod",
     "default_demosaic",
+    "MALVAR_MIN_SIDE",
     "XYZ_FROM_LINEAR_SRGB",
     "colour_matrix_from_cam_xyz",
     "cam_xyz_from_colour_matrix",
@@ -55,8 +56,16 @@ XYZ_FROM_LINEAR_SRGB = np.array(
 )
 
 
-def default_demosaic(cfa: CFAPattern) -> DemosaicMethod:
-    """The best method available for a layout: Malvar for Bayer, bilinear for X-Trans."""
+# The Malvar-He-Cutler filters are 5 x 5: a Bayer mosaic needs at least 4 x 4 photosites.
+MALVAR_MIN_SIDE = 4
+
+
+def default_demosaic(cfa: CFAPattern, mosaic_size: tuple[int, int] | None = None) -> DemosaicMethod:
+    """The best method available for a layout: Malvar for Bayer, bilinear for X-Trans and
+    for Bayer mosaics (``mosaic_size``: height, width in photosites) under
+    ``MALVAR_MIN_SIDE`` on a side."""
+    if mosaic_size is not None and min(mosaic_size) < MALVAR_MIN_SIDE:
+        return DemosaicMethod.BILINEAR
     return DemosaicMethod.MALVAR if cfa.is_bayer else DemosaicMethod.BILINEAR
 
 
@@ -248,8 +257,11 @@ def demosaic(
     if method is DemosaicMethod.MALVAR:
         if not cfa.is_bayer:
             raise ValueError("the Malvar demosaic needs a Bayer pattern; use bilinear for X-Trans")
-        if min(mosaic.shape) < 3:
-            raise ValueError("the Malvar demosaic needs a mosaic of at least 4x4")
+        if min(mosaic.shape) < MALVAR_MIN_SIDE:
+            raise ValueError(
+                f"the Malvar demosaic needs a mosaic of at least {MALVAR_MIN_SIDE} x "
+                f"{MALVAR_MIN_SIDE}, got {mosaic.shape[1]} x {mosaic.shape[0]}"
+            )
         return _demosaic_malvar(mosaic, cfa)
     colours = _colour_index(cfa, *mosaic.shape).to(mosaic.device)
     return _demosaic_bilinear(mosaic, colours)
