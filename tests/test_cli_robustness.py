@@ -289,3 +289,101 @@ def test_tiny_mosaics(model_dir, tmp_path, capsys, height, width):
         code, out, err = run_cli(capsys, *argv)
         assert_one_line_error(code, out, err, too_small)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.png", "e.png", "tiny.png"]
+
+
+# ------------------------------------------------------------------ options at the boundary
+def _usage_error(capsys, argv) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2 and out == "" and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize("value", ["18446744073709551616", str(10**30), "-1"])
+def test_seeds_are_64_bit(dark_folder, tmp_path, capsys, value):
+    source = dark_folder / "d0.dng"
+    for argv in (
+        ["enhance", source, "-o", tmp_path / "e.png"],
+        ["darken", source, "-o", tmp_path / "k.dng", "--ratio", "2", "--camera", "SonyA7S2",
+         "--iso", "100"],
+        ["evaluate", "--baseline", "scaled"],
+        ["cache-patches", "-o", tmp_path / "cache"],
+    ):  # fmt: skip
+        err = _usage_error(capsys, [*argv, "--seed", value])
+        assert "argument --seed: must be an integer from 0 to 2**64 - 1" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_largest_seed_works(dark_folder, model_dir, tmp_path, capsys):
+    code, out, err = run_cli(
+        capsys, "enhance", dark_folder / "d0.dng", "-o", tmp_path / "e.png", "--model", model_dir,
+        "--ratio", "20", "--samples", "2", "--seed", str(2**64 - 1),
+    )  # fmt: skip
+    assert code == 0, err
+
+
+def test_enhance_api_seed_and_source_types(dark_folder):
+    from expodiff.enhance import enhance
+    from expodiff.errors import ExpodiffError
+
+    with pytest.raises(ExpodiffError, match="seed must be an integer from 0 to 2\\*\\*64 - 1"):
+        enhance(dark_folder / "d0.dng", seed=2**64)
+    with pytest.raises(ExpodiffError, match="ratio must be a finite number from 1 to 10000"):
+        enhance(dark_folder / "d0.dng", ratio=float("inf"))
+    for source, kind in [(b"II*\x00", "bytes"), (None, "NoneType"), (5, "int"), ([1, 2], "list")]:
+        with pytest.raises(TypeError, match=f"source must be a raw file path .* got {kind}") as e:
+            enhance(source)
+        assert isinstance(e.value, ExpodiffError) and "shape" not in str(e.value)
+
+
+@pytest.mark.parametrize("ratios", ["nan", "inf", "100,inf", "-inf"])
+def test_evaluate_ratios_must_be_finite(capsys, ratios):
+    err = _usage_error(capsys, ["evaluate", "--baseline", "scaled", f"--ratios={ratios}"])
+    assert "argument --ratios: ratios must be finite numbers >= 1" in err
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("inf", "must be a finite number from 1 to 10000, got inf"),
+    ("nan", "must be a finite number from 1 to 10000, got nan"),
+    ("0.5", "must be >= 1 (expodiff brightens, it does not darken), got 0.5"),
+])  # fmt: skip
+def test_enhance_ratio_messages(dark_folder, tmp_path, capsys, value, problem):
+    err = _usage_error(capsys, ["enhance", dark_folder, "-o", tmp_path, f"--ratio={value}"])
+    assert f"argument --ratio: {problem}" in err
+
+
+def test_an_empty_model_name_says_so(dark_folder, tmp_path, capsys):
+    for model in ("", "  "):
+        code, out, err = run_cli(
+            capsys, "enhance", dark_folder / "d0.dng", "-o", tmp_path / "e.png", "--model", model
+        )
+        assert_one_line_error(code, out, err, "the model name is empty")
+        assert "config.yaml" not in err
+    code, out, err = run_cli(capsys, "evaluate", "--model", "", "--baseline", "scaled")
+    assert_one_line_error(code, out, err, "--model '': the model path is empty")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_folder_that_is_a_file(tmp_path, capsys):
+    """train, evaluate and benchmark refuse before any work, in one line naming the option."""
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    file = tmp_path / "taken"
+    file.write_text("mine")
+    cases = [
+        (["train", "--config", configs / "pg-unet-ed.yaml", "--set",
+          f"train.output_dir={file}"], "(train.output_dir needs a folder here)"),
+        (["train", "--config", configs / "pg-unet-ed.yaml", "--set",
+          f"train.output_dir={file / 'run'}"], f"{file} is a file"),
+        (["evaluate", "--baseline", "scaled", "-o", file],
+         "(--output-dir, eval.output_dir needs a folder here)"),
+        (["benchmark", "--quick", "--workdir", file, "--out", tmp_path / "b.md"],
+         "(--workdir needs a folder here)"),
+        (["benchmark", "--quick", "--workdir", tmp_path / "w", "--out", file / "b.md"],
+         f"(--out {file / 'b.md'} needs a folder here)"),
+    ]  # fmt: skip
+    for argv, problem in cases:
+        code, out, err = run_cli(capsys, *argv)
+        assert_one_line_error(code, out, err, problem)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+    assert file.read_text() == "mine"

@@ -18,6 +18,7 @@ __all__ = [
     "TRAIN_RATIO_RANGE",
     "TILE",
     "TILE_OVERLAP",
+    "MAX_SEED",
 ]
 
 # ELD's 14-bit recipe (Wei et al., CVPR 2020; the official ELD / ExposureDiffusion code): the
@@ -38,3 +39,6 @@ TRAIN_RATIO_RANGE = (100.0, 300.0)
 # Tiled network evaluation of large frames: tile side and overlap, packed pixels.
 TILE = 512
 TILE_OVERLAP = 32
+
+# Random seeds: 0 to the largest value torch.Generator.manual_seed takes (64 bits).
+MAX_SEED = 2**64 - 1

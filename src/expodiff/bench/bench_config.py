@@ -207,3 +207,50 @@ def parse_tables(names: Sequence[str]) -> tuple[BenchTable, ...]:
             if table not in out:
                 out.append(table)
     return tuple(out) or tuple(BenchTable)
+
+
+def _register_bounds() -> None:
+    """The domain of each number of a benchmark config (checked by the config loader)."""
+    from ..config.bounds import SEED, Bound, above, at_least, register_bounds
+
+    count, non_negative, ratio = at_least(1), at_least(0), at_least(1)
+    register_bounds(
+        BudgetConfig,
+        {
+            "iterations": count,
+            "batch_size": count,
+            "patch_size": count,
+            "lr": above(0),
+            "seed": SEED,
+            "num_workers": non_negative,
+            "checkpoint_every": count,
+            "log_every": count,
+        },
+    )
+    register_bounds(
+        BenchEvalConfig,
+        {
+            "ratios": ratio,
+            "max_images": count,
+            "seed": SEED,
+            "bm3d_images": count,
+            "bm3d_crop": count,
+            "figure_images": count,
+            "figure_steps": count,
+            "highlight_fraction": Bound(0.0, 1.0, low_open=True, high_open=True),
+        },
+    )
+    register_bounds(
+        SpeedConfig,
+        {
+            "steps": count,
+            "height": count,
+            "width": count,
+            "tile": count,
+            "overlap": non_negative,
+            "timeout_s": above(0),
+        },
+    )
+
+
+_register_bounds()

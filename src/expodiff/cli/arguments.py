@@ -13,6 +13,7 @@ from enum import Enum
 from typing import TypeVar
 
 from ..cfa import CFAPattern
+from ..defaults import MAX_SEED
 from ..kinds import parse_enum
 
 E = TypeVar("E", bound=Enum)
@@ -21,6 +22,7 @@ __all__ = [
     "positive_float",
     "non_negative_float",
     "integer_at_least",
+    "seed",
     "enum_argument",
     "cfa_pattern",
 ]
@@ -67,6 +69,19 @@ def integer_at_least(
         return value
 
     return parse
+
+
+def seed(text: str) -> int:
+    """A random seed: an integer from 0 to ``MAX_SEED`` (64 bits)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer from 0 to 2**64 - 1 = {MAX_SEED} (a 64-bit seed), got {text}"
+        )
+    return value
 
 
 def enum_argument(kind: type[E]) -> Callable[[str], E]:

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.bench_config import default_bench_config_path, load_bench_config, parse_tables
     from ..bench.runner import run_benchmark
     from ..bench.training import BenchInterrupted
-    from ..io.atomic import check_output_path
+    from ..io.atomic import check_output_folder, check_output_path
 
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".md":
         raise ConfigError(f"--out {out}: the report is Markdown, use a .md file name")
+    check_output_folder(args.workdir, "--workdir")
+    check_output_folder(out.parent, f"--out {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
     check_output_path(out, overwrite=args.overwrite)
     for name in ("expodiff.bench", "expodiff.train"):

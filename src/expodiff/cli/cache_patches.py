@@ -7,7 +7,7 @@ import sys
 
 from ..config import load_config
 from ..kinds import Split, parse_enum
-from .arguments import integer_at_least
+from .arguments import integer_at_least, seed
 from .show_config import add_config_arguments
 
 
@@ -37,7 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--patches-per-image", type=integer_at_least(1), default=8, metavar="N", help="default: 8"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the patch positions (default 0)")
+    p.add_argument(
+        "--seed",
+        type=seed,
+        default=0,
+        help="seed of the patch positions, 0 to 2**64 - 1 (default 0)",
+    )
     p.add_argument(
         "--dtype",
         default="float32",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .arguments import integer_at_least, positive_float
+from .arguments import positive_float, seed
 from .info import add_input_arguments, read_input
 
 
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=[m.value for m in NoisePreset],
         help="noise components (default eld+bias: shot, Tukey-lambda read, row, colour bias)",
     )
-    p.add_argument("--seed", type=integer_at_least(0), default=0, metavar="N", help="random seed")
+    p.add_argument("--seed", type=seed, default=0, metavar="N", help="random seed, 0 to 2**64 - 1")
     p.add_argument(
         "--crop",
         type=int,

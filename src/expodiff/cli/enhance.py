@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..enhance.limits import MAX_RATIO, MAX_STEPS, MIN_RATIO
 from ..errors import ExpodiffError, OutputFileError
-from .arguments import cfa_pattern, integer_at_least, non_negative_float, positive_float
+from .arguments import cfa_pattern, integer_at_least, non_negative_float, positive_float, seed
 
 # The summary of an output that appeared while this run was working on it.
 _WRITTEN_MEANWHILE = "skipped: written meanwhile by another run"
@@ -24,7 +24,11 @@ def _ratio(text: str) -> str | float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be 'auto' or a number, got {text!r}") from None
-    if not (value >= MIN_RATIO and math.isfinite(value)):
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number from {MIN_RATIO:g} to {MAX_RATIO:g}, got {text}"
+        )
+    if not value >= MIN_RATIO:
         raise argparse.ArgumentTypeError(
             f"must be >= {MIN_RATIO:g} (expodiff brightens, it does not darken), got {text}"
         )
@@ -160,7 +164,7 @@ def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
         "standard deviation) beside each output (default 1)",
     )
     p.add_argument(
-        "--seed", type=integer_at_least(0), default=0, metavar="N", help="random seed (default 0)"
+        "--seed", type=seed, default=0, metavar="N", help="random seed, 0 to 2**64 - 1 (default 0)"
     )
     p.add_argument(
         "--model",

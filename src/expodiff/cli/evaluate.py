@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from ..config import load_config
 from ..errors import ConfigError
 from ..kinds import Baseline, EvalProtocol
-from .arguments import enum_argument, integer_at_least, positive_float
+from .arguments import enum_argument, integer_at_least, positive_float, seed
 from .show_config import add_config_arguments
 
 
@@ -21,8 +22,8 @@ def _ratios(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated numbers, got {text!r}"
         ) from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"ratios must be numbers >= 1, got {text!r}")
+    if not values or any(not (v >= 1 and math.isfinite(v)) for v in values):
+        raise argparse.ArgumentTypeError(f"ratios must be finite numbers >= 1, got {text!r}")
     return values
 
 
@@ -75,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-images", type=integer_at_least(1), metavar="N", help="at most N images per ratio"
     )
-    p.add_argument("--seed", type=int, help="noise / sampler seed (eval.seed)")
+    p.add_argument("--seed", type=seed, help="noise / sampler seed, 0 to 2**64 - 1 (eval.seed)")
     p.add_argument("--srgb", action="store_true", help="also report sRGB metrics")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("-o", "--output-dir", help="where the tables go (eval.output_dir)")
@@ -89,6 +90,8 @@ def _model_specs(specs: list[str]) -> list[tuple[str, Path]]:
         name, sep, path = spec.partition("=")
         if not sep:
             name, path = "", spec
+        if not path.strip():
+            raise ConfigError(f"--model {spec!r}: the model path is empty; give a model folder")
         p = Path(path)
         out.append((name or (p.parent.name if p.name == "model" else p.name) or str(p), p))
     return out
@@ -101,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from ..diffusion.process import ExposureProcess
     from ..eval.protocols import BaselineMethod, ModelMethod, evaluate_pairs, protocol_pairs
     from ..eval.report import markdown_report, summarise, write_report
-    from ..io.atomic import check_output_path
+    from ..io.atomic import check_output_folder, check_output_path
     from ..io.modelfiles import load_denoiser
 
     cfg = load_config(args.config, args.overrides)
@@ -119,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = replace(cfg, eval=e)
     if not args.model and not args.baseline:
         raise ConfigError("nothing to evaluate: give --model PATH and/or --baseline NAME")
-    out = Path(e.output_dir)
+    out = check_output_folder(e.output_dir, "--output-dir, eval.output_dir")
     if out.is_dir():  # refuse to replace a report before doing any work
         check_output_path(out / "report.md", overwrite=args.overwrite)
     device = resolve_device(args.device, 0)

@@ -82,6 +82,7 @@ def _earlier_stage(cfg, args: argparse.Namespace, logger):
 
 
 def run(args: argparse.Namespace, config=None) -> int:
+    from ..io.atomic import check_output_folder
     from ..train.distributed import shutdown_distributed
     from ..train.loop import Trainer
 
@@ -94,11 +95,13 @@ def run(args: argparse.Namespace, config=None) -> int:
     cfg = _config(args) if config is None else config
     if args.stop_after is not None and args.stop_after < 1:
         raise ConfigError(f"--stop-after must be >= 1, got {args.stop_after}")
+    check_output_folder(cfg.train.output_dir, "train.output_dir")
     if not args.resume:
         status = _earlier_stage(cfg, args, logger)
         if isinstance(status, int):
             return status
         cfg = status
+        check_output_folder(cfg.train.output_dir, "train.output_dir")
     trainer = Trainer(cfg, resume=args.resume)
     ctx = trainer.ctx
     try:

@@ -2,7 +2,8 @@
 
 * :func:`load_config` reads a YAML file, applies ``--set key.sub=value`` overrides and
   builds an :class:`~expodiff.config.schema.ExperimentConfig`. Unknown keys are errors listing
-  the valid ones; an empty or binary file is an error too.
+  the valid ones; an empty or binary file is an error too; every number must be finite and
+  within its field's bound (:mod:`expodiff.config.bounds`), else the error names its key.
 * :func:`config_to_dict` / :func:`dump_config` give the resolved config (saved next to every
   checkpoint and printed by ``expodiff show-config``).
 """
@@ -22,6 +23,7 @@ import yaml
 
 from ..errors import ConfigError
 from ..kinds import parse_enum
+from .bounds import Bound, bound_of, check_number
 from .schema import ExperimentConfig
 
 __all__ = ["load_config", "config_from_dict", "config_to_dict", "dump_config", "apply_overrides"]
@@ -76,7 +78,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return value
         raise ConfigError(f"{where}: expected true/false, got {value!r}")
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if isinstance(value, bool) or not whole:
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return int(value)
     if tp is float:
@@ -108,11 +111,24 @@ def _build(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     kwargs = {}
     for name in names:
         if name in data:
-            kwargs[name] = _coerce(data[name], hints[name], f"{where}.{name}" if where else name)
+            key = f"{where}.{name}" if where else name
+            kwargs[name] = _coerce(data[name], hints[name], key)
+            _check_numbers(kwargs[name], bound_of(cls, name), key)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where or cls.__name__}: {exc}") from None
+
+
+def _check_numbers(value: Any, bound: Bound | None, key: str) -> None:
+    """Every number of a coerced field value (each element of a tuple) is finite and within
+    its bound (:mod:`expodiff.config.bounds`)."""
+    values = value if isinstance(value, tuple) else (value,)
+    for v in values:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            problem = check_number(v, bound)
+            if problem is not None:
+                raise ConfigError(f"{key} {problem}")
 
 
 def config_from_dict(data: Mapping[str, Any], cls: type[T] = ExperimentConfig) -> T:

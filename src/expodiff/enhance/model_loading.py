@@ -201,12 +201,17 @@ def load_model(
         The :class:`EnhanceModel`.
 
     Raises:
-        ModelError: no packaged default model, a missing or corrupt file, or weights that do
-            not match their config.
+        ModelError: an empty name, no packaged default model, a missing or corrupt file, or
+            weights that do not match their config.
         ConfigError: CUDA requested but not available.
     """
     if isinstance(model, EnhanceModel):
         return model
+    if isinstance(model, str) and not model.strip():
+        raise ModelError(
+            "the model name is empty; give a packaged model name (expodiff models lists "
+            "them), a model folder, or leave --model out for the default model"
+        )
     dev = _resolve_device(device)
     if model is None or isinstance(model, (str, Path)):
         from ..io.modelfiles import load_denoiser

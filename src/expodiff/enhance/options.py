@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from numbers import Integral
 from pathlib import Path
 
+from ..defaults import MAX_SEED
 from ..errors import ExpodiffError
 from .limits import MAX_RATIO, MAX_STEPS
 from .trajectories import MIN_TILE
@@ -26,7 +28,8 @@ class EnhanceOptions:
         consistency: Gaussian sigma (packed pixels) of the input consistency applied to every
             prediction (:mod:`expodiff.diffusion.consistency`); 0 turns it off; None: the
             model's ``diffusion.input_consistency_sigma``.
-        seed: seed of the Poisson draws (None: a random one, reported in the result).
+        seed: seed of the Poisson draws, 0 to ``MAX_SEED`` (2**64 - 1; None: a random one,
+            reported in the result).
         samples: independent trajectories to average (> 1 also gives ``uncertainty``).
         system_gain: K in DN per electron of the input's own DN (``white - black`` is its
             raw_norm 1; converted to the model's ``full_scale_dn`` scale, see
@@ -66,6 +69,13 @@ class EnhanceOptions:
                 f"steps must be an integer from 1 to {MAX_STEPS} (network evaluations), "
                 f"got {steps!r}"
             )
+        seed = self.seed
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed <= MAX_SEED
+        ):
+            raise ExpodiffError(
+                f"seed must be an integer from 0 to 2**64 - 1 or None, got {seed!r}"
+            )
         if consistency is not None and not (consistency >= 0 and math.isfinite(consistency)):
             raise ExpodiffError(
                 f"consistency must be a finite number >= 0 (0: off), got {consistency}"
@@ -78,7 +88,11 @@ class EnhanceOptions:
             value = float(self.ratio)
         except (TypeError, ValueError):
             raise ExpodiffError(f"ratio must be 'auto' or a number, got {self.ratio!r}") from None
-        if not (value >= 1 and math.isfinite(value)):
+        if not math.isfinite(value):
+            raise ExpodiffError(
+                f"ratio must be a finite number from 1 to {MAX_RATIO:g} or 'auto', got {self.ratio}"
+            )
+        if not value >= 1:
             raise ExpodiffError(
                 "ratio must be a number >= 1 (expodiff brightens, it does not darken), "
                 f"got {self.ratio}"

@@ -97,6 +97,23 @@ def check_packed_norm(array: torch.Tensor | np.ndarray) -> None:
         )
 
 
+class SourceTypeError(ExpodiffError, TypeError):
+    """The source of an enhancement is of a type that holds no image."""
+
+    def __init__(self, source: Any) -> None:
+        kind = type(source).__name__
+        hint = ""
+        if isinstance(source, (bytes, bytearray)):
+            hint = " (for a file's contents, pass its path instead)"
+        elif isinstance(source, (list, tuple)):
+            hint = " (wrap it as numpy.asarray(...))"
+        super().__init__(
+            "source must be a raw file path (str or pathlib.Path), a RawFrame, or a numpy "
+            f"array / torch tensor (a (H, W) mosaic or a (C, h, w) packed raw_norm), got "
+            f"{kind}{hint}"
+        )
+
+
 def prepare_input(
     source: Any,
     cfa: CFAPattern | str | None = None,
@@ -107,6 +124,7 @@ def prepare_input(
 
     Raises:
         InputFileError: an unreadable file, or NaN/inf values.
+        SourceTypeError: ``source`` is none of the types above (bytes, None, a number, ...).
         ExpodiffError: an empty array or one of the wrong shape, a packed array that is not
             floating-point raw_norm (see :data:`PACKED_NORM_RANGE`), or a mosaic without
             ``cfa``/levels.
@@ -119,6 +137,8 @@ def prepare_input(
     elif isinstance(source, RawFrame):
         frame = source
         name = str(source.path) if source.path is not None else "frame"
+    elif not isinstance(source, (np.ndarray, torch.Tensor)):
+        raise SourceTypeError(source)
     else:
         array = source.detach().cpu() if isinstance(source, torch.Tensor) else np.asarray(source)
         if array.size == 0 if isinstance(array, np.ndarray) else array.numel() == 0:

@@ -12,6 +12,7 @@ from ..errors import OutputFileError
 
 __all__ = [
     "check_output_path",
+    "check_output_folder",
     "atomic_output",
     "refuse_input_as_output",
     "OutputExistsError",
@@ -80,6 +81,27 @@ def _check_output_path(
         raise OutputFileError(f"{p}: output folder {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputFileError(f"{p}: output folder {parent} is not writable")
+    return p
+
+
+def check_output_folder(path: str | Path, what: str) -> Path:
+    """Validate a folder that a command creates or fills, before any work is done.
+
+    Raises :class:`OutputFileError` (one line naming the path and ``what`` it is, e.g.
+    ``train.output_dir``) when the path, or a folder on the way to it, is an existing file.
+    """
+    p = Path(path)
+    try:
+        for existing in (p, *p.parents):
+            if existing.exists():
+                break
+        else:
+            return p
+        if not existing.is_dir():
+            where = "exists and is not a folder" if existing == p else f"{existing} is a file"
+            raise OutputFileError(f"{p}: {where} ({what} needs a folder here)")
+    except OSError as exc:  # a name too long for the file system, say
+        raise OutputFileError(f"{p}: cannot write there ({exc.strerror})") from None
     return p
 
 
