@@ -381,6 +381,7 @@ def test_an_output_folder_that_is_a_file(tmp_path, capsys):
          "(--workdir needs a folder here)"),
         (["benchmark", "--quick", "--workdir", tmp_path / "w", "--out", file / "b.md"],
          f"(--out {file / 'b.md'} needs a folder here)"),
+        (["cache-patches", "-o", file / "cache", "--quiet"], f"output folder {file} is a file"),
     ]  # fmt: skip
     for argv, problem in cases:
         code, out, err = run_cli(capsys, *argv)

@@ -184,7 +184,8 @@ def _check_cache_request(
         if not (out / "manifest.json").is_file():
             raise OutputFileError(f"{out}: exists and is not a patch cache; not replacing it")
     if not out.parent.is_dir():
-        raise OutputFileError(f"{out}: output folder {out.parent} does not exist")
+        problem = "is a file" if out.parent.exists() else "does not exist"
+        raise OutputFileError(f"{out}: output folder {out.parent} {problem}")
 
 
 def _make_temp_folder(out: Path) -> Path:
