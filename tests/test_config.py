@@ -118,6 +118,7 @@ def test_every_number_of_a_config_has_a_bound():
         ("diffusion.aux_weight=-1", "diffusion.aux_weight must be >= 0"),
         ("diffusion.step_weights=[1,.nan]", "diffusion.step_weights must be a finite number"),
         ("model.width=0", "model.width must be >= 1, got 0"),
+        ("diffusion.steps_by_signal=[[.inf,3],[0,1]]", "diffusion.steps_by_signal must be a fin"),
     ],
 )
 def test_bad_numbers_name_their_key(override, message):

@@ -81,7 +81,8 @@ _NON_NEGATIVE = at_least(0)
 _POSITIVE = above(0)
 _RATIO = at_least(1)  # exposure ratios brighten
 
-# (config class) -> field name -> bound; the bound of a tuple field holds for each element.
+# (config class) -> field name -> bound; the bound of a tuple field holds for each number in
+# it (also in nested tuples).
 _BOUNDS: dict[type, dict[str, Bound]] = {
     NoiseConfig: {
         "gain_range": _POSITIVE,
@@ -95,6 +96,7 @@ _BOUNDS: dict[type, dict[str, Bound]] = {
         "enc_blocks": _NON_NEGATIVE,
         "middle_blocks": _NON_NEGATIVE,
         "dec_blocks": _NON_NEGATIVE,
+        "pool_size": _COUNT,
     },
     DiffusionConfig: {
         "train_steps": _COUNT,
@@ -102,6 +104,9 @@ _BOUNDS: dict[type, dict[str, Bound]] = {
         "aux_weight": _NON_NEGATIVE,
         "step_weights": _NON_NEGATIVE,
         "input_consistency_sigma": _POSITIVE,
+        # (minimum photo-electrons, steps) pairs; their order and the steps' range are
+        # checked by DiffusionConfig itself
+        "steps_by_signal": _NON_NEGATIVE,
     },
     DataConfig: {
         "eld_scenes": _COUNT,

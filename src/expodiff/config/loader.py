@@ -121,14 +121,15 @@ def _build(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
 
 
 def _check_numbers(value: Any, bound: Bound | None, key: str) -> None:
-    """Every number of a coerced field value (each element of a tuple) is finite and within
-    its bound (:mod:`expodiff.config.bounds`)."""
-    values = value if isinstance(value, tuple) else (value,)
-    for v in values:
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            problem = check_number(v, bound)
-            if problem is not None:
-                raise ConfigError(f"{key} {problem}")
+    """Every number of a coerced field value (each number of a tuple, nested or not) is
+    finite and within its bound (:mod:`expodiff.config.bounds`)."""
+    if isinstance(value, tuple):
+        for v in value:
+            _check_numbers(v, bound, key)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        problem = check_number(value, bound)
+        if problem is not None:
+            raise ConfigError(f"{key} {problem}")
 
 
 def config_from_dict(data: Mapping[str, Any], cls: type[T] = ExperimentConfig) -> T:
