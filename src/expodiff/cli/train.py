@@ -86,16 +86,16 @@ def run(args: argparse.Namespace, config=None) -> int:
     from ..train.distributed import shutdown_distributed
     from ..train.loop import Trainer
 
+    cfg = _config(args) if config is None else config
+    if args.stop_after is not None and args.stop_after < 1:
+        raise ConfigError(f"--stop-after must be >= 1, got {args.stop_after}")
+    check_output_folder(cfg.train.output_dir, "train.output_dir")
     logger = logging.getLogger("expodiff.train")
     if not logger.handlers:  # progress lines and validation results on stderr
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    cfg = _config(args) if config is None else config
-    if args.stop_after is not None and args.stop_after < 1:
-        raise ConfigError(f"--stop-after must be >= 1, got {args.stop_after}")
-    check_output_folder(cfg.train.output_dir, "train.output_dir")
     if not args.resume:
         status = _earlier_stage(cfg, args, logger)
         if isinstance(status, int):
