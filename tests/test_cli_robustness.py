@@ -388,3 +388,24 @@ def test_an_output_folder_that_is_a_file(tmp_path, capsys):
         assert_one_line_error(code, out, err, problem)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
     assert file.read_text() == "mine"
+
+
+def test_progress_lines_follow_the_current_stderr(monkeypatch):
+    """The commands' logging handler is made once per process; each record goes to the
+    stderr of the command running now (``main`` may run several in one process)."""
+    import logging
+
+    from expodiff.cli.streams import StderrHandler
+
+    logger = logging.getLogger("expodiff.test_stderr_handler")
+    handler = StderrHandler()
+    logger.addHandler(handler)
+    try:
+        first, second = io.StringIO(), io.StringIO()
+        monkeypatch.setattr(sys, "stderr", first)
+        logger.warning("one")
+        monkeypatch.setattr(sys, "stderr", second)
+        logger.warning("two")
+    finally:
+        logger.removeHandler(handler)
+    assert first.getvalue() == "one\n" and second.getvalue() == "two\n"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
+from .streams import StderrHandler
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     for name in ("expodiff.bench", "expodiff.train"):
         logger = logging.getLogger(name)
         if not logger.handlers:
-            handler = logging.StreamHandler(sys.stderr)
+            handler = StderrHandler()
             handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
             logger.addHandler(handler)
         logger.setLevel(logging.INFO)

@@ -13,6 +13,10 @@ traceback. :class:`GuardedStdout` replaces ``sys.stdout`` while a command runs:
 * text the terminal's encoding cannot show (file names that are not valid UTF-8, non-ASCII
   names under an ASCII locale) is written with replacement characters instead of failing.
 
+:class:`StderrHandler` is the logging handler of the commands' progress lines: it writes to
+``sys.stderr`` as it is at each record, so a handler made by one command in a process does not
+keep writing to that command's stream (``main`` may run many commands in one process).
+
 :func:`fill_closed_standard_descriptors` opens ``/dev/null`` on descriptors 0-2 that the
 process was started without, so that no file the command opens lands on descriptor 1 and
 receives what is printed.
@@ -22,10 +26,17 @@ from __future__ import annotations
 
 import errno
 import io
+import logging
 import os
+import sys
 from typing import TextIO
 
-__all__ = ["GuardedStdout", "fill_closed_standard_descriptors", "stdout_failure_message"]
+__all__ = [
+    "GuardedStdout",
+    "StderrHandler",
+    "fill_closed_standard_descriptors",
+    "stdout_failure_message",
+]
 
 
 def fill_closed_standard_descriptors() -> bool:
@@ -133,3 +144,14 @@ def stdout_failure_message(failure: OSError) -> str:
     if failure.errno == errno.EBADF:
         reason = "it is closed"
     return f"cannot write to standard output ({reason}); what was printed after that is lost"
+
+
+class StderrHandler(logging.StreamHandler):
+    """A logging handler writing each record to the current ``sys.stderr``."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)

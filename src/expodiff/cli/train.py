@@ -10,6 +10,7 @@ from pathlib import Path
 from ..config import load_config
 from ..errors import ConfigError
 from .show_config import add_config_arguments
+from .streams import StderrHandler
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace, config=None) -> int:
     check_output_folder(cfg.train.output_dir, "train.output_dir")
     logger = logging.getLogger("expodiff.train")
     if not logger.handlers:  # progress lines and validation results on stderr
-        handler = logging.StreamHandler(sys.stderr)
+        handler = StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -87,6 +87,7 @@ def check_dng_size(source: str | Path, height: int, width: int) -> None:
             f"as LibRaw refuse raws under {LIBRAW_MIN_SIDE} x {LIBRAW_MIN_SIDE} photosites)"
         )
 
+
 # TIFF 6.0 tags of IFD 0.
 _NEW_SUBFILE_TYPE, _IMAGE_WIDTH, _IMAGE_LENGTH, _BITS_PER_SAMPLE = 0x00FE, 0x0100, 0x0101, 0x0102
 _COMPRESSION, _PHOTOMETRIC, _IMAGE_DESCRIPTION, _MAKE = 0x0103, 0x0106, 0x010E, 0x010F
