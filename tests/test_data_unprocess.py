@@ -25,6 +25,7 @@ from expodiff.data.unprocess_dataset import (
 from expodiff.errors import DataError
 from expodiff.io.isp import apply_colour_matrix, apply_white_balance, develop, srgb_encode
 from expodiff.raw import CFAPattern
+from torch_helpers import assert_close_across_paths
 
 # A real SID scene (00001_00_10s of SID_train): Sony A7S2 colour matrix and as-shot WB.
 SONY_CCM = (
@@ -164,7 +165,8 @@ def test_early_crop_equals_crop_after_unprocessing(image_sets, transform):
         item, draw = index % len(ds), index // len(ds)
         fast = ds[index]
         slow = RawDataset.load_transformed(ds, item, item_rng(0, ds.item_key(item), draw))
-        assert torch.equal(fast.clean, slow.clean)
+        # Two paths (a power and a matrix product over different sizes): equal up to rounding.
+        assert_close_across_paths(fast.clean, slow.clean)
         assert replace(fast, clean=slow.clean) == replace(slow, clean=slow.clean)
 
 

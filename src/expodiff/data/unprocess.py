@@ -74,8 +74,9 @@ def srgb_to_linear(srgb: torch.Tensor) -> torch.Tensor:
 
 def linearise(srgb: torch.Tensor) -> torch.Tensor:
     """:func:`srgb_to_linear` of float values in [0, 1], or of uint8 codes (0-255) through a
-    256-entry table: the same float32 values as ``srgb_to_linear(srgb.float() / 255)``,
-    without a power per pixel."""
+    256-entry table: ``srgb_to_linear(srgb.float() / 255)`` up to float32 rounding (the
+    table's power runs in another kernel than a per-pixel one and may differ in the last
+    bit on some CPUs), without a power per pixel."""
     if srgb.dtype == torch.uint8:
         codes = torch.arange(256, dtype=torch.float32, device=srgb.device) / 255.0
         return srgb_to_linear(codes)[srgb.long()]
@@ -203,7 +204,7 @@ def unprocess_batch(
 
     Args:
         srgb: ``(B, 3, H, W)`` float in [0, 1], or uint8 (0-255: linearised through a
-            256-entry table, the same values as ``srgb.float() / 255``), H and W even.
+            256-entry table, as ``srgb.float() / 255`` up to float rounding), H and W even.
         colour_matrix: ``(B, 3, 3)`` camera RGB -> linear sRGB.
         white_balance: ``(B, 4)`` as-shot gains (R, Gr, B, Gb).
         brightness: ``(B,)`` linear brightness scales.

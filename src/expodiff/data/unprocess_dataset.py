@@ -271,8 +271,10 @@ class UnprocessDataset(RawDataset):
 
     def load_transformed(self, item: int, rng: np.random.Generator) -> RawSample | SrgbSample:
         """Crop the sRGB image *before* unprocessing (every step but the mosaic is per pixel,
-        and a crop at even sRGB offsets keeps the mosaic phase): the same sample as
-        ``load`` followed by the transform, at a fraction of the cost for small crops."""
+        and a crop at even sRGB offsets keeps the mosaic phase): the sample of ``load``
+        followed by the transform, up to float rounding (the per-pixel power and colour
+        matrix run over other sizes, which vectorised kernels round differently), at a
+        fraction of the cost for small crops."""
         scene, brightness = self.draw_settings(rng)
         image = self.decoded.get(self.files[item])  # (H, W, 3), as stored
         try:
@@ -282,7 +284,7 @@ class UnprocessDataset(RawDataset):
         crop = image[2 * y : 2 * (y + h), 2 * x : 2 * (x + w)]
         if self.defer_unprocess:
             return self._deferred(item, crop, scene, brightness, self.transform.flips(rng))
-        # Only the crop is converted; 8-bit codes are linearised by table (same values).
+        # Only the crop is converted; 8-bit codes are linearised by table.
         sample = self._unprocess(item, _crop_tensor(crop), scene, brightness)
         return replace(sample, clean=apply_flips(sample.clean, self.transform.flips(rng)))
 
