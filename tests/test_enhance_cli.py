@@ -194,25 +194,97 @@ def test_an_output_is_never_the_input(dark_dng, model_dir, tmp_path, capsys):
     assert source.read_bytes() == original
 
 
-@pytest.mark.slow
-def test_an_interrupted_samples_run_is_finished_by_a_rerun(dark_dng, model_dir, tmp_path, capsys):
-    """A map written before an interruption (no main output) does not block the re-run."""
-    for out in (tmp_path / "tree.png", tmp_path / "folder"):
-        stale = (
-            (out / "tree.uncertainty.png")
-            if out.suffix == ""
-            else out.with_name("tree.uncertainty.png")
-        )
-        stale.parent.mkdir(parents=True, exist_ok=True)
-        stale.write_bytes(b"left by an interrupted run")
-        source = dark_dng if out.suffix else dark_dng.parent
-        code, stdout, err = run_cli(
-            capsys, "enhance", source, "-o", out, "--model", model_dir, "--samples", "2",
-            "--ratio", "100",
-        )  # fmt: skip
+def _no_work(monkeypatch):
+    """Make any enhancement fail the test: the checks must come before any work."""
+    import expodiff.enhance.api as api
+
+    def enhance(*_args, **_kwargs):
+        raise AssertionError("enhance ran although the outputs were refused")
+
+    monkeypatch.setattr(api, "enhance", enhance)
+
+
+def test_the_uncertainty_map_never_replaces_a_file(
+    dark_dng, model_dir, raw_dir, tmp_path, capsys, monkeypatch
+):
+    """An existing file where a map would go is refused before any work, like the main
+    output; an input never, even with --overwrite; two outputs of a run never share a path."""
+    argv = ["--model", model_dir, "--samples", "2", "--ratio", "100"]
+    # a previous output (or any file) named like the map, single output and folder run
+    single = tmp_path / "one" / "tree.png"
+    folder = tmp_path / "folder"
+    for out, source in ((single, dark_dng), (folder, dark_dng.parent)):
+        kept = (out.parent if out.suffix else out) / "tree.uncertainty.png"
+        kept.parent.mkdir(parents=True)
+        kept.write_bytes(b"a previous result")
+        with monkeypatch.context() as m:
+            _no_work(m)
+            code, stdout, err = run_cli(capsys, "enhance", source, "-o", out, *argv)
+        assert_one_line_error(code, stdout, err, str(kept))
+        assert "already exists" in err and "--overwrite" in err
+        assert kept.read_bytes() == b"a previous result"
+        assert sorted(p.name for p in kept.parent.iterdir()) == ["tree.uncertainty.png"]
+        code, _, err = run_cli(capsys, "enhance", source, "-o", out, *argv, "--overwrite")
         assert code == 0, err
-        assert stale.read_bytes()[:4] == b"\x89PNG"
-        stale.unlink()
+        assert kept.read_bytes()[:4] == b"\x89PNG"  # replaced when asked to
+    # another input of the same run: tree.uncertainty.dng's output is tree.dng's map
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(dark_dng, inputs / "tree.dng")
+    shutil.copy(dark_dng, inputs / "tree.uncertainty.dng")
+    for extra in ([], ["--overwrite"]):
+        with monkeypatch.context() as m:
+            _no_work(m)
+            code, stdout, err = run_cli(
+                capsys, "enhance", inputs, "-o", tmp_path / "out2", *argv, *extra
+            )
+        assert_one_line_error(code, stdout, err, "tree.uncertainty.png")
+        assert "would be written there" in err
+    assert not (tmp_path / "out2").exists()
+    # the input itself named like the map: a stored mosaic shot.uncertainty.png
+    mosaic = tmp_path / "mosaic"
+    mosaic.mkdir()
+    source = mosaic / "shot.uncertainty.png"
+    shutil.copy(raw_dir / "halide_bayer_small_N900crop.png", source)
+    original = source.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        with monkeypatch.context() as m:
+            _no_work(m)
+            code, stdout, err = run_cli(
+                capsys, "enhance", source, "-o", mosaic / "shot.png", "--cfa", "GRBG",
+                "--black-level", "25", "--white-level", "1023", *argv, *extra,
+            )  # fmt: skip
+        assert_one_line_error(code, stdout, err, "shot.uncertainty.png")
+        assert "is the input file" in err and "--overwrite" not in err
+    assert source.read_bytes() == original
+
+
+@pytest.mark.slow
+def test_an_interrupted_samples_run_leaves_no_map_and_a_rerun_finishes_it(
+    dark_dng, model_dir, tmp_path, capsys, monkeypatch
+):
+    """The map is written before the main output; a job interrupted in between removes it,
+    so the re-run is not blocked by a map of the failed attempt."""
+    import expodiff.enhance.pipeline as pipeline
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    for out in (tmp_path / "tree.png", tmp_path / "folder"):
+        source = dark_dng if out.suffix else dark_dng.parent
+        argv = ["enhance", source, "-o", out, "--model", model_dir, "--samples", "2",
+                "--ratio", "100"]  # fmt: skip
+        with monkeypatch.context() as m:
+            m.setattr(pipeline, "write_result", interrupted)
+            code, _, err = run_cli(capsys, *argv)
+        assert code == 130 and "interrupted" in err
+        assert not list(tmp_path.glob("**/*.png"))  # no map, no main output, no temp file
+        code, stdout, err = run_cli(capsys, *argv)
+        assert code == 0, err
+        written = out if out.suffix else out / "tree.png"
+        assert written.is_file() and written.with_name("tree.uncertainty.png").is_file()
+        for p in written.parent.glob("tree*.png"):
+            p.unlink()
 
 
 def test_a_bad_file_in_a_folder_run_does_not_stop_the_others(dark_dng, model_dir, tmp_path, capsys):

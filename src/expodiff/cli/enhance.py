@@ -384,11 +384,20 @@ def _enhance_one(job, args: argparse.Namespace, model, report, progress):
     for warning in caught:
         report(f"expodiff: warning: {warning.message}")
     extra = ""
+    new_map = None  # a map this job created, removed again if the main output fails
     if job.uncertainty is not None and result.uncertainty is not None:
-        # The job is pending, so a map already there was left by an interrupted run.
-        scale = write_uncertainty(job.uncertainty, result, overwrite=True)
+        existed = job.uncertainty.exists()
+        scale = write_uncertainty(job.uncertainty, result, overwrite=args.overwrite)
+        new_map = None if existed else job.uncertainty
         extra = f"; uncertainty map {job.uncertainty} (white = std {scale:.3g})"
     elif job.uncertainty is not None:
         extra = "; no uncertainty map (nothing was sampled)"
-    write_result(result, job.output, job.fmt, bits=args.bits, overwrite=args.overwrite)
+    try:
+        write_result(result, job.output, job.fmt, bits=args.bits, overwrite=args.overwrite)
+    except BaseException:
+        # The main output is written last and marks a finished job: without it the job is
+        # redone by a re-run, which must find no map of this attempt in its way.
+        if new_map is not None:
+            new_map.unlink(missing_ok=True)
+        raise
     return result, extra

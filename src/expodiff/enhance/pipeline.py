@@ -16,12 +16,15 @@
 Every file is written atomically (temporary file + rename), the uncertainty map *before* the
 main output, so an existing main output means a finished job: a folder run that was
 interrupted is completed by running it again (finished outputs are skipped unless
-``overwrite``; a map without its main output is from the interrupted job and is replaced).
-An output is never the input file itself.
+``overwrite``). A job whose main output fails or is interrupted removes the map it wrote.
+The uncertainty map is an output like the main one: it never replaces an existing file
+without ``overwrite`` (checked before any work), never an input (not even with it), and no
+two outputs of a run share a path. An output is never an input file of the run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -194,10 +197,11 @@ def plan_jobs(
                 f"{out}: the extension says {from_name.value}, --format {fmt.value}"
             )
         check_output_path(out, overwrite=overwrite, inputs=inputs[:1])
-        # An uncertainty map without its main output was left by an interrupted run: it is
-        # replaced (the map is written first, see the module docstring).
-        unc = _uncertainty_path(out) if samples > 1 else None
-        return [EnhanceJob(inputs[0], out, from_name, unc)], True
+        job = EnhanceJob(inputs[0], out, from_name, _uncertainty_path(out) if samples > 1 else None)
+        if job.uncertainty is not None:
+            refuse_input_as_output(job.uncertainty, inputs[:1])  # even with overwrite
+            _check_map_path(job, overwrite)
+        return [job], True
     if out.exists() and not out.is_dir():
         raise OutputFileError(f"{out}: exists and is not a folder")
     if not out.exists() and out.suffix.lower() in _OTHER_IMAGE_EXTENSIONS:
@@ -207,23 +211,70 @@ def plan_jobs(
         )
     fmt = fmt or OutputFormat.PNG
     jobs: list[EnhanceJob] = []
-    seen: dict[Path, Path] = {}
+    writers: dict[Path, str] = {}  # every path the run writes -> what writes it
+    input_files = _InputFiles(inputs) if out.exists() else None
     for source in inputs:
         target = out / (source.stem + fmt.extension)
-        if target in seen:
-            raise OutputFileError(
-                f"{target}: both {seen[target]} and {source} would be written there; "
-                "enhance them into different folders"
-            )
-        seen[target] = source
-        refuse_input_as_output(target, [source])
-        jobs.append(
-            EnhanceJob(source, target, fmt, _uncertainty_path(target) if samples > 1 else None)
-        )
+        job = EnhanceJob(source, target, fmt, _uncertainty_path(target) if samples > 1 else None)
+        for path, what in ((target, str(source)), (job.uncertainty, f"the map of {source}")):
+            if path is None:
+                continue
+            if path in writers:
+                raise OutputFileError(
+                    f"{path}: both {writers[path]} and {what} would be written there; "
+                    "enhance them into different folders"
+                )
+            writers[path] = what
+            if input_files is not None:
+                input_files.refuse(path)
+        jobs.append(job)
     existing = next(p for p in (out, *out.absolute().parents) if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise OutputFileError(f"{out}: cannot write there ({existing} is not a writable folder)")
+    for job in jobs:
+        # A finished job (its main output exists) is skipped and writes no map.
+        if job.uncertainty is not None and (overwrite or not job.done()):
+            _check_map_path(job, overwrite)
     return jobs, False
+
+
+def _check_map_path(job: EnhanceJob, overwrite: bool) -> None:
+    """The uncertainty map of ``job`` may be written (an existing file only with
+    ``overwrite``)."""
+    path = job.uncertainty
+    assert path is not None
+    if path.is_dir():
+        raise OutputFileError(f"{path}: is a directory (the uncertainty map of {job.output})")
+    if path.exists() and not overwrite:
+        raise OutputFileError(
+            f"{path}: already exists (the uncertainty map of {job.output} would go there; "
+            "pass --overwrite to replace it, or move it)"
+        )
+
+
+class _InputFiles:
+    """The files of the inputs (device and inode), to refuse any output that is one of them
+    whatever its name (links, other paths) without comparing every pair."""
+
+    def __init__(self, inputs: Sequence[Path]) -> None:
+        self.ids: dict[tuple[int, int], Path] = {}
+        for source in inputs:
+            with contextlib.suppress(OSError):
+                st = source.stat()
+                self.ids.setdefault((st.st_dev, st.st_ino), source)
+
+    def refuse(self, path: Path) -> None:
+        """Raise :class:`OutputFileError` when ``path`` is one of the input files."""
+        try:
+            st = path.stat()
+        except OSError:
+            return  # not there: not an input
+        source = self.ids.get((st.st_dev, st.st_ino))
+        if source is not None:
+            which = "" if source == path else f" {source}"
+            raise OutputFileError(
+                f"{path}: is the input file{which}; write the results into another folder"
+            )
 
 
 def enhanced_mosaic_dn(result: EnhanceResult) -> torch.Tensor:
