@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=False,
         metavar="PATH",
         help="continue from the latest checkpoint in train.output_dir, or from PATH (a run "
-        "folder or a checkpoint folder; its config is used when --config is not given)",
+        "folder or a checkpoint folder; its config is used when --config is not given); the "
+        "run continues in PATH's run folder unless --set train.output_dir names another",
     )
     p.add_argument(
         "--dry-run",
@@ -57,10 +58,34 @@ def _config(args: argparse.Namespace):
         ckpt = find_latest_checkpoint(path) if (path / "checkpoints").is_dir() else path
         if ckpt is None or not (ckpt / "config.yaml").is_file():
             raise ConfigError(f"{path}: no checkpoint with a config.yaml to resume from")
-        return load_config(ckpt / "config.yaml", args.overrides)
+        return _resume_into(load_config(ckpt / "config.yaml", args.overrides), args)
     if args.config is None:
         raise ConfigError("--config FILE is required (or --resume RUN_FOLDER)")
-    return load_config(args.config, args.overrides)
+    return _resume_into(load_config(args.config, args.overrides), args)
+
+
+def _resume_into(cfg, args: argparse.Namespace):
+    """``--resume PATH`` continues the run PATH belongs to in PATH's run folder (a copied run
+    folder writes into the copy, never into the output_dir its config recorded), unless
+    ``--set train.output_dir=...`` names the folder. A checkpoint outside a run folder needs
+    one of them (or --config)."""
+    from dataclasses import replace
+
+    from ..train.resume import run_folder_of
+
+    if not isinstance(args.resume, str):
+        return cfg
+    if any(o.split("=", 1)[0].strip() == "train.output_dir" for o in args.overrides):
+        return cfg
+    run = run_folder_of(args.resume)
+    if run is None:
+        if args.config is None:
+            raise ConfigError(
+                f"{args.resume}: a checkpoint outside a run folder; say where the run "
+                "continues with --set train.output_dir=FOLDER"
+            )
+        return cfg
+    return replace(cfg, train=replace(cfg.train, output_dir=str(run)))
 
 
 def _earlier_stage(cfg, args: argparse.Namespace, logger):

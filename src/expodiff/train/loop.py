@@ -32,14 +32,22 @@ from typing import Any
 import torch
 
 from ..config import ExperimentConfig, dump_config
+from ..errors import ConfigError
 from ..io.modelfiles import save_denoiser
 from ..kinds import TrainObjective
-from .checkpoint import TrainerState, capture_rng, optimizer_to_flat, save_checkpoint
+from .checkpoint import (
+    TrainerState,
+    capture_rng,
+    find_latest_checkpoint,
+    optimizer_to_flat,
+    save_checkpoint,
+)
 from .cputime import process_tree_cpu_seconds
 from .distributed import DistContext, init_distributed, shutdown_distributed, weights_digest
 from .objectives import noise2noise_loss, part_names, supervised_loss
 from .progress import RunProgress, RunState, TrainResult
 from .resume import find_resume_checkpoint
+from .runlock import RunLock, check_not_locked
 from .runlog import LossWindow, StopSignal
 from .schedule import learning_rate, set_learning_rate
 from .setup import (
@@ -97,7 +105,10 @@ class Trainer:
         if self.ctx.is_main:
             warn_if_slow_bf16(self.tcfg, self.device)
         self.out = Path(self.tcfg.output_dir)
+        if self.ctx.is_main:
+            check_not_locked(self.out)  # fail at once; run() takes the lock
         self.resume_from = find_resume_checkpoint(self.out, resume)
+        self._latest_at_start = find_latest_checkpoint(self.out)
         self._build()
 
     # ------------------------------------------------------------------ setup
@@ -285,17 +296,22 @@ class Trainer:
             self.cfg.diffusion.train_steps, t.objective is TrainObjective.NOISE2NOISE
         )
         state = RunState(step=self.start_step)
-        progress = self._open_progress(names, end)
-        self.ddp_model.train()
-        state.batches = iter(self._loader(state.step)) if end > state.step else iter(())
-        window = LossWindow(names, self.device)
+        lock = self._lock_folder()
         try:
-            self._train_steps(state, end, window, progress, on_step)
-            progress.close_bar()
-            self._finish(state, progress)
+            progress = self._open_progress(names, end)
+            self.ddp_model.train()
+            state.batches = iter(self._loader(state.step)) if end > state.step else iter(())
+            window = LossWindow(names, self.device)
+            try:
+                self._train_steps(state, end, window, progress, on_step)
+                progress.close_bar()
+                self._finish(state, progress)
+            finally:
+                progress.close()
+                state.batches = None  # the DataLoader's workers end now, also on an error
         finally:
-            progress.close()
-            state.batches = None  # the DataLoader's workers end now, also on an error
+            if lock is not None:
+                lock.release()
         return TrainResult(
             step=state.step,
             iterations=t.iterations,
@@ -308,6 +324,30 @@ class Trainer:
             rank=self.ctx.rank,
             world_size=self.ctx.world_size,
         )
+
+    def _lock_folder(self) -> RunLock | None:
+        """Rank 0 takes the output folder's lock (:mod:`.runlock`) and checks that no other
+        run wrote checkpoints there since this one was set up; every rank raises the same
+        :class:`ConfigError` if not."""
+        lock = RunLock(self.out) if self.ctx.is_main else None
+        error = None
+        if lock is not None:
+            try:
+                lock.acquire()
+                latest = find_latest_checkpoint(self.out)
+                if latest != self._latest_at_start:
+                    raise ConfigError(
+                        f"{self.out}: its checkpoints changed since this run was set up "
+                        "(another run used the folder); start again (--resume continues "
+                        "the latest)"
+                    )
+            except ConfigError as exc:
+                lock.release()
+                error = str(exc)
+        error = self.ctx.broadcast_object(error)
+        if error is not None:
+            raise ConfigError(error)
+        return lock
 
     def _open_progress(self, names: list[str], end: int) -> RunProgress:
         """Rank 0 writes ``config.yaml`` and opens the log files and the bar."""

@@ -10,11 +10,12 @@ import yaml
 
 from ..config import ExperimentConfig, config_from_dict, config_to_dict
 from ..errors import ConfigError, ModelError
-from .checkpoint import TRAINER_JSON, find_latest_checkpoint
+from .checkpoint import CHECKPOINT_DIR, TRAINER_JSON, find_latest_checkpoint
 
 __all__ = [
     "RESUME_FREE_KEYS",
     "config_differences",
+    "run_folder_of",
     "find_resume_checkpoint",
     "check_resume_config",
 ]
@@ -53,6 +54,25 @@ def config_differences(
     return out
 
 
+def run_folder_of(path: str | Path) -> Path | None:
+    """The run folder a ``--resume PATH`` names: PATH itself when it holds ``checkpoints/``,
+    the folder above ``checkpoints/`` for a checkpoint inside one, else None (a checkpoint
+    folder on its own)."""
+    path = Path(path)
+    if (path / CHECKPOINT_DIR).is_dir():
+        return path
+    if path.parent.name == CHECKPOINT_DIR and (path / TRAINER_JSON).is_file():
+        return path.parent.parent
+    return None
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
 def find_resume_checkpoint(output_dir: Path, resume: bool | str | Path) -> Path | None:
     """The checkpoint folder to continue from, or None for a fresh run.
 
@@ -62,7 +82,9 @@ def find_resume_checkpoint(output_dir: Path, resume: bool | str | Path) -> Path 
             latest checkpoint of ``output_dir``) or a path (a run folder or a checkpoint).
 
     Raises:
-        ConfigError: nothing to resume from, or a fresh run into a used folder.
+        ConfigError: nothing to resume from, a fresh run into a used folder, or a path
+            whose run continues into ``output_dir`` while that folder holds the checkpoints
+            of another run.
     """
     if resume is False or resume is None:
         existing = find_latest_checkpoint(output_dir)
@@ -81,6 +103,13 @@ def find_resume_checkpoint(output_dir: Path, resume: bool | str | Path) -> Path 
     found = find_latest_checkpoint(path) if (path / "checkpoints").is_dir() else path
     if found is None or not (found / TRAINER_JSON).is_file():
         raise ConfigError(f"{path}: not a checkpoint folder or a run folder with checkpoints")
+    run = run_folder_of(path)
+    other = find_latest_checkpoint(output_dir)
+    if other is not None and (run is None or not _same_folder(run, output_dir)):
+        raise ConfigError(
+            f"{output_dir}: holds the checkpoints of another run; resuming {path} would "
+            "write into it (set train.output_dir to a new folder, or resume that folder)"
+        )
     return found
 
 
