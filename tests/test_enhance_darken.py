@@ -98,3 +98,28 @@ def test_darken_cli(raw_dir, tmp_path, capsys):
     assert "unknown output extension" in capsys.readouterr().err
     assert main(argv(out, "Nope", "--overwrite")) == 2
     assert "unknown camera profile 'Nope'" in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_iso_beyond_the_16_bit_tag_is_kept(raw_dir, model_dir, tmp_path, capsys):
+    """ISO 102400 does not fit EXIF's 16-bit ISO tag: the DNG holds 65535 there and the true
+    ISO in ISOSpeed (SensitivityType 3), as EXIF 2.3 says, and enhance takes K at 102400."""
+    import exifread
+
+    out = tmp_path / "dark.dng"
+    argv = [
+        "darken", str(raw_dir / "Canon_EOS_D30.CRW"), "-o", str(out), "--ratio", "50",
+        "--camera", "SonyA7S2", "--iso", "102400", "--crop", *map(str, CROP),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    assert "at ISO 102400" in capsys.readouterr().out
+    assert read_raw(out).iso == 102400
+    with open(out, "rb") as fh:
+        tags = exifread.process_file(fh, details=False)
+    by_id = {t.tag: t.values[0] for t in tags.values() if hasattr(t, "tag") and t.values}
+    assert (by_id[0x8827], by_id[0x8830], by_id[0x8833]) == (65535, 3, 102400)
+    code = main(["enhance", str(out), "-o", str(tmp_path / "e.png"), "--model", str(model_dir),
+                 "--steps", "1", "--ratio", "50"])  # fmt: skip
+    text = capsys.readouterr().out
+    k = load_profile("SonyA7S2").system_gain_at_iso(102400)
+    assert code == 0 and f"K {k:.3g} DN/e (profile SonyA7S2 at ISO 102400)" in text

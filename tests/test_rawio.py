@@ -371,3 +371,51 @@ def test_raw_frame_is_immutable_and_validated():
         RawFrame(np.zeros((4, 4), np.uint16), sensor, white_balance=(1, 0, 1, 1))
     with pytest.raises(ValueError, match="colour_matrix"):
         RawFrame(np.zeros((4, 4), np.uint16), sensor, colour_matrix=np.eye(4))
+
+
+def _dng_with_exposure_tag(path, kind: str):
+    """A small DNG whose ExposureTime tag is patched to ``kind``: 1/0, 0/1 or -1/1234 (the
+    tag retyped as a signed rational)."""
+    import struct
+
+    from expodiff.io.dng import write_frame_dng
+
+    rng = np.random.default_rng(0)
+    mosaic = (64 + rng.random((32, 48)) * 200).astype(np.uint16)
+    sensor = SensorSpec.uniform(64, 4095, CFAPattern.RGGB)
+    frame = frame_from_mosaic(mosaic, sensor, iso=800, exposure_time=Fraction(1, 1234))
+    data = bytearray(write_frame_dng(path, frame).read_bytes())
+    value = struct.pack("<II", 1, 1234)
+    at = data.find(value)
+    assert at > 0 and data.find(value, at + 1) < 0
+    if kind == "1/0":
+        data[at : at + 8] = struct.pack("<II", 1, 0)
+    elif kind == "0":
+        data[at : at + 8] = struct.pack("<II", 0, 1)
+    else:
+        entry = data.find(struct.pack("<HHI", 0x829A, 5, 1))
+        assert entry > 0
+        data[entry + 2 : entry + 4] = struct.pack("<H", 10)  # SRATIONAL
+        data[at : at + 8] = struct.pack("<ii", -1, 1234)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["1/0", "0", "-1/1234"])
+def test_an_impossible_exposure_time_is_unknown_not_one_second(tmp_path, capsys, kind):
+    from expodiff.cli import main
+
+    path = _dng_with_exposure_tag(tmp_path / "t.dng", kind)
+    with pytest.warns(RawMetadataWarning, match=f"exposure time {kind} is not a positive time"):
+        frame = read_raw(path)
+    assert frame.exposure_time is None and frame.iso == 800  # LibRaw would say 1 s for 1/0
+    assert main(["info", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "exposure time: unknown" in out and "treated as unknown" in err
+    # where the time is required: a one-line error after the warning
+    code = main(["enhance", str(path), "-o", str(tmp_path / "e.png"), "--target-exposure", "1"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.splitlines()[-1].startswith("expodiff: error: ")
+    assert "--target-exposure needs the input's exposure time" in err
+    assert err.count("\n") == 2 and "Traceback" not in err

@@ -32,6 +32,8 @@ DefaultCropOrigin/Size      with a ``metadata``: the source's default crop (the 
 ExifVersion                 0232
 ExposureTime                the exact fraction (RATIONAL)
 ISOSpeedRatings (0x8827)    ISO rounded to an integer, at most 65535 (EXIF's convention)
+SensitivityType, ISOSpeed   from ISO 65535 on: 3 (ISO speed) and the true ISO (LONG), as
+                            EXIF 2.3 prescribes for values the 16-bit tag cannot hold
 DateTimeOriginal            with a ``metadata``: when the source was taken
 FNumber, FocalLength        with a ``metadata``: the source's
 LensModel (0xA434)          with a ``metadata``: the source's lens
@@ -56,7 +58,7 @@ from ..sensor import SensorSpec
 from . import tiff
 from .atomic import atomic_output, check_output_path
 from .isp import cam_xyz_from_colour_matrix
-from .metadata import PhotoMetadata, photo_metadata
+from .metadata import ISO_TAG_LIMIT, PhotoMetadata, photo_metadata
 
 if TYPE_CHECKING:
     from .rawio import RawFrame
@@ -105,6 +107,8 @@ _DEFAULT_CROP_SIZE, _COLOR_MATRIX_1, _AS_SHOT_NEUTRAL, _CALIBRATION_ILLUMINANT_1
 )  # fmt: skip
 # EXIF 2.32 tags of the EXIF IFD.
 _EXPOSURE_TIME, _F_NUMBER, _ISO, _EXIF_VERSION = 0x829A, 0x829D, 0x8827, 0x9000
+# EXIF 2.3: SensitivityType 3 says the ISOSpeed tag (LONG) holds the ISO speed.
+_SENSITIVITY_TYPE, _ISO_SPEED, _SENSITIVITY_ISO_SPEED = 0x8830, 0x8833, 3
 _DATETIME_ORIGINAL, _FOCAL_LENGTH, _LENS_MODEL = 0x9003, 0x920A, 0xA434
 _CFA_PHOTOMETRIC = 32803  # PhotometricInterpretation of a colour filter array (TIFF/EP)
 
@@ -313,7 +317,11 @@ def _exposure_tags(iso: float | None, exposure_time: Fraction | float | None) ->
     if exposure_time is not None:
         tags[_EXPOSURE_TIME] = tiff.rational(exposure_time)
     if iso is not None and iso > 0:
-        tags[_ISO] = tiff.short(min(int(round(iso)), 65535))
+        value = int(round(iso))
+        tags[_ISO] = tiff.short(min(value, ISO_TAG_LIMIT))
+        if value >= ISO_TAG_LIMIT:
+            tags[_SENSITIVITY_TYPE] = tiff.short(_SENSITIVITY_ISO_SPEED)
+            tags[_ISO_SPEED] = tiff.long(value)
     return tags
 
 

@@ -49,8 +49,11 @@ class ExifMetadata:
 
     Attributes:
         make, model: camera maker and model.
-        iso: ISO speed.
+        iso: ISO speed (from the 32-bit tags where the 16-bit one saturates at 65535).
         exposure_time: seconds as an exact fraction.
+        bad_exposure_time: the ExposureTime tag as written when it is not a positive time
+            (``"1/0"``, ``"0"``, ``"nan"``, ...); ``exposure_time`` is then None and the
+            time is unknown (no other source may replace it).
         is_dng: the file carries a DNGVersion tag.
     """
 
@@ -58,6 +61,7 @@ class ExifMetadata:
     model: str | None = None
     iso: float | None = None
     exposure_time: Fraction | None = None
+    bad_exposure_time: str | None = None
     is_dng: bool = False
 
 
@@ -258,14 +262,35 @@ def read_exif(path: Path) -> ExifMetadata:
                     return values[0]
         return None
 
-    iso = first("EXIF ISOSpeedRatings", "Image ISOSpeedRatings", "EXIF PhotographicSensitivity")
+    time_tag = first("EXIF ExposureTime", "Image ExposureTime")
+    exposure_time = _ratio(time_tag)
     return ExifMetadata(
         make=first("Image Make"),
         model=first("Image Model"),
-        iso=float(iso) if isinstance(iso, int) and iso > 0 else None,
-        exposure_time=_ratio(first("EXIF ExposureTime", "Image ExposureTime")),
+        iso=_iso(first),
+        exposure_time=exposure_time,
+        bad_exposure_time=None if time_tag is None or exposure_time else str(time_tag),
         is_dng="Image DNGVersion" in tags or "Image Tag 0xC612" in tags,  # tag 50706
     )
+
+
+# EXIF 2.3 (CIPA DC-008), PhotographicSensitivity: a value of 65535 or more is written as
+# 65535 and the true one goes to one of the 32-bit (LONG) tags named by SensitivityType.
+ISO_TAG_LIMIT = 65535
+_ISO_32BIT_TAGS = ("ISOSpeed", "RecommendedExposureIndex", "Tag 0x8831")  # 0x8831: SOS
+
+
+def _iso(first) -> float | None:
+    """The ISO of the tags (``first(*names)`` reads one): the 16-bit tag, or where it is
+    missing or saturated, the first positive 32-bit one."""
+    rated = first("EXIF ISOSpeedRatings", "Image ISOSpeedRatings", "EXIF PhotographicSensitivity")
+    rated = rated if isinstance(rated, int) and rated > 0 else None
+    if rated is None or rated >= ISO_TAG_LIMIT:
+        for name in _ISO_32BIT_TAGS:
+            value = first(f"EXIF {name}", f"Image {name}")
+            if isinstance(value, int) and value > 0:
+                return float(value)
+    return float(rated) if rated is not None else None
 
 
 @functools.cache

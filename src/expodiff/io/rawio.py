@@ -26,7 +26,10 @@ Where each field comes from (LibRaw through rawpy unless said otherwise):
   :func:`~expodiff.io.metadata.read_exif`); otherwise LibRaw (make/model from its
   ``libraw_iparams_t``, ISO and shutter from ``other``). LibRaw's shutter is a float
   decoded from an APEX value (the Canon D30's 5 s reads 4.967 s);
-  :func:`rationalise_exposure_time` turns it into a fraction.
+  :func:`rationalise_exposure_time` turns it into a fraction. An ExposureTime tag that is
+  not a positive time (1/0, 0, negative) makes the time unknown, with a
+  :class:`RawMetadataWarning` (LibRaw would read 1/0 as 1 s). ISO 65535 in the 16-bit tag
+  means "65535 or more": the 32-bit ISOSpeed / RecommendedExposureIndex tags then hold it.
 * ``orientation``: TIFF/EXIF orientation (1-8) from LibRaw's ``sizes.flip``.
 
 A file cut off before the end of its image data is refused: TIFF-based files by the extent
@@ -291,12 +294,22 @@ def _read_libraw(path: Path) -> RawFrame:
     make, model = exif.make, exif.model
     if make is None and model is None:
         make, model = libraw_make_model(path)
+    exposure_time = frame.exposure_time if exif.exposure_time is None else exif.exposure_time
+    if exif.bad_exposure_time is not None:
+        # LibRaw reads such a tag as a number anyway (1/0 as 1 s): the time is unknown.
+        exposure_time = None
+        warnings.warn(
+            f"{path}: the file's exposure time {exif.bad_exposure_time} is not a positive "
+            "time; treated as unknown",
+            RawMetadataWarning,
+            stacklevel=3,
+        )
     return replace(
         frame,
         make=make,
         model=model,
         iso=frame.iso if exif.iso is None else exif.iso,
-        exposure_time=frame.exposure_time if exif.exposure_time is None else exif.exposure_time,
+        exposure_time=exposure_time,
     )
 
 
