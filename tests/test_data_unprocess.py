@@ -188,6 +188,15 @@ def test_dataset_errors(image_sets, tmp_path):
         UnprocessDataset([bad], SCENES)[0]
 
 
+def test_dataset_folders_skip_hidden_files(image_sets):
+    folder = image_sets / "setA"
+    (folder / "._im0.png").write_bytes(b"\x00\x05\x16\x07" + bytes(100))  # macOS AppleDouble
+    (folder / ".im9.x1y2.tmp.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # a cut-off write
+    ds = UnprocessDataset([folder], SCENES)
+    assert ds.names() == ["setA/im0.png", "setA/im1.png", "setA/im2.png"]
+    assert all(ds[i].clean.shape[0] == 4 for i in range(len(ds)))
+
+
 def test_read_srgb_modes(tmp_path):
     Image.fromarray(np.full((4, 6), 255, np.uint8)).save(tmp_path / "grey.png")
     grey = read_srgb(tmp_path / "grey.png")

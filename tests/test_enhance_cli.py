@@ -287,6 +287,27 @@ def test_an_interrupted_samples_run_leaves_no_map_and_a_rerun_finishes_it(
             p.unlink()
 
 
+def test_folder_runs_skip_hidden_files(dark_dng, model_dir, tmp_path, capsys):
+    """macOS's ._NAME companions and the temporary files of an interrupted write are not
+    inputs: a folder run reads neither (they would fail every later run of the folder)."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(dark_dng, inputs / "IMG_1.dng")
+    (inputs / "._IMG_1.dng").write_bytes(b"\x00\x05\x16\x07" + bytes(4092))  # AppleDouble
+    (inputs / ".IMG_2.k3j9x1.tmp.dng").write_bytes(dark_dng.read_bytes()[:5000])  # cut off
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(
+        capsys, "enhance", inputs, "-o", out, "--model", model_dir, "--ratio", "100"
+    )
+    assert code == 0, err
+    assert "IMG_1.dng -> " in stdout and "._IMG_1" not in stdout + err and "tmp" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["IMG_1.png"]
+    (inputs / "IMG_1.dng").unlink()
+    code, stdout, err = run_cli(capsys, "enhance", inputs, "-o", out, "--model", model_dir)
+    assert_one_line_error(code, stdout, err, str(inputs))
+    assert "folder holds no raw files" in err and "2 hidden files skipped" in err
+
+
 def test_a_bad_file_in_a_folder_run_does_not_stop_the_others(dark_dng, model_dir, tmp_path, capsys):
     inputs = tmp_path / "in"
     inputs.mkdir()

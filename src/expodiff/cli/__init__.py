@@ -3,15 +3,21 @@
 Each subcommand lives in its own module under :mod:`expodiff.cli` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to a handler taking the
 parsed arguments and returning an exit code. User errors are :class:`ExpodiffError` and are
-printed as one line (``--debug`` shows the traceback).
+printed as one line (``--debug`` shows the traceback). SIGTERM (``kill``, a job scheduler, a
+closing terminal's session) ends a command as Ctrl-C does: it is raised as
+:class:`Terminated`, a ``KeyboardInterrupt``, so every temporary file is removed on the way
+out; the exit status is 143 (128 + 15) instead of 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 from .. import __version__
@@ -33,6 +39,28 @@ COMMAND_MODULES: tuple[str, ...] = (
     "profiles",
     "benchmark",
 )
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so it cleans up exactly as on Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame) -> None:  # noqa: ARG001
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` inside the block (main thread only: Python runs
+    signal handlers there); the previous handler is restored after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,7 +132,8 @@ def _run(argv: list[str]) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.func(args) or 0)
+        with _sigterm_as_interrupt():
+            return int(args.func(args) or 0)
     except ExpodiffError as exc:
         if args.debug:
             raise
@@ -117,8 +146,11 @@ def _run(argv: list[str]) -> int:
             raise
         print(f"expodiff: error: {describe_os_error(exc)}", file=sys.stderr)
         return ExpodiffError.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if args.debug:
             raise
+        if isinstance(exc, Terminated):
+            print("expodiff: terminated", file=sys.stderr)
+            return 143
         print("expodiff: interrupted", file=sys.stderr)
         return 130

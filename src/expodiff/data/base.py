@@ -27,6 +27,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..errors import DataError
+from ..io.inputs import is_hidden
 from .augment import SampleTransform
 from .types import RawSample
 
@@ -50,14 +51,19 @@ def item_rng(seed: int, key: str, draw: int) -> np.random.Generator:
 
 
 def list_files(folder: Path, suffixes: Sequence[str], what: str) -> list[Path]:
-    """Files directly in ``folder`` whose extension (any case) is in ``suffixes``, sorted.
+    """Files directly in ``folder`` whose extension (any case) is in ``suffixes``, sorted;
+    hidden files (``._NAME``, temporary files) are skipped.
 
     Raises:
         DataError: the folder is missing or holds no such file (``what``: "image", "raw").
     """
     if not folder.is_dir():
         raise DataError(f"{folder}: {what} folder not found")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in suffixes and not is_hidden(p) and p.is_file()
+    )
     if not files:
         raise DataError(f"{folder}: no {what} files (by extension: {', '.join(suffixes)})")
     return files

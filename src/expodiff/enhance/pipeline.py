@@ -1,7 +1,8 @@
 """Files and folders for ``expodiff enhance``: which outputs, and writing them.
 
 * :func:`collect_inputs`: raw files, and the raw files directly inside folders (by
-  extension, sorted by name);
+  extension, sorted by name; hidden files such as macOS's ``._NAME`` and interrupted
+  temporary files are skipped);
 * :func:`plan_jobs`: one :class:`EnhanceJob` per input. ``OUT`` with an image/DNG extension
   is a single output file (one input; the extension picks the format); anything else is a
   folder (created when the first output is written) in which each output keeps its input's
@@ -36,7 +37,7 @@ import torch
 
 from ..errors import InputFileError, OutputFileError
 from ..io.atomic import atomic_output, check_output_path, refuse_input_as_output
-from ..io.inputs import RAW_FILE_EXTENSIONS
+from ..io.inputs import RAW_FILE_EXTENSIONS, is_hidden
 from ..raw import unpack
 from .render import packed_pixel_side
 from .result import EnhanceResult, enhanced_exposure_time
@@ -138,14 +139,15 @@ def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
         path = Path(item)
         if path.is_dir():
             try:
-                found = sorted(
-                    p for p in path.iterdir() if p.is_file() and p.suffix.lower() in RAW_EXTENSIONS
-                )
+                raws = [p for p in path.iterdir() if p.suffix.lower() in RAW_EXTENSIONS]
+                found = sorted(p for p in raws if not is_hidden(p) and p.is_file())
             except OSError as exc:
                 raise InputFileError(f"{path}: cannot read the folder ({exc.strerror})") from None
             if not found:
                 valid = " ".join(RAW_EXTENSIONS)
-                raise InputFileError(f"{path}: folder holds no raw files ({valid})")
+                hidden = sum(1 for p in raws if is_hidden(p))
+                skipped = f"; {hidden} hidden files skipped" if hidden else ""
+                raise InputFileError(f"{path}: folder holds no raw files ({valid}){skipped}")
             files.extend(found)
         elif path.exists():
             files.append(path)

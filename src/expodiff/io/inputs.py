@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import InputFileError
 
 __all__ = [
+    "is_hidden",
     "RAW_FILE_EXTENSIONS",
     "MOSAIC_IMAGE_EXTENSIONS",
     "check_input_path",
@@ -35,6 +36,13 @@ RAW_FILE_EXTENSIONS = (
 
 # Plain-image containers read_raw(..., cfa=...) accepts as a stored mosaic.
 MOSAIC_IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".pgm")
+
+
+def is_hidden(path: Path) -> bool:
+    """A dot-file, which folder scans skip: hidden by convention, such as the ``._NAME``
+    companions macOS writes on foreign disks and the temporary files of expodiff's own
+    atomic writes (``.NAME.XXXX.tmp.EXT``)."""
+    return path.name.startswith(".")
 
 
 def check_input_path(path: Path) -> None:
