@@ -19,6 +19,7 @@ __all__ = [
     "TILE",
     "TILE_OVERLAP",
     "MAX_SEED",
+    "MAX_INFERENCE_STEPS",
 ]
 
 # ELD's 14-bit recipe (Wei et al., CVPR 2020; the official ELD / ExposureDiffusion code): the
@@ -42,3 +43,7 @@ TILE_OVERLAP = 32
 
 # Random seeds: 0 to the largest value torch.Generator.manual_seed takes (64 bits).
 MAX_SEED = 2**64 - 1
+
+# Most sampler steps (network evaluations per image) a model config or a user may ask for;
+# why 50 is generous: expodiff.enhance.limits.
+MAX_INFERENCE_STEPS = 50

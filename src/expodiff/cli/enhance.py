@@ -9,7 +9,7 @@ import time
 import warnings
 from pathlib import Path
 
-from ..enhance.limits import MAX_RATIO, MAX_STEPS, MIN_RATIO
+from ..enhance.limits import MAX_RATIO, MAX_SAMPLES, MAX_STEPS, MIN_RATIO
 from ..errors import ExpodiffError, OutputFileError
 from .arguments import cfa_pattern, integer_at_least, non_negative_float, positive_float, seed
 
@@ -157,11 +157,11 @@ def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--samples",
-        type=integer_at_least(1),
+        type=integer_at_least(1, MAX_SAMPLES, "each sample runs the whole enhancement"),
         default=1,
         metavar="N",
-        help="average N stochastic trajectories and write NAME.uncertainty.png (per-pixel "
-        "standard deviation) beside each output (default 1)",
+        help=f"average N stochastic trajectories, 1 to {MAX_SAMPLES}, and write "
+        "NAME.uncertainty.png (per-pixel standard deviation) beside each output (default 1)",
     )
     p.add_argument(
         "--seed", type=seed, default=0, metavar="N", help="random seed, 0 to 2**64 - 1 (default 0)"

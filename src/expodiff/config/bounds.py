@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..defaults import MAX_SEED
+from ..defaults import MAX_INFERENCE_STEPS, MAX_SEED
 from .schema import (
     DataConfig,
     DiffusionConfig,
@@ -100,7 +100,8 @@ _BOUNDS: dict[type, dict[str, Bound]] = {
     },
     DiffusionConfig: {
         "train_steps": _COUNT,
-        "inference_steps": _COUNT,
+        # network evaluations per image, as --steps (expodiff.enhance.limits says why)
+        "inference_steps": between(1, MAX_INFERENCE_STEPS),
         "aux_weight": _NON_NEGATIVE,
         "step_weights": _NON_NEGATIVE,
         "input_consistency_sigma": _POSITIVE,

@@ -232,6 +232,9 @@ def load_model(
     if not callable(model):
         raise TypeError(f"model must be a path, an EnhanceModel or a callable, got {model!r}")
     cfg = config or ExperimentConfig()
+    from ..io.modelfiles import check_inference_steps
+
+    check_inference_steps(cfg, f"{type(model).__name__}: its config")
     if isinstance(model, torch.nn.Module):
         model = model.to(dev)
         for_inference = getattr(model, "for_inference", None)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..defaults import MAX_SEED
 from ..errors import ExpodiffError
-from .limits import MAX_RATIO, MAX_STEPS
+from .limits import MAX_RATIO, MAX_SAMPLES, MAX_STEPS
 from .trajectories import MIN_TILE
 
 __all__ = ["EnhanceOptions"]
@@ -30,7 +30,8 @@ class EnhanceOptions:
             model's ``diffusion.input_consistency_sigma``.
         seed: seed of the Poisson draws, 0 to ``MAX_SEED`` (2**64 - 1; None: a random one,
             reported in the result).
-        samples: independent trajectories to average (> 1 also gives ``uncertainty``).
+        samples: independent trajectories to average, 1 to ``MAX_SAMPLES`` (> 1 also gives
+            ``uncertainty``).
         system_gain: K in DN per electron of the input's own DN (``white - black`` is its
             raw_norm 1; converted to the model's ``full_scale_dn`` scale, see
             :mod:`expodiff.enhance.gain`); of the model's scale for a packed raw_norm array.
@@ -60,8 +61,11 @@ class EnhanceOptions:
 
     def __post_init__(self) -> None:
         samples, steps, consistency, tile = self.samples, self.steps, self.consistency, self.tile
-        if isinstance(samples, bool) or int(samples) != samples or samples < 1:
-            raise ExpodiffError(f"samples must be an integer >= 1, got {samples!r}")
+        if isinstance(samples, bool) or int(samples) != samples or not 1 <= samples <= MAX_SAMPLES:
+            raise ExpodiffError(
+                f"samples must be an integer from 1 to {MAX_SAMPLES} (each runs the whole "
+                f"enhancement), got {samples!r}"
+            )
         if steps is not None and (
             isinstance(steps, bool) or int(steps) != steps or not 1 <= steps <= MAX_STEPS
         ):

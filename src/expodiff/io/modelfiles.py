@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..config import ExperimentConfig, config_from_dict, dump_config
+from ..defaults import MAX_INFERENCE_STEPS
 from ..errors import ConfigError, ModelError
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "save_denoiser",
     "load_denoiser",
     "load_model_config",
+    "check_inference_steps",
     "check_state_dict",
     "file_sha256",
 ]
@@ -111,11 +113,23 @@ def load_model_config(path: str | Path) -> ExperimentConfig:
         raise ModelError(f"{cfg_path}: model config missing")
     try:
         data = yaml.safe_load(cfg_path.read_text())
-        return config_from_dict(data)
+        return config_from_dict(data)  # bounds every number, inference_steps included
     except yaml.YAMLError:
         raise ModelError(f"{cfg_path}: model config is not valid YAML") from None
     except ConfigError as exc:
         raise ModelError(f"{cfg_path}: invalid model config: {exc}") from None
+
+
+def check_inference_steps(config: ExperimentConfig, where: str) -> None:
+    """Raise :class:`ModelError` unless the config's sampler steps (network evaluations per
+    image) are within 1 to ``MAX_INFERENCE_STEPS``, the bound of ``--steps``: for configs
+    built in code (a config file's are checked by the loader, :mod:`expodiff.config.bounds`)."""
+    steps = config.diffusion.inference_steps
+    if not 1 <= steps <= MAX_INFERENCE_STEPS:
+        raise ModelError(
+            f"{where}: diffusion.inference_steps must be 1 to {MAX_INFERENCE_STEPS} (network "
+            f"evaluations per image), got {steps}"
+        )
 
 
 def check_state_dict(module: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from ..config import DataConfig, ExperimentConfig, TrainConfig
+from ..defaults import MAX_INFERENCE_STEPS
 from ..errors import ConfigError, ExpodiffError
 from ..io.modelfiles import check_state_dict
 from ..kinds import DatasetKind, TrainObjective
@@ -99,6 +100,12 @@ def check_train_config(cfg: ExperimentConfig) -> None:
         )
     if cfg.diffusion.train_steps < 1 or cfg.diffusion.inference_steps < 1:
         raise ConfigError("diffusion.train_steps and diffusion.inference_steps must be >= 1")
+    if cfg.diffusion.inference_steps > MAX_INFERENCE_STEPS:
+        # the trained model could not be loaded (expodiff.io.modelfiles.check_inference_steps)
+        raise ConfigError(
+            f"diffusion.inference_steps must be <= {MAX_INFERENCE_STEPS} (network evaluations "
+            f"per image), got {cfg.diffusion.inference_steps}"
+        )
 
 
 def warn_if_slow_bf16(tcfg: TrainConfig, device: torch.device) -> None:
