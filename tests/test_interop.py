@@ -108,7 +108,10 @@ def outputs(tmp_path_factory) -> dict[str, Path]:
         "develop.tif": ["develop", source],
         "develop.dng": ["develop", source],
         "darken.dng": ["darken", source, "--ratio", "10", "--camera", "SonyA7S2", "--iso", "6400"],
-    }
+        # ISO beyond the 16-bit tag: SensitivityType + ISOSpeed in the EXIF IFD
+        "darken-iso102400.dng": ["darken", source, "--ratio", "10", "--camera", "SonyA7S2",
+                                 "--iso", "102400"],
+    }  # fmt: skip
     made = {}
     with MonkeyPatch.context() as patch:
         patch.setenv("EXPODIFF_DARKTABLE_NOISEPROFILES", "")
@@ -123,7 +126,7 @@ def outputs(tmp_path_factory) -> dict[str, Path]:
     "name",
     [
         "enhance.png", "enhance16.png", "enhance.tif", "enhance8.tif", "enhance.dng",
-        "develop.png", "develop.tif", "develop.dng", "darken.dng",
+        "develop.png", "develop.tif", "develop.dng", "darken.dng", "darken-iso102400.dng",
     ],
 )  # fmt: skip
 def test_exiftool_validates_every_output_kind(outputs, name):
