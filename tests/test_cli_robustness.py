@@ -253,6 +253,39 @@ def test_outputs_written_meanwhile_by_another_run_are_skipped(
     assert sorted(p.name for p in out.iterdir()) == ["d0.png", "d1.png", "d2.png"]
 
 
+def test_a_map_written_meanwhile_leaves_the_job_to_the_other_run(
+    dark_folder, model_dir, tmp_path, monkeypatch, capsys
+):
+    """With --samples the other run writes its uncertainty map first: a map that appears
+    while this run enhances means the other run does that job (not a failure)."""
+    import expodiff.enhance.api as api
+
+    out = tmp_path / "out"
+    real = api.enhance
+    calls = []
+
+    def with_a_concurrent_run(*args, **kwargs):
+        calls.append(1)
+        result = real(*args, **kwargs)
+        if len(calls) == 2:
+            out.mkdir(exist_ok=True)
+            (out / "d1.uncertainty.png").write_bytes(b"the other run's map")
+        return result
+
+    monkeypatch.setattr(api, "enhance", with_a_concurrent_run)
+    argv = ["enhance", dark_folder, "-o", out, "--model", model_dir, "--ratio", "20",
+            "--samples", "2"]  # fmt: skip
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert "error" not in err and "failed" not in stdout + err
+    assert f"d1.dng -> {out / 'd1.png'}: skipped: written meanwhile by another run" in stdout
+    assert (out / "d1.uncertainty.png").read_bytes() == b"the other run's map"
+    assert not (out / "d1.png").exists()  # the other run's to write
+    assert {"d0.png", "d2.png", "d0.uncertainty.png", "d2.uncertainty.png"} <= {
+        p.name for p in out.iterdir()
+    }
+
+
 # ------------------------------------------------------------------ tiny mosaics
 @pytest.mark.parametrize(("height", "width"), [(2, 2), (3, 3), (2, 2000), (2000, 2)])
 def test_tiny_mosaics(model_dir, tmp_path, capsys, height, width):

@@ -332,9 +332,10 @@ def _enhance_jobs(pending, args: argparse.Namespace, single: bool, ranks) -> tup
         try:
             result, extra = _enhance_one(job, args, model, report, progress)
         except (ExpodiffError, OSError) as exc:
-            if isinstance(exc, OutputExistsError) and exc.path == job.output:
+            if isinstance(exc, OutputExistsError) and exc.path in (job.output, job.uncertainty):
                 # Pending when planned, so another run wrote it since (whole: files are
-                # moved into place complete); this run's result is dropped, nothing replaced.
+                # moved into place complete), or its map, which it writes first: that run
+                # does this job; this run's result is dropped, nothing replaced.
                 meanwhile += 1
                 tqdm.write(f"{ranks.prefix}{job.source} -> {job.output}: {_WRITTEN_MEANWHILE}")
                 continue
