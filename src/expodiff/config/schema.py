@@ -12,6 +12,7 @@ from ..defaults import (
     DEFAULT_CAMERA,
     ELD_FULL_SCALE_DN,
     GAIN_RANGE,
+    MAX_INFERENCE_STEPS,
     TILE,
     TILE_OVERLAP,
     TRAIN_RATIO_RANGE,
@@ -172,8 +173,10 @@ class DiffusionConfig:
                 )
             if minima[-1] != 0:
                 raise ValueError(f"steps_by_signal must end with minimum 0, got {minima[-1]:g}")
-            if any(int(s) != s or not 1 <= s <= 50 for _, s in rule):
-                raise ValueError(f"steps_by_signal steps must be integers 1-50, got {rule}")
+            if any(int(s) != s or not 1 <= s <= MAX_INFERENCE_STEPS for _, s in rule):
+                raise ValueError(
+                    f"steps_by_signal steps must be integers 1-{MAX_INFERENCE_STEPS}, got {rule}"
+                )
         sigma = self.input_consistency_sigma
         if sigma is not None and not (sigma > 0 and math.isfinite(sigma)):
             raise ValueError(f"input_consistency_sigma must be finite and > 0 or null, got {sigma}")
