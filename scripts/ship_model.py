@@ -36,9 +36,10 @@ INFERENCE_KEYS = (
 
 
 def main(argv: list[str] | None = None) -> int:
+    from expodiff.build import load_denoiser
     from expodiff.config import apply_overrides, config_from_dict, config_to_dict
     from expodiff.errors import ExpodiffError
-    from expodiff.io.modelfiles import MODEL_FILE, load_denoiser, save_denoiser
+    from expodiff.io.modelfiles import MODEL_FILE, save_denoiser
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", type=Path, help="model or checkpoint folder from expodiff train")

@@ -22,7 +22,7 @@ import textwrap
 
 import pytest
 
-from expodiff.io.modelfiles import load_denoiser
+from expodiff.build import load_denoiser
 from train_helpers import CONFIGS, make_images, tiny_sets
 
 LAUNCHER = textwrap.dedent(

@@ -7,7 +7,7 @@ import torch
 import yaml
 
 from enhance_helpers import TEST_CONFIG, save_tiny_model
-from expodiff.build import build_denoiser
+from expodiff.build import build_denoiser, load_denoiser
 from expodiff.config import ExperimentConfig, ModelConfig, NoiseConfig
 from expodiff.enhance.model_loading import (
     EnhanceModel,
@@ -17,7 +17,7 @@ from expodiff.enhance.model_loading import (
     trained_gain_range,
 )
 from expodiff.errors import ModelError
-from expodiff.io.modelfiles import CONFIG_FILE, MODEL_FILE, load_denoiser, save_denoiser
+from expodiff.io.modelfiles import CONFIG_FILE, MODEL_FILE, save_denoiser
 from expodiff.noise.model import GainSampling
 
 

@@ -5,6 +5,8 @@
   only itself, torch and numpy: never the networks, ``config``, files, or anything above;
 * networks (``nets``) import only the physics layer and themselves;
 * inference (``enhance``) never imports training (``train``);
+* the packages of ``src/expodiff`` (each subpackage and each top-level module, the package's
+  own ``__init__`` included) form a directed acyclic graph of imports;
 * no import cycles between the modules of one package.
 
 Every import counts, also those inside functions and under ``TYPE_CHECKING``.
@@ -131,6 +133,61 @@ def test_no_import_cycles_inside_a_package():
 
     cycles = {m: c for m in MODULES if (c := cycle_from(m))}
     assert cycles == {}
+
+
+def _find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the directed graph ``edges`` (as the list of its nodes, first repeated at
+    the end), or None when the graph is acyclic (depth-first search with three colours)."""
+    state: dict[str, int] = {}  # absent: unvisited; 1: on the current path; 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def _package(module: str) -> str:
+    """The package a module belongs to for the package graph: ``expodiff.io.rawio`` ->
+    ``io``, ``expodiff.build`` -> ``build``, the package's own ``__init__`` -> ``expodiff``."""
+    return _top(module) or "expodiff"
+
+
+def package_edges() -> tuple[dict[str, set[str]], dict[tuple[str, str], list[str]]]:
+    """The package-level import graph and, for each edge, the module imports that make it."""
+    edges: dict[str, set[str]] = defaultdict(set)
+    witnesses: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for module, (ours, _, _) in GRAPH.items():
+        for target in _existing(ours):
+            a, b = _package(module), _package(target)
+            if a != b:
+                edges[a].add(b)
+                witnesses[(a, b)].append(f"{module} -> {target}")
+    return edges, witnesses
+
+
+def test_packages_form_a_directed_acyclic_graph():
+    edges, witnesses = package_edges()
+    cycle = _find_cycle(edges)
+    detail = [witnesses[(a, b)][0] for a, b in zip(cycle, cycle[1:], strict=False)] if cycle else []
+    assert cycle is None, f"package import cycle {' -> '.join(cycle or [])}: {detail}"
+
+
+def test_the_cycle_check_sees_a_cycle():
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
 
 
 def test_the_check_sees_a_violation(tmp_path):

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from expodiff.build import load_denoiser
 from expodiff.config import ExperimentConfig, ModelConfig, dump_config
 from expodiff.errors import ModelError
-from expodiff.io.modelfiles import load_denoiser, load_model_config, save_denoiser
+from expodiff.io.modelfiles import load_model_config, save_denoiser
 from expodiff.train.checkpoint import (
     TrainerState,
     capture_rng,

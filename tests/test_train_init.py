@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from expodiff.build import load_denoiser
 from expodiff.cli import main
 from expodiff.errors import ConfigError
-from expodiff.io.modelfiles import load_denoiser
 from expodiff.train.loop import Trainer
 from train_helpers import make_images, tiny
 

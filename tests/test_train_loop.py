@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from expodiff.build import load_denoiser
 from expodiff.cli import main
 from expodiff.config import load_config
 from expodiff.errors import ConfigError, DataError, ModelError
-from expodiff.io.modelfiles import load_denoiser
 from expodiff.train.loop import Trainer
 from train_helpers import CONFIGS, make_images, tiny, tiny_sets
 

@@ -12,9 +12,9 @@ import time
 import pytest
 import torch
 
+from expodiff.build import load_denoiser
 from expodiff.cli import main
 from expodiff.errors import ConfigError
-from expodiff.io.modelfiles import load_denoiser
 from expodiff.train.checkpoint import find_latest_checkpoint
 from expodiff.train.loop import Trainer
 from expodiff.train.runlock import RunLock

@@ -7,6 +7,8 @@ through these functions:
 
 * :func:`build_denoiser` / :func:`resolve_preset`: a ``ModelConfig`` -> an
   :class:`~expodiff.nets.denoiser.ExposureDenoiser` / its :class:`~expodiff.nets.registry.Preset`;
+* :func:`load_denoiser`: a model folder (weights + resolved config, read by
+  :mod:`expodiff.io.modelfiles`) -> the trained denoiser, loaded strictly;
 * :func:`build_noise_model`: a ``NoiseConfig`` -> a :class:`~expodiff.noise.model.NoiseModel`
   (camera profiles resolved by name or file through :func:`resolve_profile`).
 """
@@ -17,13 +19,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .config import ModelConfig, NoiseConfig
+    import torch
+
+    from .config import ExperimentConfig, ModelConfig, NoiseConfig
     from .nets.denoiser import ExposureDenoiser
     from .nets.registry import Preset
     from .noise.camera import CameraProfile
     from .noise.model import NoiseModel
 
-__all__ = ["build_denoiser", "resolve_preset", "build_noise_model", "resolve_profile"]
+__all__ = [
+    "build_denoiser",
+    "load_denoiser",
+    "resolve_preset",
+    "build_noise_model",
+    "resolve_profile",
+]
 
 
 def resolve_preset(cfg: ModelConfig) -> Preset:
@@ -58,6 +68,38 @@ def build_denoiser(
         input_transform=cfg.input_transform,
         full_scale_dn=ELD_FULL_SCALE_DN if full_scale_dn is None else full_scale_dn,
     )
+
+
+def load_denoiser(
+    path: str | Path, *, device: torch.device | str = "cpu"
+) -> tuple[torch.nn.Module, ExperimentConfig]:
+    """Build the denoiser a model folder's config describes and load its weights strictly.
+
+    Args:
+        path: a model folder, a checkpoint folder, or a ``.safetensors`` file with
+            ``config.yaml`` beside it. Floating-point weights stored in another precision
+            (fp16, bf16) are cast to the network's (fp32).
+        device: where the network goes.
+
+    Returns:
+        ``(denoiser in eval mode, resolved ExperimentConfig)``.
+
+    Raises:
+        ModelError: a missing/corrupt file, an invalid config, or weights that do not match
+            the network the config builds (names the file and the first difference).
+    """
+    from .errors import ConfigError, ModelError
+    from .io.modelfiles import check_state_dict, read_model_folder
+
+    state, config, weights_path = read_model_folder(path)
+    try:
+        denoiser = build_denoiser(config.model, full_scale_dn=config.noise.full_scale_dn)
+    except (ConfigError, ValueError, KeyError) as exc:
+        raise ModelError(f"{weights_path}: cannot build the configured model: {exc}") from None
+    check_state_dict(denoiser, state, str(weights_path))
+    # load_state_dict copies into the network's tensors, casting fp16/bf16 weights to fp32.
+    denoiser.load_state_dict(state, strict=True)
+    return denoiser.to(device).eval(), config
 
 
 def resolve_profile(camera: str | Path) -> CameraProfile:

@@ -158,7 +158,7 @@ class Evaluator:
 
     # ------------------------------------------------------------------ methods
     def _model(self, run: str) -> tuple[Any, ExperimentConfig]:
-        from ..io.modelfiles import load_denoiser
+        from ..build import load_denoiser
 
         if run not in self._models:
             denoiser, mcfg = load_denoiser(model_dir(self.workdir, run))

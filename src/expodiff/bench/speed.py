@@ -144,7 +144,7 @@ def _probe(args: argparse.Namespace) -> SpeedResult:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.model_dir:
-        from ..io.modelfiles import load_denoiser
+        from ..build import load_denoiser
 
         model, mcfg = load_denoiser(args.model_dir)
         full_scale = mcfg.noise.full_scale_dn

@@ -100,12 +100,12 @@ def _model_specs(specs: list[str]) -> list[tuple[str, Path]]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..build import load_denoiser
     from ..devices import resolve_device
     from ..diffusion.process import ExposureProcess
     from ..eval.protocols import BaselineMethod, ModelMethod, evaluate_pairs, protocol_pairs
     from ..eval.report import markdown_report, summarise, write_report
     from ..io.atomic import check_output_folder, check_output_path
-    from ..io.modelfiles import load_denoiser
 
     cfg = load_config(args.config, args.overrides)
     e = cfg.eval

@@ -4,7 +4,7 @@ The default model ships inside the package as a model folder
 (``expodiff/models/default/``: ``model.safetensors``, fp16 allowed, ``config.yaml`` and a
 ``MODEL_CARD.md``) and is loaded without any network access. Any folder written by
 ``expodiff train`` (a run's ``checkpoints/...`` or a saved model) loads the same way
-(:func:`expodiff.io.modelfiles.load_denoiser`: strict, no pickles).
+(:func:`expodiff.build.load_denoiser`: strict, no pickles).
 
 :class:`EnhanceModel` pairs the network with the config settings inference needs: the DN
 scale of its photon bookkeeping, the default step count, the re-exposure variant, and the
@@ -214,7 +214,7 @@ def load_model(
         )
     dev = _resolve_device(device)
     if model is None or isinstance(model, (str, Path)):
-        from ..io.modelfiles import load_denoiser
+        from ..build import load_denoiser
 
         if model is None:
             path = default_model_path()

@@ -26,7 +26,7 @@ __all__ = [
     "MODEL_FILE",
     "CONFIG_FILE",
     "save_denoiser",
-    "load_denoiser",
+    "read_model_folder",
     "load_model_config",
     "check_inference_steps",
     "check_state_dict",
@@ -70,8 +70,8 @@ def save_denoiser(
         config: the resolved experiment config it was trained with.
         overwrite: replace existing files (else :class:`OutputFileError`).
         dtype: store floating-point tensors in this dtype (e.g. ``torch.float16`` for a
-            half-size shipped model); None keeps the network's. :func:`load_denoiser` casts
-            them back to the network's dtype.
+            half-size shipped model); None keeps the network's. :func:`expodiff.build.load_denoiser`
+            casts them back to the network's dtype.
 
     Returns:
         ``folder``.
@@ -153,26 +153,22 @@ def check_state_dict(module: torch.nn.Module, state: dict[str, torch.Tensor], wh
         raise ModelError(f"{where}: weights do not match the model config: " + "; ".join(parts))
 
 
-def load_denoiser(
-    path: str | Path, *, device: torch.device | str = "cpu"
-) -> tuple[torch.nn.Module, ExperimentConfig]:
-    """Build the denoiser a model folder's config describes and load its weights strictly.
+def read_model_folder(path: str | Path) -> tuple[dict[str, torch.Tensor], ExperimentConfig, Path]:
+    """The weights and the resolved config of a model folder, read and checked as files.
+
+    :func:`expodiff.build.load_denoiser` builds the network the config describes and loads
+    these weights into it.
 
     Args:
         path: a model folder, a checkpoint folder, or a ``.safetensors`` file with
-            ``config.yaml`` beside it. Floating-point weights stored in another precision
-            (fp16, bf16) are cast to the network's (fp32).
-        device: where the network goes.
+            ``config.yaml`` beside it.
 
     Returns:
-        ``(denoiser in eval mode, resolved ExperimentConfig)``.
+        ``(state dict as stored, resolved ExperimentConfig, path of the weights file)``.
 
     Raises:
-        ModelError: a missing/corrupt file, an invalid config, or weights that do not match
-            the network the config builds (names the file and the first difference).
+        ModelError: a missing or corrupt file, or an invalid config (names the file).
     """
-    from ..build import build_denoiser
-
     weights_path, _ = _paths(path)
     config = load_model_config(path)
     if not weights_path.is_file():
@@ -181,11 +177,4 @@ def load_denoiser(
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"{weights_path}: corrupt weights file ({exc})") from None
-    try:
-        denoiser = build_denoiser(config.model, full_scale_dn=config.noise.full_scale_dn)
-    except (ConfigError, ValueError, KeyError) as exc:
-        raise ModelError(f"{weights_path}: cannot build the configured model: {exc}") from None
-    check_state_dict(denoiser, state, str(weights_path))
-    # load_state_dict copies into the network's tensors, casting fp16/bf16 weights to fp32.
-    denoiser.load_state_dict(state, strict=True)
-    return denoiser.to(device).eval(), config
+    return state, config, weights_path

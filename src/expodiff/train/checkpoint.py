@@ -3,7 +3,7 @@
 Layout of one checkpoint (a folder under ``<output_dir>/checkpoints/``)::
 
     step_00000500/
-        model.safetensors      the denoiser's weights (loadable by expodiff.train.load_denoiser)
+        model.safetensors      the denoiser's weights (loadable by expodiff.build.load_denoiser)
         config.yaml            the resolved experiment config
         trainer.safetensors    Adam moments and step counters, per-rank generator states
         trainer.json           step, parameter groups, Python/NumPy RNG states, world size

@@ -17,7 +17,7 @@ Everything random in the loop draws from one ``torch.Generator`` per rank whose 
 in every checkpoint together with the global RNGs and Adam's moments, so ``--resume``
 continues bit for bit (same hardware, thread count and world size). Only rank 0 writes files:
 ``config.yaml``, ``log.csv``, ``val.csv``, ``tb/``, ``checkpoints/`` and, at the end,
-``model/`` (the trained denoiser, see :func:`expodiff.io.modelfiles.load_denoiser`).
+``model/`` (the trained denoiser, see :func:`expodiff.build.load_denoiser`).
 """
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ def init_weights(model: torch.nn.Module, source: str | Path) -> None:
     Raises ConfigError naming ``source`` when it is not a readable model or its network
     differs from ``model`` (missing, unexpected or differently shaped tensors).
     """
-    from ..io.modelfiles import load_denoiser
+    from ..build import load_denoiser
 
     try:
         trained, _ = load_denoiser(source)
