@@ -279,8 +279,8 @@ def build_set(
     """The dark DNGs and clean references (made when missing, else reused)."""
     import torch
 
-    from expodiff.enhance.darken import darken_frame
-    from expodiff.enhance.gain import resolve_camera_profile
+    from expodiff.inference.darken import darken_frame
+    from expodiff.inference.gain import resolve_camera_profile
     from expodiff.io.dng import write_frame_dng
     from expodiff.io.rawio import read_raw
     from expodiff.kinds import NoisePreset
@@ -324,7 +324,7 @@ def model_stamp(path: Path | None, args: Sequence[str] = ()) -> str:
     """SHA-256 (first 16 hex digits) of a model folder's weights (None: the packaged default),
     then of its config.yaml (8 digits), and of the extra ``expodiff enhance`` arguments when
     there are any."""
-    from expodiff.enhance.model_loading import packaged_model_path
+    from expodiff.inference.model_loading import packaged_model_path
     from expodiff.io.modelfiles import file_sha256
 
     folder = packaged_model_path() if path is None else Path(path)
@@ -366,7 +366,7 @@ def parse_models(specs: Sequence[str]) -> dict[str, Path | None]:
         elif name == "default":
             models[name] = None
         else:  # another packaged model by its name (e.g. fast)
-            from expodiff.enhance.model_loading import packaged_model_names, packaged_model_path
+            from expodiff.inference.model_loading import packaged_model_names, packaged_model_path
 
             if name not in packaged_model_names():
                 raise SystemExit(f"heldout: --model {name}: no packaged model of that name")
@@ -397,7 +397,7 @@ def _append_rows(path: Path, rows: Sequence[dict]) -> None:
 
 def noise_level(camera: str, iso: int) -> tuple[float, float]:
     """(K, read-noise std) in DN on the profile's scale: the true level of the dark files."""
-    from expodiff.enhance.gain import resolve_camera_profile
+    from expodiff.inference.gain import resolve_camera_profile
     from expodiff.kinds import PRESET_COMPONENTS, NoisePreset
     from expodiff.noise.model import NoiseModel
     from expodiff.noise.params import read_noise_std
@@ -414,7 +414,7 @@ def noise_level(camera: str, iso: int) -> tuple[float, float]:
 
 def bias_dn(camera: str, iso: int) -> list[float]:
     """The colour bias (DN per packed channel) the biased files carry at ``iso``."""
-    from expodiff.enhance.gain import resolve_camera_profile
+    from expodiff.inference.gain import resolve_camera_profile
     from expodiff.kinds import PRESET_COMPONENTS, NoisePreset
     from expodiff.noise.model import NoiseModel
 
@@ -721,7 +721,7 @@ def report_document(
         "- unprocessed (`expodiff.data.unprocess`) with the white balance and colour matrix of",
         f"  the SID test scenes of ISO {lo}-{hi} (photo i: scene i mod {len(scene_list)}), RGGB,",
         "  written as clean 16-bit DNGs on the camera profile's levels;",
-        "- darkened with `expodiff.enhance.darken` ("
+        "- darkened with `expodiff.inference.darken` ("
         + (
             "eld noise without the colour bias, so the file's black level is the true one"
             if variant == "bias-free"

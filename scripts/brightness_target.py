@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""Measure ``expodiff.enhance.ratio.BRIGHTNESS_TARGET``: the brightness of the training data.
+"""Measure ``expodiff.inference.ratio.BRIGHTNESS_TARGET``: the brightness of the training data.
 
 The automatic exposure ratio of ``expodiff enhance`` brings a dark frame to the brightness of
 the default model's training references. This script computes that brightness: the
-statistic :func:`expodiff.enhance.ratio.raw_brightness` (trimmed block mean) of every image
+statistic :func:`expodiff.inference.ratio.raw_brightness` (trimmed block mean) of every image
 of the training split (CBSD68 + McMaster unprocessed with the SID training-scene metadata and
 the brightness rule of ``docs/data.md``), whole frames, draw 0 of each image, and prints the
 mean, median and spread. Also the plain mean of raw_norm, for comparison with docs/data.md.
@@ -18,7 +18,7 @@ import statistics
 from expodiff.config import DataConfig
 from expodiff.data.augment import SampleTransform
 from expodiff.data.factory import build_dataset
-from expodiff.enhance.ratio import BRIGHTNESS_TARGET, raw_brightness
+from expodiff.inference.ratio import BRIGHTNESS_TARGET, raw_brightness
 
 
 def main() -> None:

@@ -50,14 +50,14 @@ def source_path() -> Path:
 
 
 def reference_frame():
-    from expodiff.enhance.darken import crop_frame
+    from expodiff.inference.darken import crop_frame
     from expodiff.io.rawio import read_raw
 
     return crop_frame(read_raw(source_path()), CROP)
 
 
 def develop_frame(packed_norm, frame):
-    from expodiff.enhance.render import develop_in_strips
+    from expodiff.inference.render import develop_in_strips
 
     return develop_in_strips(
         packed_norm,
@@ -88,8 +88,8 @@ def make_sample() -> None:
 def make_figure(model: str | None) -> None:
     from PIL import Image, ImageDraw, ImageFont
 
-    from expodiff.enhance.api import enhance
     from expodiff.eval.metrics import psnr
+    from expodiff.inference.api import enhance
     from expodiff.io.rawio import read_raw
 
     dark = read_raw(SAMPLE)

@@ -8,7 +8,7 @@ import torch
 
 from expodiff.build import build_denoiser
 from expodiff.config import ExperimentConfig, ModelConfig, NoiseConfig
-from expodiff.enhance.ratio import BRIGHTNESS_TARGET, raw_brightness
+from expodiff.inference.ratio import BRIGHTNESS_TARGET, raw_brightness
 from expodiff.io.modelfiles import save_denoiser
 from expodiff.io.profiles import load_profile
 from expodiff.io.rawio import read_raw

@@ -26,7 +26,7 @@ def test_shipped_recipes_are_the_shipped_models_configs(name):
     """configs/NAME.yaml resolves to the config saved with the packaged model NAME (apart from
     the run's name, output folder, device and the inference-only sampler settings)."""
     from expodiff.config import config_to_dict, load_config
-    from expodiff.enhance.model_loading import packaged_model_path
+    from expodiff.inference.model_loading import packaged_model_path
     from expodiff.io.modelfiles import load_model_config
 
     ignore = {("name",), ("train", "output_dir"), ("train", "device"), ("train", "num_workers"),

@@ -15,10 +15,10 @@ import torch.distributed as dist
 import expodiff.train.distributed as distributed
 from enhance_helpers import TEST_CONFIG
 from expodiff.devices import resolve_device
-from expodiff.enhance.api import enhance
-from expodiff.enhance.model_loading import load_model
-from expodiff.enhance.ranks import FolderCounts, RankInfo, total_counts
 from expodiff.errors import ConfigError
+from expodiff.inference.api import enhance
+from expodiff.inference.model_loading import load_model
+from expodiff.inference.ranks import FolderCounts, RankInfo, total_counts
 
 
 def _halve(state, photon_level=None, noisy=None):  # noqa: ARG001

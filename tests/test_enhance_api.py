@@ -11,15 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-import expodiff
 from enhance_helpers import TEST_CONFIG, Oracle, save_tiny_model
 from expodiff.diffusion.sampler import sample
-from expodiff.enhance.api import EnhanceWarning, enhance
-from expodiff.enhance.gain import GainSource
-from expodiff.enhance.model_loading import load_model
-from expodiff.enhance.ratio import RatioSource
-from expodiff.enhance.trajectories import AUTO_TILE, sample_seed, tiled
 from expodiff.errors import ExpodiffError, InputFileError, ModelError
+from expodiff.inference.api import EnhanceWarning, enhance
+from expodiff.inference.gain import GainSource
+from expodiff.inference.model_loading import load_model
+from expodiff.inference.ratio import RatioSource
+from expodiff.inference.trajectories import AUTO_TILE, sample_seed, tiled
 from expodiff.io.frame import frame_from_mosaic
 from expodiff.nets.tiling import TiledDenoiser
 from expodiff.raw import CFAPattern, pack
@@ -226,7 +225,13 @@ def test_bad_options(tiny):
             enhance(dark, model=tiny, **kwargs)
 
 
-def test_expodiff_enhance_is_callable_and_import_is_cheap():
+def test_expodiff_enhance_is_the_function_and_import_is_cheap():
+    import inspect
+
+    import expodiff.inference.api
+
+    assert expodiff.enhance is expodiff.inference.api.enhance
+    assert inspect.isfunction(expodiff.enhance)
     clean = _clean()
     oracle = load_model(Oracle(clean), config=TEST_CONFIG)
     with warnings.catch_warnings():
@@ -240,7 +245,7 @@ def test_expodiff_enhance_is_callable_and_import_is_cheap():
 
 @pytest.mark.parametrize("cfa", [CFAPattern.RGGB, CFAPattern.GBRG, CFAPattern.XTRANS])
 def test_developing_in_strips_equals_developing_at_once(cfa):
-    from expodiff.enhance.render import develop_in_strips
+    from expodiff.inference.render import develop_in_strips
     from expodiff.io.isp import default_demosaic, develop, orient
 
     channels = 9 if cfa is CFAPattern.XTRANS else 4

@@ -3,7 +3,7 @@ errors in the CLI and the API.
 
 ``--steps 1000`` used to run for many minutes without a word, ``--ratio 1e9`` wrote a white
 image, ``--samples 1000000000`` and a model config with ``inference_steps: 1000`` ran
-unbounded; all are now refused with the documented maximum (``expodiff.enhance.limits``).
+unbounded; all are now refused with the documented maximum (``expodiff.inference.limits``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import torch
 
 from enhance_helpers import TEST_CONFIG, Oracle
 from expodiff.cli import build_parser, main
-from expodiff.enhance.api import enhance
-from expodiff.enhance.limits import MAX_RATIO, MAX_SAMPLES, MAX_STEPS
-from expodiff.enhance.model_loading import load_model
 from expodiff.errors import ExpodiffError
+from expodiff.inference.api import enhance
+from expodiff.inference.limits import MAX_RATIO, MAX_SAMPLES, MAX_STEPS
+from expodiff.inference.model_loading import load_model
 from expodiff.io.frame import frame_from_mosaic
 from expodiff.sensor import SensorSpec
 

@@ -18,8 +18,8 @@ from cli_helpers import (
     run_cli,
 )
 from expodiff.cli import main
-from expodiff.enhance.darken import darken_frame
-from expodiff.enhance.model_loading import default_model_path
+from expodiff.inference.darken import darken_frame
+from expodiff.inference.model_loading import default_model_path
 from expodiff.io.dng import write_frame_dng
 from expodiff.io.profiles import load_profile
 from expodiff.io.rawio import read_raw
@@ -143,7 +143,7 @@ def test_samples_write_an_uncertainty_map(dark_dng, model_dir, tmp_path, capsys)
 def test_folder_run_skips_finished_outputs_and_survives_interruption(
     dark_dng, model_dir, raw_dir, tmp_path, capsys, monkeypatch
 ):
-    import expodiff.enhance.api as api
+    import expodiff.inference.api as api
 
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -393,9 +393,9 @@ def test_packaged_default_model(raw_dir, tmp_path, capsys):
     """The shipped model on the bundled demo sample: far better than the amplified input."""
     if default_model_path() is None:
         pytest.skip("the package has no default model yet (src/expodiff/models/default/)")
-    from expodiff.enhance.api import enhance
-    from expodiff.enhance.darken import crop_frame
     from expodiff.eval.metrics import psnr
+    from expodiff.inference.api import enhance
+    from expodiff.inference.darken import crop_frame
 
     sample = (project_root() or Path.cwd()) / "examples" / DEMO_SAMPLE
     if not sample.is_file():

@@ -1,4 +1,4 @@
-"""``expodiff darken`` and :func:`expodiff.enhance.darken.darken_frame`."""
+"""``expodiff darken`` and :func:`expodiff.inference.darken.darken_frame`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from expodiff.cli import main
-from expodiff.enhance.darken import crop_frame, darken_frame
-from expodiff.enhance.gain import match_profile
 from expodiff.errors import ExpodiffError
+from expodiff.inference.darken import crop_frame, darken_frame
+from expodiff.inference.gain import match_profile
 from expodiff.io.profiles import load_profile
 from expodiff.io.rawio import read_raw
 

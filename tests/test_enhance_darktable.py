@@ -14,7 +14,7 @@ import torch
 
 from cli_helpers import run_cli
 from enhance_helpers import FULL_SCALE_DN, save_tiny_model
-from expodiff.enhance.darktable import (
+from expodiff.inference.darktable import (
     DARKTABLE_NOISEPROFILES_ENV,
     DARKTABLE_SHOT_NOISE_FACTOR,
     DarktableProfileError,
@@ -22,7 +22,7 @@ from expodiff.enhance.darktable import (
     find_darktable_camera,
     load_darktable_profiles,
 )
-from expodiff.enhance.gain import GainSource, darktable_key, match_darktable, resolve_gain
+from expodiff.inference.gain import GainSource, darktable_key, match_darktable, resolve_gain
 from expodiff.io.dng import write_dng
 from expodiff.io.profiles import load_profile
 from expodiff.sensor import SensorSpec

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from enhance_helpers import FULL_SCALE_DN, canon_clean, darkened
-from expodiff.enhance.darken import SIMULATED_CAMERA_NAMES
-from expodiff.enhance.gain import (
+from expodiff.inference.darken import SIMULATED_CAMERA_NAMES
+from expodiff.inference.gain import (
     CAMERA_ALIASES,
     GainSource,
     blind_gain,
@@ -18,7 +18,7 @@ from expodiff.enhance.gain import (
     profile_gain,
     resolve_gain,
 )
-from expodiff.enhance.noiselevel import fit_noise_curve, pure_noise_quantile
+from expodiff.inference.noiselevel import fit_noise_curve, pure_noise_quantile
 from expodiff.io.profiles import list_profiles, load_profile
 
 GAIN_RANGE = (0.1, 30.0)
@@ -52,7 +52,7 @@ def test_fit_is_exact_on_a_smooth_scene(system_gain):
 
 def test_pure_noise_quantile_matches_simulation():
     """The Wilson-Hilferty quantile of a block's mean squared residual, for white noise."""
-    from expodiff.enhance.noiselevel import _block_stats
+    from expodiff.inference.noiselevel import _block_stats
 
     noise = torch.randn(4, 514, 1026, generator=torch.Generator().manual_seed(0))
     _, _, variances = _block_stats(0.4 + 0.01 * noise, 16)  # std 0.01, below clipping

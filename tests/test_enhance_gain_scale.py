@@ -11,16 +11,16 @@ import torch
 
 from cli_helpers import run_cli
 from enhance_helpers import FULL_SCALE_DN, TEST_CONFIG, Oracle, save_tiny_model
-from expodiff.enhance.api import enhance
-from expodiff.enhance.gain import (
+from expodiff.errors import ExpodiffError
+from expodiff.inference.api import enhance
+from expodiff.inference.gain import (
     GainSource,
     blind_gain,
     model_scale_gain,
     profile_gain,
     resolve_gain,
 )
-from expodiff.enhance.model_loading import load_model
-from expodiff.errors import ExpodiffError
+from expodiff.inference.model_loading import load_model
 from expodiff.io.dng import write_dng
 from expodiff.io.frame import frame_from_mosaic
 from expodiff.io.profiles import load_profile

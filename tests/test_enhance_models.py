@@ -9,14 +9,14 @@ import yaml
 from enhance_helpers import TEST_CONFIG, save_tiny_model
 from expodiff.build import build_denoiser, load_denoiser
 from expodiff.config import ExperimentConfig, ModelConfig, NoiseConfig
-from expodiff.enhance.model_loading import (
+from expodiff.errors import ModelError
+from expodiff.inference.model_loading import (
     EnhanceModel,
     default_model_path,
     load_model,
     packaged_model_path,
     trained_gain_range,
 )
-from expodiff.errors import ModelError
 from expodiff.io.modelfiles import CONFIG_FILE, MODEL_FILE, save_denoiser
 from expodiff.noise.model import GainSampling
 

@@ -16,9 +16,9 @@ import torch
 
 from enhance_helpers import TEST_CONFIG, save_tiny_model, small_dark_dng
 from expodiff.cli import main
-from expodiff.enhance.api import enhance
-from expodiff.enhance.model_loading import load_model
-from expodiff.enhance.trajectories import run_samples, tiled
+from expodiff.inference.api import enhance
+from expodiff.inference.model_loading import load_model
+from expodiff.inference.trajectories import run_samples, tiled
 from expodiff.nets.tiling import TiledDenoiser, tile_spans, tiled_forward
 
 
@@ -64,7 +64,7 @@ def test_run_samples_counts_tiles_times_steps_times_samples(tile, per_step):
 def test_enhance_progress_with_automatic_tiles(monkeypatch):
     """The API's ``progress`` sees the tiles of automatic tiling too (a frame above the
     automatic tile side, made small by lowering it)."""
-    import expodiff.enhance.trajectories as sampling
+    import expodiff.inference.trajectories as sampling
 
     monkeypatch.setattr(sampling, "AUTO_TILE", 64)
     model = load_model(_per_pixel, config=TEST_CONFIG, device="cpu")

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from enhance_helpers import save_tiny_model, small_dark_dng
-from expodiff.enhance.ranks import RankInfo, rank_info, share
 from expodiff.errors import ConfigError
+from expodiff.inference.ranks import RankInfo, rank_info, share
 
 
 def test_rank_info_from_the_torchrun_environment():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from enhance_helpers import canon_clean, darkened
-from expodiff.enhance.ratio import (
+from expodiff.inference.ratio import (
     BRIGHTNESS_TARGET,
     RatioSource,
     brightness_ratio,

@@ -13,8 +13,8 @@ import torch
 
 from cli_helpers import run_cli
 from enhance_helpers import small_dark_dng
-from expodiff.enhance.api import enhance
-from expodiff.enhance.model_loading import load_model
+from expodiff.inference.api import enhance
+from expodiff.inference.model_loading import load_model
 
 pytestmark = [pytest.mark.gpu, pytest.mark.timeout(300)]
 

@@ -6,13 +6,13 @@ import pytest
 
 from cli_helpers import assert_one_line_error, run_cli
 from enhance_helpers import save_tiny_model
-from expodiff.enhance.model_loading import (
+from expodiff.errors import ModelError
+from expodiff.inference.model_loading import (
     default_model_path,
     load_model,
     packaged_model_names,
     packaged_model_path,
 )
-from expodiff.errors import ModelError
 
 
 def test_the_package_ships_the_default_and_the_fast_model():

@@ -16,8 +16,8 @@ import torch
 from cli_helpers import assert_one_line_error, run_cli
 from expodiff.cli import main
 from expodiff.config import load_config
-from expodiff.enhance.api import enhance
 from expodiff.errors import ConfigError, ExpodiffError, InputFileError
+from expodiff.inference.api import enhance
 from expodiff.io.completeness import check_raw_data_complete, tiff_data_end
 from expodiff.io.rawio import read_raw
 

@@ -1,9 +1,12 @@
 """expodiff: ExposureDiffusion for dark camera RAW photos.
 
+``expodiff.enhance(path, ...)`` is the main job (:func:`expodiff.inference.api.enhance`).
+
 Layers (see docs/architecture.md):
   physics/process  expodiff.sensor, expodiff.raw, expodiff.noise, expodiff.diffusion
   networks         expodiff.nets
-  orchestration    expodiff.io, expodiff.data, expodiff.train, expodiff.eval, expodiff.cli
+  orchestration    expodiff.io, expodiff.data, expodiff.inference, expodiff.train,
+                   expodiff.eval, expodiff.cli
 """
 
 from __future__ import annotations
@@ -14,10 +17,9 @@ __all__ = ["__version__", "enhance"]
 
 
 def __getattr__(name: str):
-    # ``expodiff.enhance(...)`` without importing torch at ``import expodiff``: the subpackage
-    # expodiff.enhance is callable as the function (see its docstring).
+    # The function, imported on first use, so ``import expodiff`` does not import torch.
     if name == "enhance":
-        import importlib
+        from .inference.api import enhance
 
-        return importlib.import_module(".enhance", __name__)
+        return enhance
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -69,8 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..enhance.darken import darken_frame
-    from ..enhance.gain import resolve_camera_profile
+    from ..inference.darken import darken_frame
+    from ..inference.gain import resolve_camera_profile
     from ..io.atomic import check_output_path
     from ..io.dng import DNG_EXTENSIONS, check_dng_size, write_frame_dng
 

@@ -9,8 +9,8 @@ import time
 import warnings
 from pathlib import Path
 
-from ..enhance.limits import MAX_RATIO, MAX_SAMPLES, MAX_STEPS, MIN_RATIO
 from ..errors import ExpodiffError, OutputFileError
+from ..inference.limits import MAX_RATIO, MAX_SAMPLES, MAX_STEPS, MIN_RATIO
 from .arguments import cfa_pattern, integer_at_least, non_negative_float, positive_float, seed
 
 # The summary of an output that appeared while this run was working on it.
@@ -41,7 +41,7 @@ def _ratio(text: str) -> str | float:
 
 
 def _format(text: str):
-    from ..enhance.pipeline import OutputFormat
+    from ..inference.pipeline import OutputFormat
 
     try:
         return OutputFormat.parse(text)
@@ -235,7 +235,7 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ExpodiffError("--target-iso needs --target-exposure")
     if args.ratio != "auto" and args.target_exposure is not None:
         raise ExpodiffError("--target-exposure sets the ratio; do not give --ratio as well")
-    from ..enhance.trajectories import MIN_TILE
+    from ..inference.trajectories import MIN_TILE
 
     if args.tile is not None and 0 < args.tile < MIN_TILE:
         raise ExpodiffError(f"--tile must be 0 (no tiling) or >= {MIN_TILE}, got {args.tile}")
@@ -243,8 +243,8 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Enhance the inputs; under torchrun, this rank's share of them (:mod:`..enhance.ranks`)."""
-    from ..enhance.pipeline import OutputFormat, collect_inputs, plan_jobs
-    from ..enhance.ranks import FolderCounts, rank_info, share, total_counts
+    from ..inference.pipeline import OutputFormat, collect_inputs, plan_jobs
+    from ..inference.ranks import FolderCounts, rank_info, share, total_counts
 
     ranks = rank_info()
     _check_options(args)
@@ -292,8 +292,8 @@ def _enhance_jobs(pending, args: argparse.Namespace, single: bool, ranks) -> tup
     from tqdm import tqdm
 
     from ..devices import resolve_device
-    from ..enhance.model_loading import load_model
     from ..errors import describe_os_error
+    from ..inference.model_loading import load_model
     from ..io.atomic import OutputExistsError
 
     # auto/cuda: cuda:LOCAL_RANK under torchrun (cuda:0 alone), else the CPU.
@@ -357,8 +357,8 @@ def _enhance_jobs(pending, args: argparse.Namespace, single: bool, ranks) -> tup
 
 def _enhance_one(job, args: argparse.Namespace, model, report, progress):
     """Read, enhance and write one job; ``(result, extra text for its summary line)``."""
-    from ..enhance.api import enhance
-    from ..enhance.pipeline import OutputFormat, write_result, write_uncertainty
+    from ..inference.api import enhance
+    from ..inference.pipeline import OutputFormat, write_result, write_uncertainty
     from ..io.dng import check_dng_size
 
     frame = _read(job.source, args, report)

@@ -1,4 +1,4 @@
-"""What :func:`expodiff.enhance.api.enhance` returns: the enhanced raw with where its ratio
+"""What :func:`expodiff.inference.api.enhance` returns: the enhanced raw with where its ratio
 and K came from, the timings of each step, and the warnings it gave."""
 
 from __future__ import annotations

@@ -27,12 +27,12 @@ them (:class:`GainSource`):
   user names (``--camera``), or the one matching the file's make and model through
   :data:`CAMERA_ALIASES`;
 * ``DARKTABLE``: a camera without a calibrated profile that darktable's installed
-  ``noiseprofiles.json`` knows (:mod:`expodiff.enhance.darktable`): its K at the file's ISO is
+  ``noiseprofiles.json`` knows (:mod:`expodiff.inference.darktable`): its K at the file's ISO is
   a prior good to about 40 %. The image's own estimate (below) is kept when it agrees with
-  the prior within :data:`~expodiff.enhance.darktable.DARKTABLE_AGREEMENT`; darktable's K is
+  the prior within :data:`~expodiff.inference.darktable.DARKTABLE_AGREEMENT`; darktable's K is
   taken when the image cannot be measured or disagrees by more. Either way with a warning;
 * ``BLIND``: otherwise, with a warning, the photon-transfer line measured on the frame itself
-  (:func:`expodiff.enhance.noiselevel.fit_noise_curve`), clamped to the range of K the model
+  (:func:`expodiff.inference.noiselevel.fit_noise_curve`), clamped to the range of K the model
   was trained on (the clamp is reported).
 """
 

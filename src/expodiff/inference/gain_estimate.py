@@ -1,6 +1,6 @@
 """A system-gain estimate (:class:`GainEstimate`) and the conversions between a file's DN
 scale and the model's, plus the blind estimate from the frame itself
-(:func:`blind_gain`); :mod:`expodiff.enhance.gain` decides which source applies."""
+(:func:`blind_gain`); :mod:`expodiff.inference.gain` decides which source applies."""
 
 from __future__ import annotations
 

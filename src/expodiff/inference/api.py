@@ -5,10 +5,10 @@ Steps of :func:`enhance` (timed in :class:`EnhanceTimings`):
 1. **input**: a raw file, a :class:`~expodiff.io.frame.RawFrame`, a raw mosaic array (with
    ``cfa``, ``black_level``, ``white_level``) or a packed raw_norm array ``(C, h, w)``, as
    packed raw_norm. NaN or infinite values are an error naming the input (no silent repair);
-2. **ratio** (:mod:`expodiff.enhance.ratio`): given, from EXIF with a target exposure, or
+2. **ratio** (:mod:`expodiff.inference.ratio`): given, from EXIF with a target exposure, or
    from the frame's brightness. A ratio below 1 (an over-exposed input) passes the frame
    through unchanged with a warning; a ratio outside the model's trained range warns;
-3. **K** (:mod:`expodiff.enhance.gain`): given, from the camera profile at the file's ISO,
+3. **K** (:mod:`expodiff.inference.gain`): given, from the camera profile at the file's ISO,
    or estimated from the image with a warning;
 4. **sampling**: the input amplified by r (clipped at the white level first, as the sensor
    does) runs through the ExposureDiffusion sampler for ``steps`` network evaluations; large
@@ -16,7 +16,7 @@ Steps of :func:`enhance` (timed in :class:`EnhanceTimings`):
    re-exposure runs on the full frame). ``samples > 1`` runs independent trajectories (seeds
    derived from ``seed``) and returns their mean and per-pixel standard deviation;
 5. **sRGB** (optional): :func:`expodiff.io.isp.develop` with the frame's white balance and
-   colour matrix, in strips (:mod:`expodiff.enhance.render`), rotated as the camera recorded.
+   colour matrix, in strips (:mod:`expodiff.inference.render`), rotated as the camera recorded.
 
 Warnings go through :mod:`warnings` (category :class:`EnhanceWarning`) and are also kept in
 the result.
@@ -100,7 +100,7 @@ def _check_ratio(inp: EnhanceInput, found: RatioEstimate, loaded: EnhanceModel) 
 def _resolve_file_gain(
     inp: EnhanceInput, loaded: EnhanceModel, opts: EnhanceOptions
 ) -> tuple[GainEstimate, list[str]]:
-    """K on the model's scale for this input (:func:`~expodiff.enhance.gain.resolve_gain`)."""
+    """K on the model's scale for this input (:func:`~expodiff.inference.gain.resolve_gain`)."""
     frame = inp.frame
     return resolve_gain(
         inp.packed_norm,

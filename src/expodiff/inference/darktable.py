@@ -26,7 +26,7 @@ Sony A7S II         none (ILCE-7S, same 12 MP  0.0807 (0.0647-0.0828)
 The four cameras darktable and ELD share give F = 0.0802 over ISO 200-6400 (median of the 24
 values; 0.0835 with ISO 100, where read noise dominates darktable's fit):
 :data:`DARKTABLE_SHOT_NOISE_FACTOR`. Per camera the median is within x0.72-x1.40 of it, so a
-K from darktable is good to about 40 %, which makes it a *prior*: :mod:`expodiff.enhance.gain`
+K from darktable is good to about 40 %, which makes it a *prior*: :mod:`expodiff.inference.gain`
 prefers the image's own estimate when that agrees with it within
 :data:`DARKTABLE_AGREEMENT`, and takes darktable's K when the image cannot be measured or
 disagrees by more.
@@ -208,7 +208,7 @@ def find_darktable_camera(
     key: Callable[[str | None, str | None], str | None],
 ) -> DarktableCamera | None:
     """The entry of the camera ``make``/``model`` (as a raw file names it), matched through the
-    normalising ``key`` (:func:`expodiff.enhance.gain.camera_key`) on both sides."""
+    normalising ``key`` (:func:`expodiff.inference.gain.camera_key`) on both sides."""
     wanted = key(make, model)
     if wanted is None:
         return None

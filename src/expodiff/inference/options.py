@@ -17,12 +17,12 @@ __all__ = ["EnhanceOptions"]
 
 @dataclass(frozen=True)
 class EnhanceOptions:
-    """How :func:`~expodiff.enhance.api.enhance` treats a frame (each field is also a keyword
+    """How :func:`~expodiff.inference.api.enhance` treats a frame (each field is also a keyword
     of ``enhance``).
 
     Attributes:
         ratio: ``"auto"`` or the exposure ratio to brighten by, from 1 to ``MAX_RATIO``
-            (:mod:`expodiff.enhance.limits`; an automatic ratio above it is an error too).
+            (:mod:`expodiff.inference.limits`; an automatic ratio above it is an error too).
         steps: network evaluations, 1 to ``MAX_STEPS`` (None: the model's
             ``diffusion.inference_steps``).
         consistency: Gaussian sigma (packed pixels) of the input consistency applied to every
@@ -34,7 +34,7 @@ class EnhanceOptions:
             ``uncertainty``).
         system_gain: K in DN per electron of the input's own DN (``white - black`` is its
             raw_norm 1; converted to the model's ``full_scale_dn`` scale, see
-            :mod:`expodiff.enhance.gain`); of the model's scale for a packed raw_norm array.
+            :mod:`expodiff.inference.gain`); of the model's scale for a packed raw_norm array.
         camera: a packaged profile name or profile ``.json`` to take K from (at the file's
             ISO) instead of matching the file's camera.
         target_exposure: with ``ratio="auto"``: the wanted exposure in seconds (EXIF ratio).
