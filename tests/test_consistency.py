@@ -4,7 +4,11 @@ import pytest
 import torch
 
 from expodiff.diffusion import ExposureProcess, sample
-from expodiff.diffusion.consistency import gaussian_blur, low_frequency_consistency
+from expodiff.diffusion.consistency import (
+    gaussian_blur,
+    input_consistency,
+    low_frequency_consistency,
+)
 
 
 def test_gaussian_blur_preserves_constants_and_mass():
@@ -87,7 +91,7 @@ def test_sampler_option_off_by_default_and_oracle_unchanged():
         too_dark,
         noisy,
         generator=torch.Generator().manual_seed(2),
-        input_consistency_sigma=6.0,
+        correct=input_consistency(6.0),
         **kwargs,
     )
     assert (fixed - clean).abs().mean() < 0.5 * (plain - clean).abs().mean()

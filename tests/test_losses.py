@@ -18,6 +18,7 @@ from expodiff.diffusion.losses import (
     training_losses,
 )
 from expodiff.diffusion.process import ExposureProcess, Reexposure
+from expodiff.eval.corrections import oracle_correction
 from expodiff.nets.denoiser import DenoiserOutput, ExposureDenoiser, Prediction
 from expodiff.noise.pair import NoisyPair
 from torch_helpers import assert_gradients_reach_every_parameter, gen
@@ -225,7 +226,12 @@ def test_oracle_correction_in_training_is_opt_in():
     half = lambda s, p, n: DenoiserOutput(0.5 * pair.clean)  # noqa: E731
     plain = training_losses(ExposureProcess(), half, pair, steps=2, generator=gen())
     fixed = training_losses(
-        ExposureProcess(), half, pair, steps=2, generator=gen(), oracle_illuminance_correction=True
+        ExposureProcess(),
+        half,
+        pair,
+        steps=2,
+        generator=gen(),
+        correct=oracle_correction(pair.clean),
     )
     assert float(plain.total) > 0.1
     assert float(fixed.total) == pytest.approx(0.0, abs=1e-6)

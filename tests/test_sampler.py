@@ -8,12 +8,8 @@ import torch
 from expodiff.build import build_denoiser
 from expodiff.config import ModelConfig
 from expodiff.diffusion.process import ExposureProcess, Reexposure
-from expodiff.diffusion.sampler import (
-    SamplerStep,
-    illuminance_correction,
-    sample,
-    sample_progressive,
-)
+from expodiff.diffusion.sampler import SamplerStep, sample, sample_progressive
+from expodiff.eval.corrections import illuminance_correction, oracle_correction
 from expodiff.nets.denoiser import DenoiserOutput
 from torch_helpers import gen
 
@@ -139,12 +135,8 @@ def test_oracle_illuminance_correction_is_explicit():
     kwargs = dict(exposure_ratio=r, system_gain=k, steps=2, generator=gen())
     plain = sample(ExposureProcess(), dim, noisy, **kwargs)
     torch.testing.assert_close(plain, 0.5 * clean)  # off by default
-    fixed = sample(
-        ExposureProcess(), dim, noisy, reference=clean, oracle_illuminance_correction=True, **kwargs
-    )
+    fixed = sample(ExposureProcess(), dim, noisy, correct=oracle_correction(clean), **kwargs)
     torch.testing.assert_close(fixed, clean)
-    with pytest.raises(ValueError, match="oracle_illuminance_correction needs the reference"):
-        sample(ExposureProcess(), dim, noisy, oracle_illuminance_correction=True, **kwargs)
 
 
 def test_illuminance_correction_is_per_sample_least_squares():

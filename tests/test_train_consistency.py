@@ -15,7 +15,7 @@ import torch
 
 from expodiff.build import build_denoiser
 from expodiff.config import DiffusionConfig, ModelConfig, load_config
-from expodiff.diffusion.consistency import gaussian_blur
+from expodiff.diffusion.consistency import gaussian_blur, input_consistency
 from expodiff.diffusion.losses import training_losses
 from expodiff.diffusion.process import ExposureProcess
 from expodiff.errors import ConfigError
@@ -56,7 +56,7 @@ def test_default_off_leaves_the_objective_unchanged():
         pair,
         steps=2,
         generator=gen(),
-        input_consistency_sigma=None,
+        correct=None,
     )
     assert torch.equal(plain.total, explicit.total)
     # Off: the loss is the dark prediction's error, 0.3 * mean(clean) per step.
@@ -70,7 +70,7 @@ def test_correction_is_applied_before_the_loss_and_before_the_reexposure():
     off_model, on_model = TooDark(pair.clean), TooDark(pair.clean)
     off = training_losses(ExposureProcess(), off_model, pair, steps=2, generator=gen())
     on = training_losses(
-        ExposureProcess(), on_model, pair, steps=2, generator=gen(), input_consistency_sigma=6.0
+        ExposureProcess(), on_model, pair, steps=2, generator=gen(), correct=input_consistency(6.0)
     )
     # Before the loss: the corrected predictions carry the input's low band, so every step's
     # loss (not only the last) collapses from 30 % of the signal to almost nothing.
@@ -97,7 +97,7 @@ def test_gradients_reach_every_parameter_through_the_correction():
     noisy = (clean + 0.05 * torch.randn(2, 4, 16, 16, generator=g)).clamp(0, 1)
     pair = NoisyPair(noisy, clean, torch.tensor([1.0, 3.0]), torch.tensor([100.0, 200.0]))
     out = training_losses(
-        ExposureProcess(), model, pair, steps=3, generator=gen(5), input_consistency_sigma=4.0
+        ExposureProcess(), model, pair, steps=3, generator=gen(5), correct=input_consistency(4.0)
     )
     assert_gradients_reach_every_parameter(model, out)
 

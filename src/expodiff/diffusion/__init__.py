@@ -7,10 +7,10 @@ Pure tensor math: no ``nn.Module`` state and no files; randomness comes from an 
 from __future__ import annotations
 
 from ..kinds import LossKind, Reexposure
-from .consistency import low_frequency_consistency
+from .consistency import input_consistency, low_frequency_consistency
 from .losses import TrainingLosses, poisson_kl, training_losses
 from .process import ExposureProcess
-from .sampler import SamplerStep, illuminance_correction, sample, sample_progressive
+from .sampler import Correction, SamplerStep, sample, sample_progressive
 
 __all__ = [
     "ExposureProcess",
@@ -18,7 +18,8 @@ __all__ = [
     "SamplerStep",
     "sample",
     "sample_progressive",
-    "illuminance_correction",
+    "Correction",
+    "input_consistency",
     "low_frequency_consistency",
     "LossKind",
     "TrainingLosses",

@@ -21,8 +21,8 @@ input's, per channel, and keeps the network's high frequencies:
 
     F' = clip(F + G_s * X_T - G_s * F, 0, 1)     on unsaturated pixels
 
-It is an option of the sampler (``input_consistency_sigma``), off unless asked for; it reads
-only the input, never the ground truth. It is not a fix for a black-level error: a constant
+:func:`input_consistency` makes it the sampler's ``correct`` hook (off unless asked for); it
+reads only the input, never the ground truth. It is not a fix for a black-level error: a constant
 offset in the input (an uncalibrated black level) is restored along with the true low
 frequencies, where a network trained with a bias component would have removed it.
 """
@@ -30,6 +30,7 @@ frequencies, where a network trained with a bias component would have removed it
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +38,7 @@ from torch import Tensor
 
 from .process import BatchScalar, as_batch_vector
 
-__all__ = ["gaussian_blur", "low_frequency_consistency", "SATURATION_LEVEL"]
+__all__ = ["gaussian_blur", "low_frequency_consistency", "input_consistency", "SATURATION_LEVEL"]
 
 # Input pixels at or above this raw_norm level (before amplification) count as saturated:
 # the sensor clipped them, so their mean is no unbiased measurement of the reference.
@@ -122,3 +123,15 @@ def low_frequency_consistency(
     # Normalised convolution: averages over unsaturated pixels only.
     delta = gaussian_blur((noisy - prediction) * valid, sigma_px) / weight
     return (prediction + delta * valid).clamp(0.0, 1.0).to(out_dtype)
+
+
+def input_consistency(sigma_px: float) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
+    """The sampler's ``correct`` hook giving every prediction the input's low frequencies
+    (:func:`low_frequency_consistency` with a Gaussian of ``sigma_px`` packed pixels)."""
+    if not (math.isfinite(sigma_px) and sigma_px > 0):
+        raise ValueError(f"sigma_px must be finite and > 0, got {sigma_px}")
+
+    def correct(prediction: Tensor, noisy: Tensor, exposure_ratio: Tensor) -> Tensor:
+        return low_frequency_consistency(prediction, noisy, exposure_ratio, sigma_px=sigma_px)
+
+    return correct

@@ -21,8 +21,8 @@ Objective::
     aux_i = mean(M |X̂ - X_ref| + (1 - M) |clip(X_t + R̂, 0, 1) - X_ref|)     (FUSED only)
 
 with ``rec`` the L1 (released models) or the Poisson KL of Eq. 11, and ``F_i`` after the
-optional in-loop corrections (the oracle brightness match, or the ground-truth-free input
-consistency, ``input_consistency_sigma``) when they are enabled. ``X̂`` enters the auxiliary
+sampler's ``correct`` hook when one is given (the ground-truth-free input consistency, or the
+official recipe's oracle brightness match). ``X̂`` enters the auxiliary
 term unclipped so that its gradient survives where it leaves ``[0, 1]``. The step weights
 ``w_i`` are fixed, ``1/S`` each by default. The official code makes them learnable but
 unconstrained (``clip(w_i, 0, 1)`` for the first steps, ``1 - sum(w)`` for the last), which
@@ -39,8 +39,8 @@ import torch
 from torch import Tensor
 
 from ..kinds import LossKind
-from .process import ExposureProcess
-from .sampler import check_batch, run_schedule
+from .process import ExposureProcess, check_batch
+from .sampler import Correction, sample_progressive
 
 if TYPE_CHECKING:
     from ..noise.pair import NoisyPair
@@ -185,7 +185,7 @@ def _batch_schedule(
         process: the exposure process (draws the random schedule).
         noisy: the noisy input ``(B, C, H, W)``.
         clean: the reference, same shape as ``noisy``.
-        r: ``(B,)`` exposure ratios, as checked by :func:`~.sampler.check_batch`.
+        r: ``(B,)`` exposure ratios, as checked by :func:`~.process.check_batch`.
         steps: network evaluations per sample.
         schedule: ``(B, steps + 1)`` explicit multiples, or None to draw them.
         generator: source of the random schedule.
@@ -270,10 +270,9 @@ def training_losses(
     aux_weight: float = 1.0,
     step_weights: Sequence[float] | Tensor | None = None,
     generator: torch.Generator | None = None,
-    oracle_illuminance_correction: bool = False,
     schedule: Tensor | None = None,
     kl_eps: float = DEFAULT_KL_EPS,
-    input_consistency_sigma: float | None = None,
+    correct: Correction | None = None,
 ) -> TrainingLosses:
     """Algorithm 1 on a batch with per-sample system gain and exposure ratio.
 
@@ -289,17 +288,15 @@ def training_losses(
         step_weights: ``steps`` weights (default: ``1/steps`` each). A tensor that requires
             grad is used as is (gradients flow into it).
         generator: source of the schedule and the Poisson draws.
-        oracle_illuminance_correction: rescale every prediction to the reference before the
-            loss and the re-exposure (the official training code does this); default off.
         schedule: ``(B, steps + 1)`` explicit multiples instead of random ones.
         kl_eps: the shift of :func:`poisson_kl`.
-        input_consistency_sigma: when set, every step's prediction takes the input's low
-            frequencies (:func:`~expodiff.diffusion.consistency.low_frequency_consistency`,
-            a Gaussian of this many packed pixels) *before* its loss and before the next
-            re-exposure, exactly as the sampler does at inference with the same option: the
-            network is trained inside the corrected loop it will be sampled with. Gradients
-            flow through the correction (it is linear in the prediction up to the final
-            clip). None (default): off.
+        correct: the sampler's hook on every step's prediction, applied *before* its loss and
+            before the next re-exposure, exactly as the sampler does at inference: with the
+            input consistency (:func:`~expodiff.diffusion.consistency.input_consistency`) the
+            network is trained inside the corrected loop it will be sampled with; the official
+            code's recipe passes its ground-truth brightness match
+            (:func:`expodiff.eval.corrections.oracle_correction`). Gradients flow through it.
+            None (default): off.
 
     Returns:
         The :class:`TrainingLosses` of the batch (``total`` is what to back-propagate).
@@ -316,19 +313,19 @@ def training_losses(
     weights = _step_weights(step_weights, steps, clean)
     kind = LossKind(loss)
     terms, prediction = [], None
-    for _, _, prediction, output, _ in run_schedule(
+    trajectory = sample_progressive(
         process,
         denoiser,
         noisy,
-        schedule,
-        r,
-        k,
+        exposure_ratio=r,
+        system_gain=k,
+        schedule=schedule,
         generator=generator,
-        reference=clean,
-        oracle_illuminance_correction=oracle_illuminance_correction,
+        correct=correct,
         straight_through=True,
-        input_consistency_sigma=input_consistency_sigma,
-    ):
-        terms.append(_step_terms(prediction, output, clean, kind, kl_eps, aux_weight))
+    )
+    for step in trajectory:
+        prediction = step.prediction
+        terms.append(_step_terms(prediction, step.output, clean, kind, kl_eps, aux_weight))
     assert prediction is not None
     return _weighted_losses(terms, weights, schedule, prediction)

@@ -37,10 +37,36 @@ from ..kinds import Reexposure
 # One definition of "a number or a (B,) tensor -> (B,)", shared with the noise components.
 from ..noise.components import as_batch as as_batch_vector
 
-__all__ = ["ELD_FULL_SCALE_DN", "BatchScalar", "Reexposure", "ExposureProcess", "as_batch_vector"]
+__all__ = [
+    "ELD_FULL_SCALE_DN",
+    "BatchScalar",
+    "Reexposure",
+    "ExposureProcess",
+    "as_batch_vector",
+    "check_batch",
+]
 
 # A per-sample scalar: a (B,) tensor, or a number broadcast to the batch.
 BatchScalar = Tensor | float
+
+
+def check_batch(
+    noisy: Tensor, exposure_ratio: BatchScalar, system_gain: BatchScalar
+) -> tuple[Tensor, Tensor]:
+    """Validate a batch and return ``(r, K)`` as ``(B,)`` tensors.
+
+    Raises:
+        ValueError: ``noisy`` is not 4-D, a gain is not finite and positive, or a ratio has
+            the wrong shape.
+    """
+    if noisy.dim() != 4:
+        raise ValueError(f"noisy must be (B, C, H, W), got {tuple(noisy.shape)}")
+    b = noisy.shape[0]
+    r = as_batch_vector(exposure_ratio, b, like=noisy, name="exposure_ratio")
+    k = as_batch_vector(system_gain, b, like=noisy, name="system_gain")
+    if bool(torch.any(k <= 0)) or not bool(torch.all(torch.isfinite(k))):
+        raise ValueError(f"system_gain must be finite and > 0, got {k.tolist()}")
+    return r, k
 
 
 def _bcast(v: Tensor) -> Tensor:

@@ -52,6 +52,7 @@ class ModelMethod:
     def __call__(self, pair: EvalPair, generator: torch.Generator) -> torch.Tensor:
         from ..diffusion.sampler import sample
         from ..nets.tiling import TiledDenoiser
+        from .corrections import sampler_correction
 
         net = self.denoiser
         h, w = pair.noisy.shape[-2:]
@@ -67,9 +68,10 @@ class ModelMethod:
                 system_gain=pair.system_gain,
                 steps=self.steps,
                 generator=generator,
-                reference=pair.clean if self.oracle_illuminance_correction else None,
-                oracle_illuminance_correction=self.oracle_illuminance_correction,
-                input_consistency_sigma=self.input_consistency_sigma,
+                correct=sampler_correction(
+                    consistency_sigma=self.input_consistency_sigma,
+                    oracle_reference=pair.clean if self.oracle_illuminance_correction else None,
+                ),
             )
         return pred.float()
 

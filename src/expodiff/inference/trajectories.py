@@ -107,6 +107,7 @@ def run_samples(
     Raises:
         ModelError: the model produced NaN or infinite values.
     """
+    from ..diffusion.consistency import input_consistency
     from ..diffusion.sampler import sample_progressive
     from ..nets.tiling import TiledDenoiser
 
@@ -124,6 +125,7 @@ def run_samples(
     total = steps * samples * per_step
     batch = noisy.to(model.device)[None]
     untiled_step = None if isinstance(net, TiledDenoiser) else advance
+    correct = input_consistency(consistency_sigma) if consistency_sigma else None
     moments = _RunningMoments()
     with torch.inference_mode():
         for i in range(samples):
@@ -135,7 +137,7 @@ def run_samples(
                 system_gain=system_gain,
                 steps=steps,
                 generator=_generator(sample_seed(seed, i), model.device),
-                input_consistency_sigma=consistency_sigma,
+                correct=correct,
             )
             moments.add(_last_checked(trajectory, model.name, name, untiled_step)[0].float())
     return moments.result()

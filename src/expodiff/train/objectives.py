@@ -42,6 +42,7 @@ def supervised_loss(
     memory format (channels-last); ``autocast`` wraps the forward passes.
     """
     from ..diffusion.losses import training_losses
+    from ..eval.corrections import sampler_correction
 
     pair = replace(pair, noisy=prepare(pair.noisy), clean=prepare(pair.clean))
     with autocast:
@@ -54,8 +55,10 @@ def supervised_loss(
             aux_weight=cfg.aux_weight,
             step_weights=cfg.step_weights,
             generator=generator,
-            oracle_illuminance_correction=cfg.oracle_illuminance_correction,
-            input_consistency_sigma=cfg.train_consistency_sigma,
+            correct=sampler_correction(
+                consistency_sigma=cfg.train_consistency_sigma,
+                oracle_reference=pair.clean if cfg.oracle_illuminance_correction else None,
+            ),
         )
     parts = {f"loss_step{i + 1}": v.detach().float() for i, v in enumerate(out.per_step)}
     return out.total.float(), parts
