@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Inference speed of the ExposureDiffusion sampler: ms per megapixel per backbone and steps.
 
-Times :func:`expodiff.diffusion.sampler.sample` (network evaluations + Poisson re-exposure)
-under ``torch.inference_mode`` on random weights (speed does not depend on the weights) and
-reports milliseconds per megapixel of the raw *mosaic* (a packed Bayer pixel is 4 mosaic
-pixels), for each execution variant:
+Times ``denoise_frame`` (expodiff.inference.trajectories: network evaluations + Poisson
+re-exposure) under ``torch.inference_mode`` on random weights (speed does not depend on the
+weights) and reports milliseconds per megapixel of the raw *mosaic* (a packed Bayer pixel is
+4 mosaic pixels), for each execution variant:
 
 * ``fp32``: contiguous NCHW float32 (the reference);
 * ``channels_last``: weights and activations in NHWC memory format;
@@ -22,7 +22,6 @@ Run with the Makefile's ``GLIBC_TUNABLES`` (large-conv CPU time halves with it):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -33,11 +32,10 @@ import torch
 
 from expodiff.build import build_denoiser
 from expodiff.config import ModelConfig
-from expodiff.defaults import TILE, TILE_OVERLAP
+from expodiff.defaults import TILE
 from expodiff.diffusion.process import ExposureProcess
-from expodiff.diffusion.sampler import sample
+from expodiff.inference.trajectories import denoise_frame
 from expodiff.nets.registry import PRESETS
-from expodiff.nets.tiling import TiledDenoiser
 
 VARIANTS = ("fp32", "channels_last", "bf16")
 FULL_FRAME = (1424, 2128)  # packed size of a 4256 x 2848 Bayer frame
@@ -76,31 +74,27 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_one(model, noisy, steps: int, variant: str, repeat: int, tile: int | None) -> float:
-    """Best-of-``repeat`` seconds of one ``sample`` call (robust to other load on the machine)."""
+def time_one(model, noisy, steps: int, variant: str, repeat: int, tile: int) -> float:
+    """Best-of-``repeat`` seconds of one ``denoise_frame`` call (robust to other load on the
+    machine); ``tile`` 0: the whole frame at once."""
     device = noisy.device
-    denoiser = TiledDenoiser(model, tile=tile, overlap=TILE_OVERLAP) if tile else model
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16)
-        if variant == "bf16"
-        else contextlib.nullcontext()
-    )
     process = ExposureProcess()
     times = []
     for i in range(repeat + 1):  # the first run warms up kernels and allocators
         g = torch.Generator(device=device).manual_seed(i)
         _sync(device)
         t0 = time.perf_counter()
-        with autocast:
-            sample(
-                process,
-                denoiser,
-                noisy,
-                exposure_ratio=100.0,
-                system_gain=1.0,
-                steps=steps,
-                generator=g,
-            )
+        denoise_frame(
+            model,
+            process,
+            noisy,
+            exposure_ratio=100.0,
+            system_gain=1.0,
+            steps=steps,
+            seed=g,
+            tile=tile,
+            bf16=variant == "bf16",
+        )
         _sync(device)
         if i:
             times.append(time.perf_counter() - t0)
@@ -144,7 +138,7 @@ def main(argv=None) -> int:
                     model.load_state_dict(base.state_dict())
                     model.to_channels_last()
                 sec = time_one(
-                    model, noisy, steps, variant, args.repeat, args.tile if args.full else None
+                    model, noisy, steps, variant, args.repeat, args.tile if args.full else 0
                 )
                 row[f"{variant}_ms_per_mp"] = round(sec * 1e3 / mosaic_mp, 2)
             results.append(row)

@@ -24,7 +24,7 @@ TRAIN_CONFIGS = sorted(
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_recipes_are_the_shipped_models_configs(name):
     """configs/NAME.yaml resolves to the config saved with the packaged model NAME (apart from
-    the run's name, output folder, device and the inference-only sampler settings)."""
+    the run's name, output folder, device and the inference-only sampler and tile settings)."""
     from expodiff.config import config_to_dict, load_config
     from expodiff.inference.model_loading import packaged_model_path
     from expodiff.io.modelfiles import load_model_config
@@ -32,6 +32,7 @@ def test_shipped_recipes_are_the_shipped_models_configs(name):
     ignore = {("name",), ("train", "output_dir"), ("train", "device"), ("train", "num_workers"),
               ("train", "init_from"),
               ("diffusion", "inference_steps"), ("diffusion", "input_consistency_sigma"),
+              ("eval", "tile_overlap"),
               ("data", "num_workers")}  # fmt: skip
 
     def flat(d, prefix=()):

@@ -12,13 +12,14 @@ import pytest
 import torch
 
 from enhance_helpers import TEST_CONFIG, Oracle, save_tiny_model
+from expodiff.defaults import TILE, TILE_OVERLAP
 from expodiff.diffusion.sampler import sample
 from expodiff.errors import ExpodiffError, InputFileError, ModelError
-from expodiff.inference.api import EnhanceWarning, enhance
+from expodiff.inference.api import EnhanceOptions, EnhanceWarning, enhance
 from expodiff.inference.gain import GainSource
 from expodiff.inference.model_loading import load_model
 from expodiff.inference.ratio import RatioSource
-from expodiff.inference.trajectories import AUTO_TILE, sample_seed, tiled
+from expodiff.inference.trajectories import sample_seed, tiled
 from expodiff.io.frame import frame_from_mosaic
 from expodiff.nets.tiling import TiledDenoiser
 from expodiff.raw import CFAPattern, pack
@@ -119,10 +120,12 @@ def test_tiled_and_untiled_agree_on_a_small_frame(tmp_path):
     pixelwise = {**kwargs, "model": load_model(per_pixel, config=TEST_CONFIG), "steps": 1}
     whole = enhance(dark, tile=0, **pixelwise).raw_norm
     assert torch.allclose(enhance(dark, tile=64, **pixelwise).raw_norm, whole, atol=1e-6)
-    # Automatic tiling: only frames larger than AUTO_TILE packed pixels.
-    assert tiled(model.denoiser, torch.Size([1, 4, 64, 64]), None) is model.denoiser
-    big = tiled(model.denoiser, torch.Size([1, 4, AUTO_TILE + 8, 64]), None)
-    assert isinstance(big, TiledDenoiser) and big.tile == AUTO_TILE
+    # The default: only frames larger than TILE packed pixels are tiled; 0 never tiles.
+    assert tiled(model.denoiser, torch.Size([1, 4, 64, 64])) is model.denoiser
+    big = tiled(model.denoiser, torch.Size([1, 4, TILE + 8, 64]))
+    assert isinstance(big, TiledDenoiser) and big.tile == TILE and big.overlap == TILE_OVERLAP
+    assert tiled(model.denoiser, torch.Size([1, 4, TILE + 8, 64]), 0) is model.denoiser
+    assert EnhanceOptions().tile == TILE
 
 
 def test_over_exposed_input_is_passed_through():

@@ -16,9 +16,10 @@ import torch
 
 from enhance_helpers import TEST_CONFIG, save_tiny_model, small_dark_dng
 from expodiff.cli import main
+from expodiff.diffusion.process import ExposureProcess
 from expodiff.inference.api import enhance
 from expodiff.inference.model_loading import load_model
-from expodiff.inference.trajectories import run_samples, tiled
+from expodiff.inference.trajectories import denoise_frame, tiled
 from expodiff.nets.tiling import TiledDenoiser, tile_spans, tiled_forward
 
 
@@ -49,28 +50,23 @@ def test_tiled_forward_reports_every_tile():
 
 
 @pytest.mark.parametrize(("tile", "per_step"), [(64, 6), (0, 1)])
-def test_run_samples_counts_tiles_times_steps_times_samples(tile, per_step):
-    model = load_model(_per_pixel, config=TEST_CONFIG, device="cpu")
-    noisy = _noisy() * 50
+def test_denoise_frame_counts_tiles_times_steps_times_samples(tile, per_step):
+    noisy = _noisy()[None] * 50
     calls: list[tuple[int, int]] = []
-    run_samples(
-        model, noisy, ratio=50.0, system_gain=2.0, steps=3, samples=2, seed=0, tile=tile,
-        progress=lambda d, t: calls.append((d, t)),
+    denoise_frame(
+        _per_pixel, ExposureProcess(), noisy, exposure_ratio=50.0, system_gain=2.0, steps=3,
+        samples=2, seed=0, tile=tile, progress=lambda d, t: calls.append((d, t)),
     )  # fmt: skip
     total = 2 * 3 * per_step
     assert calls == [(i, total) for i in range(1, total + 1)]
 
 
-def test_enhance_progress_with_automatic_tiles(monkeypatch):
-    """The API's ``progress`` sees the tiles of automatic tiling too (a frame above the
-    automatic tile side, made small by lowering it)."""
-    import expodiff.inference.trajectories as sampling
-
-    monkeypatch.setattr(sampling, "AUTO_TILE", 64)
+def test_enhance_progress_counts_tiles():
+    """The API's ``progress`` sees every tile of a tiled frame."""
     model = load_model(_per_pixel, config=TEST_CONFIG, device="cpu")
     calls: list[tuple[int, int]] = []
     enhance(
-        _noisy() / 50, ratio=50, system_gain=2.0, model=model, steps=2, seed=0,
+        _noisy() / 50, ratio=50, system_gain=2.0, model=model, steps=2, seed=0, tile=64,
         progress=lambda d, t: calls.append((d, t)),
     )  # fmt: skip
     n = tiled(_per_pixel, torch.Size([4, 96, 160]), 64).tiles(96, 160)

@@ -232,3 +232,40 @@ def test_evaluate_cli_bad_inputs(args, message, tmp_path, capsys):
     else:
         assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_evaluation_tiles_frames_as_enhance_does():
+    """One tile rule: the evaluation's default tile is enhance's (frames above TILE packed
+    pixels are tiled, 0 never tiles, overlap min(32, tile / 4)), through the same function."""
+    from expodiff.config import EvalConfig, load_config
+    from expodiff.defaults import TILE
+    from expodiff.diffusion.process import ExposureProcess
+    from expodiff.eval.methods import ModelMethod
+    from expodiff.eval.pairs import EvalPair
+    from expodiff.inference.trajectories import denoise_frame
+    from expodiff.nets.tiling import tile_spans
+
+    assert EvalConfig().tile == TILE == ModelMethod("m", None, None).tile
+    assert EvalConfig().tile_overlap is None
+    assert load_config(None, ["eval.tile=0"]).eval.tile == 0
+    seen: list[tuple[int, int]] = []
+
+    def per_pixel(state, photon_level, noisy):
+        seen.append(tuple(state.shape[-2:]))
+        return (0.9 * state + 0.01 * photon_level.mean()).clamp(0, 1)
+
+    g = torch.Generator().manual_seed(0)
+    noisy = torch.rand(1, 4, 96, 160, generator=g) * 0.5
+    pair = EvalPair("x", noisy, noisy, 50.0, 50.0, 2.0)
+    method = ModelMethod("m", per_pixel, ExposureProcess(), steps=2, tile=64)
+    out = method(pair, torch.Generator().manual_seed(3))
+    n = len(tile_spans(96, 64, 16)) * len(tile_spans(160, 64, 16))  # overlap 64 / 4 = 16
+    assert len(seen) == 2 * n and set(seen) == {(64, 64)}
+    same, _ = denoise_frame(
+        per_pixel, ExposureProcess(), noisy, exposure_ratio=50.0, system_gain=2.0, steps=2,
+        seed=torch.Generator().manual_seed(3), tile=64,
+    )  # fmt: skip
+    assert torch.equal(out, same)
+    seen.clear()
+    ModelMethod("m", per_pixel, ExposureProcess(), steps=2, tile=0)(pair, torch.Generator())
+    assert seen == [(96, 160)] * 2

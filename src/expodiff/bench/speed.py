@@ -138,8 +138,7 @@ def _probe(args: argparse.Namespace) -> SpeedResult:
     from ..build import build_denoiser
     from ..config import ModelConfig
     from ..diffusion.process import ExposureProcess
-    from ..diffusion.sampler import sample
-    from ..nets.tiling import TiledDenoiser
+    from ..inference.trajectories import denoise_frame
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -158,13 +157,14 @@ def _probe(args: argparse.Namespace) -> SpeedResult:
     electrons = clean * full_scale / (_SPEED_RATIO * _SPEED_GAIN)
     noisy = torch.poisson(electrons, generator=g) * (_SPEED_RATIO * _SPEED_GAIN) / full_scale
     del clean, electrons
-    net = TiledDenoiser(model, tile=args.tile, overlap=args.overlap) if args.tile else model
     kw = dict(exposure_ratio=_SPEED_RATIO, system_gain=_SPEED_GAIN, steps=args.steps)
-    sample(process, model, noisy[..., :_WARMUP_SIDE, :_WARMUP_SIDE], generator=g, **kw)
+    denoise_frame(model, process, noisy[..., :_WARMUP_SIDE, :_WARMUP_SIDE], seed=g, tile=0, **kw)
     before = _rss_mb()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     t0 = time.perf_counter()
-    out = sample(process, net, noisy, generator=g, **kw)
+    out, _ = denoise_frame(
+        model, process, noisy, seed=g, tile=args.tile or 0, overlap=args.overlap, **kw
+    )
     seconds = time.perf_counter() - t0
     if not bool(torch.isfinite(out).all()):
         raise FloatingPointError("non-finite output")

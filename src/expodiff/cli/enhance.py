@@ -9,6 +9,7 @@ import time
 import warnings
 from pathlib import Path
 
+from ..defaults import TILE
 from ..errors import ExpodiffError, OutputFileError
 from ..inference.limits import MAX_RATIO, MAX_SAMPLES, MAX_STEPS, MIN_RATIO
 from .arguments import cfa_pattern, integer_at_least, non_negative_float, positive_float, seed
@@ -182,10 +183,10 @@ def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tile",
         type=integer_at_least(0),
-        default=None,
+        default=TILE,
         metavar="N",
-        help="evaluate the network in N x N tiles of packed pixels (default: 512 tiles for "
-        "frames larger than that; 0: never tile; at least 64)",
+        help=f"evaluate the network in N x N tiles of packed pixels when a side of the frame "
+        f"is larger than N (default: {TILE}; 0: never tile; at least 64)",
     )
 
 
@@ -237,7 +238,7 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ExpodiffError("--target-exposure sets the ratio; do not give --ratio as well")
     from ..inference.trajectories import MIN_TILE
 
-    if args.tile is not None and 0 < args.tile < MIN_TILE:
+    if 0 < args.tile < MIN_TILE:
         raise ExpodiffError(f"--tile must be 0 (no tiling) or >= {MIN_TILE}, got {args.tile}")
 
 

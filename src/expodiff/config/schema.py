@@ -14,7 +14,6 @@ from ..defaults import (
     GAIN_RANGE,
     MAX_INFERENCE_STEPS,
     TILE,
-    TILE_OVERLAP,
     TRAIN_RATIO_RANGE,
 )
 from ..kinds import (
@@ -326,19 +325,23 @@ class EvalConfig:
     cameras: tuple[str, ...] = ()  # eld protocol: cameras to evaluate; empty: all found
     crop: int | None = None  # centre crop side in packed pixels (sid15-crop: always 512)
     max_images: int | None = None  # evaluate at most this many images per ratio
-    tile: int | None = TILE  # tiled inference tile side (packed px) for large frames; None: whole
-    tile_overlap: int = TILE_OVERLAP
+    # Frames with a side above `tile` packed pixels run in tiles of that side; 0: never tile.
+    tile: int = TILE
+    # Overlap of the tiles (packed px); null: min(32, tile / 4), as expodiff enhance uses.
+    tile_overlap: int | None = None
     srgb_metrics: bool = False  # also PSNR/SSIM after the ISP (sRGB, GT white balance)
     output_dir: str = "runs/eval"
 
     def __post_init__(self) -> None:
         if any(not r >= 1 for r in self.ratios):
             raise ValueError(f"ratios must be >= 1, got {list(self.ratios)}")
-        for name in ("crop", "max_images", "tile"):
+        for name in ("crop", "max_images"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or null, got {value}")
-        if self.tile is not None and not 0 <= self.tile_overlap < self.tile:
+        if self.tile < 0:
+            raise ValueError(f"tile must be >= 0 (0: never tile), got {self.tile}")
+        if self.tile and self.tile_overlap is not None and not 0 <= self.tile_overlap < self.tile:
             raise ValueError(f"need 0 <= tile_overlap < tile, got {self.tile_overlap}")
 
 

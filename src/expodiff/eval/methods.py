@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import torch
 
-from ..defaults import ELD_FULL_SCALE_DN, TILE_OVERLAP
+from ..defaults import ELD_FULL_SCALE_DN, TILE
 from ..errors import ConfigError
 from ..kinds import Baseline
 from .baselines import abm3d_denoise, bm3d_denoise, scaled_input
@@ -35,45 +35,42 @@ class Method(Protocol):
 class ModelMethod:
     """A trained denoiser run by the ExposureDiffusion sampler with ``steps`` evaluations.
 
-    ``steps = 1`` is a feed-forward network (the baseline, or Noise2Noise). Frames larger than
-    ``tile`` (packed pixels) are processed in overlapping tiles.
+    ``steps = 1`` is a feed-forward network (the baseline, or Noise2Noise). Frames with a side
+    above ``tile`` packed pixels are processed in overlapping tiles (0: never;
+    :func:`~expodiff.inference.trajectories.denoise_frame`, as in :func:`expodiff.enhance`).
     """
 
     name: str
     denoiser: Any
     process: Any
     steps: int = 3
-    tile: int | None = None
-    overlap: int = TILE_OVERLAP
+    tile: int = TILE
+    overlap: int | None = None
     bf16: bool = False
     oracle_illuminance_correction: bool = False
     input_consistency_sigma: float | None = None
 
     def __call__(self, pair: EvalPair, generator: torch.Generator) -> torch.Tensor:
-        from ..diffusion.sampler import sample
-        from ..nets.tiling import TiledDenoiser
+        from ..inference.trajectories import denoise_frame
         from .corrections import sampler_correction
 
-        net = self.denoiser
-        h, w = pair.noisy.shape[-2:]
-        if self.tile is not None and max(h, w) > self.tile:
-            net = TiledDenoiser(net, tile=self.tile, overlap=self.overlap)
-        device = pair.noisy.device
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            pred = sample(
-                self.process,
-                net,
-                pair.noisy,
-                exposure_ratio=pair.ratio,
-                system_gain=pair.system_gain,
-                steps=self.steps,
-                generator=generator,
-                correct=sampler_correction(
-                    consistency_sigma=self.input_consistency_sigma,
-                    oracle_reference=pair.clean if self.oracle_illuminance_correction else None,
-                ),
-            )
-        return pred.float()
+        mean, _ = denoise_frame(
+            self.denoiser,
+            self.process,
+            pair.noisy,
+            exposure_ratio=pair.ratio,
+            system_gain=pair.system_gain,
+            steps=self.steps,
+            seed=generator,
+            tile=self.tile,
+            overlap=self.overlap,
+            correct=sampler_correction(
+                consistency_sigma=self.input_consistency_sigma,
+                oracle_reference=pair.clean if self.oracle_illuminance_correction else None,
+            ),
+            bf16=self.bf16,
+        )
+        return mean
 
 
 @dataclass

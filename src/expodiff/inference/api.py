@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..diffusion.consistency import input_consistency
 from ..errors import ExpodiffError, ModelError
 from ..io.frame import RawFrame
 from ..raw import CFAPattern
@@ -48,7 +49,7 @@ from .ratio import RatioEstimate, RatioSource, brightness_ratio, exif_ratio
 from .render import develop_in_strips
 from .result import EnhanceResult, EnhanceTimings, EnhanceWarning
 from .source import EnhanceInput, prepare_input
-from .trajectories import ProgressCallback, run_samples
+from .trajectories import ProgressCallback, denoise_frame
 
 __all__ = ["enhance", "EnhanceOptions"]
 
@@ -170,20 +171,23 @@ def _denoise(
     else:
         steps = loaded.steps_for_input(inp.packed_norm, gain.system_gain)
     sigma = loaded.input_consistency_sigma if opts.consistency is None else opts.consistency
-    mean, std = run_samples(
-        loaded,
+    mean, std = denoise_frame(
+        loaded.denoiser,
+        loaded.process(),
         # The sensor clips at white; values below black are kept (as in training).
-        inp.packed_norm.clamp(max=1.0) * float(found.ratio),
-        ratio=float(found.ratio),
+        (inp.packed_norm.clamp(max=1.0) * float(found.ratio))[None],
+        exposure_ratio=float(found.ratio),
         system_gain=gain.system_gain,
         steps=steps,
-        samples=int(opts.samples),
         seed=seed,
+        samples=int(opts.samples),
         tile=opts.tile,
+        device=loaded.device,
+        correct=input_consistency(float(sigma)) if sigma else None,
         progress=progress,
-        name=inp.name,
-        consistency_sigma=float(sigma) if sigma else None,
+        names=(loaded.name, inp.name),
     )
+    mean, std = mean[0].to("cpu", copy=True), (None if std is None else std[0].cpu())
     return mean, std, steps
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from numbers import Integral
 from pathlib import Path
 
-from ..defaults import MAX_SEED
+from ..defaults import MAX_SEED, TILE
 from ..errors import ExpodiffError
 from .limits import MAX_RATIO, MAX_SAMPLES, MAX_STEPS
 from .trajectories import MIN_TILE
@@ -39,8 +39,8 @@ class EnhanceOptions:
             ISO) instead of matching the file's camera.
         target_exposure: with ``ratio="auto"``: the wanted exposure in seconds (EXIF ratio).
         target_iso: the wanted ISO with ``target_exposure`` (default: the input's).
-        tile: tile side in packed pixels (None: automatic, ``AUTO_TILE`` for large frames;
-            0: never tile).
+        tile: frames with a side above this many packed pixels are evaluated in tiles of
+            this side (:func:`~expodiff.inference.trajectories.denoise_frame`); 0: never tile.
         srgb: also develop the result to sRGB.
 
     Raises:
@@ -56,7 +56,7 @@ class EnhanceOptions:
     camera: str | Path | None = None
     target_exposure: float | None = None
     target_iso: float | None = None
-    tile: int | None = None
+    tile: int = TILE
     srgb: bool = False
 
     def __post_init__(self) -> None:
@@ -84,7 +84,7 @@ class EnhanceOptions:
             raise ExpodiffError(
                 f"consistency must be a finite number >= 0 (0: off), got {consistency}"
             )
-        if tile is not None and (tile < 0 or 0 < tile < MIN_TILE):
+        if not isinstance(tile, int) or isinstance(tile, bool) or tile < 0 or 0 < tile < MIN_TILE:
             raise ExpodiffError(f"tile must be 0 (no tiling) or >= {MIN_TILE}, got {tile}")
         if isinstance(self.ratio, str) and self.ratio.strip().lower() == "auto":
             return

@@ -1,10 +1,17 @@
-"""Running the sampler for :func:`expodiff.enhance`: tiling, seeds, several trajectories.
+"""One function runs a denoiser over a frame: :func:`denoise_frame` (tiling, samples, device).
 
-``samples`` independent reverse trajectories share the input and differ only in their
-Poisson draws; trajectory ``i`` is seeded with :func:`sample_seed` ``(seed, i)`` (the first
-with ``seed`` itself, so one sample equals a plain :func:`~expodiff.diffusion.sampler.sample`
-call with that seed). Their mean and per-pixel standard deviation are accumulated with
-Welford's algorithm, one frame of memory each, whatever the number of samples.
+:func:`expodiff.enhance`, the evaluation's :class:`~expodiff.eval.methods.ModelMethod` and
+the speed benchmarks all call it, so the tile rule and the seeds are one implementation:
+
+* tiles: a frame with a side above ``tile`` packed pixels is evaluated in overlapping tiles of
+  that side (:class:`~expodiff.nets.tiling.TiledDenoiser`; only the network call is tiled,
+  the re-exposure runs on the whole frame); ``tile = 0`` never tiles. The overlap is
+  ``min(TILE_OVERLAP, tile // 4)`` unless given.
+* samples: ``samples`` independent reverse trajectories share the input and differ only in
+  their Poisson draws; trajectory ``i`` is seeded with :func:`sample_seed` ``(seed, i)`` (the
+  first with ``seed`` itself, so one sample equals a plain
+  :func:`~expodiff.diffusion.sampler.sample` call with that seed). Their mean and per-pixel
+  standard deviation are accumulated with Welford's algorithm, one frame of memory each.
 """
 
 from __future__ import annotations
@@ -17,19 +24,9 @@ import torch
 
 from ..defaults import TILE, TILE_OVERLAP
 from ..errors import ModelError
-from .model_loading import EnhanceModel
 
-__all__ = [
-    "AUTO_TILE",
-    "MIN_TILE",
-    "ProgressCallback",
-    "sample_seed",
-    "tiled",
-    "run_samples",
-]
+__all__ = ["MIN_TILE", "ProgressCallback", "sample_seed", "tile_overlap", "tiled", "denoise_frame"]
 
-# Frames with a side above this many packed pixels are evaluated in tiles of this side.
-AUTO_TILE = TILE
 # Smallest tile side a user may ask for: leaves room for the overlap and the networks' strides.
 MIN_TILE = 64
 
@@ -50,68 +47,81 @@ def _generator(seed: int, device: torch.device) -> torch.Generator:
     return gen.manual_seed(seed)
 
 
+def tile_overlap(tile: int) -> int:
+    """The default overlap of tiles of side ``tile``: ``TILE_OVERLAP``, at most a quarter."""
+    return min(TILE_OVERLAP, int(tile) // 4)
+
+
 def tiled(
     denoiser: Callable[..., Any],
     shape: torch.Size,
-    tile: int | None,
+    tile: int = TILE,
+    overlap: int | None = None,
     on_tile: Callable[[int, int], None] | None = None,
 ):
     """``denoiser`` itself, or wrapped in a :class:`~expodiff.nets.tiling.TiledDenoiser`
-    when a side of ``shape`` exceeds the tile (``None``: ``AUTO_TILE``; 0: never);
-    ``on_tile(done, total)`` hears of each tile evaluated."""
+    when a side of ``shape`` exceeds ``tile`` (0: never); ``overlap`` None:
+    :func:`tile_overlap`; ``on_tile(done, total)`` hears of each tile evaluated."""
     from ..nets.tiling import TiledDenoiser
 
     h, w = shape[-2:]
-    side = AUTO_TILE if tile is None else int(tile)
-    if side <= 0 or max(h, w) <= side:
+    if tile <= 0 or max(h, w) <= tile:
         return denoiser
-    overlap = min(TILE_OVERLAP, side // 4)
-    return TiledDenoiser(denoiser, tile=side, overlap=overlap, on_tile=on_tile)
+    overlap = tile_overlap(tile) if overlap is None else overlap
+    return TiledDenoiser(denoiser, tile=int(tile), overlap=overlap, on_tile=on_tile)
 
 
-def run_samples(
-    model: EnhanceModel,
+def denoise_frame(
+    denoiser: Callable[..., Any],
+    process: Any,
     noisy: torch.Tensor,
     *,
-    ratio: float,
-    system_gain: float,
+    exposure_ratio: float | torch.Tensor,
+    system_gain: float | torch.Tensor,
     steps: int,
-    samples: int,
-    seed: int,
-    tile: int | None = None,
+    seed: int | torch.Generator,
+    samples: int = 1,
+    tile: int = TILE,
+    overlap: int | None = None,
+    device: torch.device | str | None = None,
+    correct: Callable | None = None,
+    bf16: bool = False,
     progress: ProgressCallback | None = None,
-    name: str = "input",
-    consistency_sigma: float | None = None,
+    names: tuple[str, str] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Mean and standard deviation of ``samples`` sampler trajectories.
+    """Mean and standard deviation of ``samples`` sampler trajectories over one frame.
 
     Args:
-        model: the model (its process, device and denoiser).
-        noisy: ``(C, h, w)`` the input amplified by ``ratio`` (raw_norm).
-        ratio, system_gain: r and K.
+        denoiser: ``denoiser(state, photon_level, noisy)`` (the network, or any callable).
+        process: the :class:`~expodiff.diffusion.process.ExposureProcess`.
+        noisy: ``(B, C, H, W)`` the input amplified by ``exposure_ratio`` (raw_norm).
+        exposure_ratio, system_gain: r and K (numbers or ``(B,)``).
         steps: network evaluations per trajectory.
+        seed: seed of the first trajectory (:func:`sample_seed` derives the others), or the
+            generator of a single trajectory.
         samples: trajectories.
-        seed: seed of the first trajectory (:func:`sample_seed` derives the others).
-        tile: see :func:`tiled`.
+        tile, overlap: see :func:`tiled`.
+        device: where to run (None: ``noisy``'s device).
+        correct: the sampler's ``correct`` hook (input consistency, an evaluation oracle).
+        bf16: bf16 autocast for the network.
         progress: called as ``progress(done, total)`` after each network evaluation of a
-            tile: ``total`` is samples x steps x tiles per evaluation (1 untiled), so a long
-            single frame reports progress within each step.
-        name: the input's name for error messages.
-        consistency_sigma: input consistency of every prediction (None: off; see
-            :mod:`expodiff.diffusion.consistency`).
+            tile: ``total`` is samples x steps x tiles per evaluation (1 untiled).
+        names: ``(model, input)``: every prediction is checked finite before the next
+            re-exposure draws photons at its rate, and a :class:`ModelError` names both.
+            None: not checked.
 
     Returns:
-        ``(mean, std)`` on the CPU, float32 ``(C, h, w)``; ``std`` is None for one sample
-        (the population standard deviation otherwise).
-
-    Raises:
-        ModelError: the model produced NaN or infinite values.
+        ``(mean, std)`` float32 ``(B, C, H, W)`` on ``device``; ``std`` is None for one
+        sample (the population standard deviation otherwise). The mean of one sample is the
+        sampler's last prediction itself, as :func:`~expodiff.diffusion.sampler.sample`
+        returns it.
     """
-    from ..diffusion.consistency import input_consistency
     from ..diffusion.sampler import sample_progressive
     from ..nets.tiling import TiledDenoiser
 
-    process = model.process()
+    device = noisy.device if device is None else torch.device(device)
+    if isinstance(seed, torch.Generator) and samples != 1:
+        raise ValueError("a generator seeds one trajectory: pass an int seed for samples > 1")
     done = 0
 
     def advance(*_: int) -> None:
@@ -120,36 +130,42 @@ def run_samples(
         if progress is not None:
             progress(done, total)
 
-    net = tiled(model.denoiser, noisy.shape, tile, on_tile=advance)
+    net = tiled(denoiser, noisy.shape, tile, overlap, on_tile=advance)
     per_step = net.tiles(*noisy.shape[-2:]) if isinstance(net, TiledDenoiser) else 1
     total = steps * samples * per_step
-    batch = noisy.to(model.device)[None]
+    batch = noisy.to(device)
     untiled_step = None if isinstance(net, TiledDenoiser) else advance
-    correct = input_consistency(consistency_sigma) if consistency_sigma else None
     moments = _RunningMoments()
-    with torch.inference_mode():
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+    with torch.inference_mode(), autocast:
         for i in range(samples):
+            if isinstance(seed, torch.Generator):
+                generator = seed
+            else:
+                generator = _generator(sample_seed(seed, i), device)
             trajectory = sample_progressive(
                 process,
                 net,
                 batch,
-                exposure_ratio=ratio,
+                exposure_ratio=exposure_ratio,
                 system_gain=system_gain,
                 steps=steps,
-                generator=_generator(sample_seed(seed, i), model.device),
+                generator=generator,
                 correct=correct,
             )
-            moments.add(_last_checked(trajectory, model.name, name, untiled_step)[0].float())
+            moments.add(_last_checked(trajectory, names, untiled_step).float())
     return moments.result()
 
 
-def _last_checked(trajectory, model_name: str, name: str, on_step) -> torch.Tensor:
-    """The last prediction of a trajectory, each one checked finite before the next
-    re-exposure draws photons at its rate; ``on_step()`` after each step (untiled nets)."""
+def _last_checked(trajectory, names: tuple[str, str] | None, on_step) -> torch.Tensor:
+    """The last prediction of a trajectory, each one checked finite (when ``names`` is given)
+    before the next re-exposure draws photons at its rate; ``on_step()`` after each step
+    (untiled nets)."""
     prediction = None
     for step in trajectory:
         prediction = step.prediction
-        if not bool(torch.isfinite(prediction).all()):
+        if names is not None and not bool(torch.isfinite(prediction).all()):
+            model_name, name = names
             raise ModelError(f"{model_name}: the model produced NaN or infinite values on {name}")
         if on_step is not None:
             on_step()  # untiled: one unit per step (a tiled net counts its tiles)
@@ -167,15 +183,17 @@ class _RunningMoments:
 
     def add(self, image: torch.Tensor) -> None:
         self.count += 1
-        if self.mean is None:
-            self.mean, self.m2 = image.clone(), torch.zeros_like(image)
+        if self.mean is None:  # one image is its own mean: no copy
+            self.mean = image
             return
+        if self.m2 is None:
+            self.mean, self.m2 = self.mean.clone(), torch.zeros_like(image)
         delta = image - self.mean
         self.mean += delta / self.count
         self.m2 += delta * (image - self.mean)
 
     def result(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(mean, std)`` on the CPU; ``std`` None for a single image."""
-        assert self.mean is not None and self.m2 is not None
-        std = (self.m2 / self.count).sqrt_().cpu() if self.count > 1 else None
-        return self.mean.cpu(), std
+        """``(mean, std)``; ``std`` None for a single image."""
+        assert self.mean is not None
+        std = (self.m2 / self.count).sqrt_() if self.m2 is not None else None
+        return self.mean, std
