@@ -126,8 +126,8 @@ def test_biased_files_carry_the_bias_the_baselines_remove(heldout, data_dir, tmp
     import torch
 
     from expodiff.cfa import CFAPattern
-    from expodiff.enhance.darken import darken_frame
-    from expodiff.enhance.gain import resolve_camera_profile
+    from expodiff.inference.darken import darken_frame
+    from expodiff.inference.gain import resolve_camera_profile
     from expodiff.io.frame import frame_from_mosaic
     from expodiff.kinds import NoisePreset
     from expodiff.sensor import SensorSpec
