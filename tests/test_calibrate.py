@@ -408,3 +408,34 @@ def test_partly_clipped_flats_warn():
     with pytest.warns(UserWarning, match=r"white0 / white1 clipped at the white level"):
         gain = estimate_gain(flats, colour_bias=dark.colour_bias, dark_points=dark.pair_points)
     assert gain.system_gain == pytest.approx(true_values(1600)["k"], rel=0.05)
+
+
+def test_one_photon_transfer_line_for_calibration_and_the_blind_fit():
+    """fit_transfer_line is the weighted least squares of numpy's lstsq (float64 tolerance),
+    with the blind fit's degenerate cases: one distinct mean gives K = 0, fewer than three
+    points an infinite error."""
+    import math
+
+    import numpy as np
+
+    from expodiff.inference.gain import _blind
+    from expodiff.noise.photon_transfer import fit_transfer_line
+
+    assert _blind.fit_transfer_line is fit_transfer_line  # the blind fit uses the same line
+    rng = np.random.default_rng(0)
+    m = rng.uniform(10, 1000, 40)
+    v = 2.5 * m + 7.0 + rng.normal(0, 5, 40)
+    w = 1.0 / v**2
+    k, c, err = fit_transfer_line(m, v, w)
+    sw = np.sqrt(w)
+    design = np.stack([m, np.ones_like(m)], axis=1)
+    (k_ls, c_ls), *_ = np.linalg.lstsq(design * sw[:, None], v * sw, rcond=None)
+    assert k == pytest.approx(k_ls, rel=1e-9) and c == pytest.approx(c_ls, rel=1e-9, abs=1e-9)
+    assert 0 < err < 0.1
+    assert fit_transfer_line([5.0, 5.0, 5.0], [1.0, 2.0, 3.0], [1.0, 1.0, 2.0]) == (
+        0.0,
+        pytest.approx(2.25),
+        math.inf,
+    )
+    k2, c2, err2 = fit_transfer_line([1.0, 3.0], [3.0, 7.0], [1.0, 1.0])
+    assert (k2, c2, err2) == (pytest.approx(2.0), pytest.approx(1.0), math.inf)

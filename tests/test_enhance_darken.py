@@ -11,7 +11,7 @@ import torch
 from expodiff.cli import main
 from expodiff.errors import ExpodiffError
 from expodiff.inference.darken import crop_frame, darken_frame
-from expodiff.inference.gain import match_profile
+from expodiff.inference.gain._cameras import match_profile
 from expodiff.io.profiles import load_profile
 from expodiff.io.rawio import read_raw
 

@@ -14,15 +14,17 @@ import torch
 
 from cli_helpers import run_cli
 from enhance_helpers import FULL_SCALE_DN, save_tiny_model
-from expodiff.inference.darktable import (
+from expodiff.inference.gain import GainSource, resolve_gain
+from expodiff.inference.gain._cameras import darktable_key
+from expodiff.inference.gain._darktable import (
     DARKTABLE_NOISEPROFILES_ENV,
     DARKTABLE_SHOT_NOISE_FACTOR,
     DarktableProfileError,
     darktable_profiles_path,
     find_darktable_camera,
     load_darktable_profiles,
+    match_darktable,
 )
-from expodiff.inference.gain import GainSource, darktable_key, match_darktable, resolve_gain
 from expodiff.io.dng import write_dng
 from expodiff.io.profiles import load_profile
 from expodiff.sensor import SensorSpec

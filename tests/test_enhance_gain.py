@@ -9,16 +9,10 @@ import torch
 
 from enhance_helpers import FULL_SCALE_DN, canon_clean, darkened
 from expodiff.inference.darken import SIMULATED_CAMERA_NAMES
-from expodiff.inference.gain import (
-    CAMERA_ALIASES,
-    GainSource,
-    blind_gain,
-    camera_key,
-    match_profile,
-    profile_gain,
-    resolve_gain,
-)
-from expodiff.inference.noiselevel import fit_noise_curve, pure_noise_quantile
+from expodiff.inference.gain import GainSource, resolve_gain
+from expodiff.inference.gain._blind import fit_noise_curve, pure_noise_quantile
+from expodiff.inference.gain._cameras import CAMERA_ALIASES, camera_key, match_profile
+from expodiff.inference.gain._estimate import blind_gain, profile_gain
 from expodiff.io.profiles import list_profiles, load_profile
 
 GAIN_RANGE = (0.1, 30.0)
@@ -52,7 +46,7 @@ def test_fit_is_exact_on_a_smooth_scene(system_gain):
 
 def test_pure_noise_quantile_matches_simulation():
     """The Wilson-Hilferty quantile of a block's mean squared residual, for white noise."""
-    from expodiff.inference.noiselevel import _block_stats
+    from expodiff.inference.gain._blind import _block_stats
 
     noise = torch.randn(4, 514, 1026, generator=torch.Generator().manual_seed(0))
     _, _, variances = _block_stats(0.4 + 0.01 * noise, 16)  # std 0.01, below clipping

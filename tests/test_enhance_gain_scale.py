@@ -13,13 +13,8 @@ from cli_helpers import run_cli
 from enhance_helpers import FULL_SCALE_DN, TEST_CONFIG, Oracle, save_tiny_model
 from expodiff.errors import ExpodiffError
 from expodiff.inference.api import enhance
-from expodiff.inference.gain import (
-    GainSource,
-    blind_gain,
-    model_scale_gain,
-    profile_gain,
-    resolve_gain,
-)
+from expodiff.inference.gain import GainSource, resolve_gain
+from expodiff.inference.gain._estimate import blind_gain, model_scale_gain, profile_gain
 from expodiff.inference.model_loading import load_model
 from expodiff.io.dng import write_dng
 from expodiff.io.frame import frame_from_mosaic

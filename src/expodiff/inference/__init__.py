@@ -5,7 +5,8 @@ Modules (see docs/enhance.md):
 
 * :mod:`~expodiff.inference.api`: :func:`enhance` and :class:`EnhanceResult`;
 * :mod:`~expodiff.inference.ratio`: the exposure ratio (given, EXIF, or brightness);
-* :mod:`~expodiff.inference.gain` and :mod:`~expodiff.inference.noiselevel`: the system gain K
+* :mod:`~expodiff.inference.gain`: the system gain K (the noise level of a file,
+  :func:`~expodiff.inference.gain.resolve_gain`)
   (given, camera profile, or blind estimate from the image);
 * :mod:`~expodiff.inference.model_loading`: the packaged default model and model loading;
 * :mod:`~expodiff.inference.source`, :mod:`~expodiff.inference.trajectories`: inputs and

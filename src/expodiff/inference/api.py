@@ -40,8 +40,7 @@ from ..diffusion.consistency import input_consistency
 from ..errors import ExpodiffError, ModelError
 from ..io.frame import RawFrame
 from ..raw import CFAPattern
-from .gain import resolve_gain
-from .gain_estimate import GainEstimate
+from .gain import GainEstimate, resolve_gain
 from .limits import MAX_RATIO
 from .model_loading import EnhanceModel, load_model
 from .options import EnhanceOptions

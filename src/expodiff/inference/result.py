@@ -11,7 +11,7 @@ import torch
 
 from ..io.frame import RawFrame
 from ..raw import CFAPattern
-from .gain_estimate import GainSource
+from .gain import GainSource
 from .ratio import RatioSource
 
 __all__ = ["EnhanceWarning", "EnhanceTimings", "EnhanceResult", "enhanced_exposure_time"]

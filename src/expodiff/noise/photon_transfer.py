@@ -9,10 +9,14 @@ Bayer channel the difference cancels fixed patterns and uneven illumination, so
 variance estimate grows as its square) through the points of one ISO, plus optional
 ``(0, var)`` points from dark pairs, gives K (ELD, Wei et al., CVPR 2020, §4). Used by
 :func:`expodiff.noise.calibrate.calibrate_frames`.
+
+:func:`fit_transfer_line` is the weighted line of both photon-transfer fits: this one, and
+the blind fit of a single frame's flat blocks (:mod:`expodiff.inference.gain`).
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,11 +25,37 @@ import numpy as np
 
 from .estimators import CalibrationError, CalibrationFrame
 
-__all__ = ["SATURATION_FRACTION", "GainFit", "pair_flats", "estimate_gain"]
+__all__ = ["SATURATION_FRACTION", "GainFit", "fit_transfer_line", "pair_flats", "estimate_gain"]
 
 # Flat-field points whose channel mean is above this fraction of the range, or whose pixels
 # reach the white level, are left out of the photon-transfer fit (clipping bends the curve).
 SATURATION_FRACTION = 0.8
+
+
+def fit_transfer_line(mean, var, weights) -> tuple[float, float, float]:
+    """Weighted least squares ``var = K mean + c``: ``(K, c, standard error of K)``.
+
+    Args:
+        mean, var, weights: 1-D arrays (numpy or CPU tensors) of the points and their
+            relative weights.
+
+    Returns:
+        ``(K, c, error)``; the error comes from the residual scatter (weights are relative)
+        and is infinite for fewer than three points; a single distinct mean gives ``K = 0``
+        and ``c`` the weighted mean of ``var``.
+    """
+    x, y, wt = (np.asarray(a, dtype=np.float64).ravel() for a in (mean, var, weights))
+    w = wt / wt.sum()
+    mx, my = float((w * x).sum()), float((w * y).sum())
+    sxx = float((w * (x - mx) ** 2).sum())
+    if sxx <= 0 or x.size < 2:
+        return 0.0, my, math.inf
+    k = float((w * (x - mx) * (y - my)).sum()) / sxx
+    c = my - k * mx
+    if x.size < 3:
+        return k, c, math.inf
+    s2 = float((wt * (y - k * x - c) ** 2).sum()) / (x.size - 2)
+    return k, c, math.sqrt(s2 / float((wt * (x - mx) ** 2).sum()))
 
 
 @dataclass(frozen=True)
@@ -133,9 +163,7 @@ def estimate_gain(
     m = np.array([p[0] for p in all_points])
     v = np.array([p[1] for p in all_points])
     w = 1.0 / np.maximum(v, 1e-12) ** 2  # var of a variance estimate ~ v^2
-    design = np.stack([m, np.ones_like(m)], axis=1)
-    sw = np.sqrt(w)
-    (k, c), *_ = np.linalg.lstsq(design * sw[:, None], v * sw, rcond=None)
+    k, c, _ = fit_transfer_line(m, v, w)
     if not k > 0:
         raise CalibrationError(f"ISO {iso:g}: photon-transfer fit gives K = {k:.4g} <= 0")
     return GainFit(

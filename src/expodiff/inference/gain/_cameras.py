@@ -3,7 +3,7 @@
 :func:`camera_key` normalises a file's Make and Model (``("NIKON CORPORATION", "NIKON D850")``
 -> ``"nikon d850"``); :data:`CAMERA_ALIASES` maps keys to the packaged profiles
 (:func:`match_profile`); :func:`darktable_key` is the key darktable's noise profiles are
-matched by (:mod:`expodiff.inference.darktable`).
+matched by (:mod:`expodiff.inference.gain._darktable`).
 """
 
 from __future__ import annotations

@@ -49,8 +49,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ExpodiffError
-from .cameras import darktable_key
+from ...errors import ExpodiffError
+from ._cameras import darktable_key
 
 __all__ = [
     "DARKTABLE_NOISEPROFILES_ENV",

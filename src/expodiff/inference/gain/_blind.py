@@ -51,6 +51,8 @@ from statistics import NormalDist
 import torch
 import torch.nn.functional as F
 
+from ...noise.photon_transfer import fit_transfer_line
+
 __all__ = [
     "NOISE_BLOCK",
     "SATURATION_LEVEL",
@@ -205,24 +207,6 @@ def _bins(
     return torch.stack(mids), torch.stack(levels), torch.tensor(counts, dtype=torch.float64)
 
 
-def _weighted_line(
-    x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor
-) -> tuple[float, float, float]:
-    """Weighted least squares ``y = a x + b``: ``(a, b, standard error of a)``; a single
-    distinct x gives ``a = 0`` with an infinite error."""
-    w = weights / weights.sum()
-    mx, my = float((w * x).sum()), float((w * y).sum())
-    sxx = float((w * (x - mx) ** 2).sum())
-    if sxx <= 0 or x.numel() < 3:
-        return 0.0, my, math.inf
-    a = float((w * (x - mx) * (y - my)).sum()) / sxx
-    b = my - a * mx
-    # Residual scatter of the bins (weights are relative): var(a) = s2 / sum w (x - mx)^2.
-    s2 = float((weights * (y - a * x - b) ** 2).sum()) / (x.numel() - 2)
-    error = math.sqrt(s2 / float((weights * (x - mx) ** 2).sum()))
-    return a, b, error
-
-
 def fit_noise_curve(packed_norm: torch.Tensor, block: int = NOISE_BLOCK) -> NoiseFit | None:
     """Fit the photon-transfer line of one frame (see the module docstring).
 
@@ -251,7 +235,7 @@ def fit_noise_curve(packed_norm: torch.Tensor, block: int = NOISE_BLOCK) -> Nois
     for quantile in (0.5,) + (FLAT_QUANTILE,) * FIT_ROUNDS:
         mids, levels, counts = _bins(means, instrument, variances, line, quantile, residuals)
         weights = counts / levels.clamp_min(1e-30) ** 2
-        slope, intercept, error = _weighted_line(mids, levels, weights)
+        slope, intercept, error = fit_transfer_line(mids, levels, weights)
         line = (slope, intercept)
     return NoiseFit(
         slope=slope,

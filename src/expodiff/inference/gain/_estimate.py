@@ -1,6 +1,6 @@
 """A system-gain estimate (:class:`GainEstimate`) and the conversions between a file's DN
 scale and the model's, plus the blind estimate from the frame itself
-(:func:`blind_gain`); :mod:`expodiff.inference.gain` decides which source applies."""
+(:func:`blind_gain`); :func:`expodiff.inference.gain.resolve_gain` decides which source applies."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from enum import Enum
 
 import torch
 
-from ..noise.camera import CameraProfile
-from .noiselevel import fit_noise_curve
+from ...noise.camera import CameraProfile
+from ._blind import fit_noise_curve
 
 __all__ = [
     "GainSource",

@@ -1,4 +1,7 @@
-"""The system gain K of a frame: given, from a calibrated camera profile, or estimated blind.
+"""The noise level of a file: its system gain K, given, from a calibrated camera profile, or
+estimated blind. :func:`resolve_gain` is the one entry point; the private modules are its
+helpers (``_estimate``: the result and the DN-scale conversions; ``_blind``: the fit on the
+frame itself; ``_darktable``: darktable's installed profiles; ``_cameras``: camera names).
 
 Two scales of K meet here:
 
@@ -27,12 +30,12 @@ them (:class:`GainSource`):
   user names (``--camera``), or the one matching the file's make and model through
   :data:`CAMERA_ALIASES`;
 * ``DARKTABLE``: a camera without a calibrated profile that darktable's installed
-  ``noiseprofiles.json`` knows (:mod:`expodiff.inference.darktable`): its K at the file's ISO is
-  a prior good to about 40 %. The image's own estimate (below) is kept when it agrees with
-  the prior within :data:`~expodiff.inference.darktable.DARKTABLE_AGREEMENT`; darktable's K is
-  taken when the image cannot be measured or disagrees by more. Either way with a warning;
+  ``noiseprofiles.json`` knows (:mod:`~expodiff.inference.gain._darktable`): its K at the
+  file's ISO is a prior good to about 40 %. The image's own estimate (below) is kept when it
+  agrees with the prior within ``DARKTABLE_AGREEMENT``; darktable's K is taken when the image
+  cannot be measured or disagrees by more. Either way with a warning;
 * ``BLIND``: otherwise, with a warning, the photon-transfer line measured on the frame itself
-  (:func:`expodiff.inference.noiselevel.fit_noise_curve`), clamped to the range of K the model
+  (:func:`~expodiff.inference.gain._blind.fit_noise_curve`), clamped to the range of K the model
   was trained on (the clamp is reported).
 """
 
@@ -43,34 +46,20 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ExpodiffError
-from ..noise.camera import CameraProfile, ProfileError
-from .cameras import CAMERA_ALIASES, camera_key, darktable_key, match_profile
-from .darktable import DARKTABLE_AGREEMENT, DarktableCamera, match_darktable
-from .gain_estimate import (
+from ...errors import ExpodiffError
+from ...noise.camera import CameraProfile, ProfileError
+from ._cameras import camera_key, match_profile
+from ._darktable import DARKTABLE_AGREEMENT, DarktableCamera, match_darktable
+from ._estimate import (
     GainEstimate,
     GainSource,
     blind_gain,
     from_file_gain,
-    model_scale_gain,
     profile_gain,
     scale_note,
 )
 
-__all__ = [
-    "CAMERA_ALIASES",
-    "GainSource",
-    "GainEstimate",
-    "camera_key",
-    "darktable_key",
-    "match_profile",
-    "match_darktable",
-    "resolve_camera_profile",
-    "profile_gain",
-    "model_scale_gain",
-    "blind_gain",
-    "resolve_gain",
-]
+__all__ = ["GainSource", "GainEstimate", "resolve_gain", "resolve_camera_profile"]
 
 
 def resolve_camera_profile(camera: str | Path | CameraProfile) -> CameraProfile:
@@ -81,7 +70,7 @@ def resolve_camera_profile(camera: str | Path | CameraProfile) -> CameraProfile:
     """
     if isinstance(camera, CameraProfile):
         return camera
-    from ..build import resolve_profile
+    from ...build import resolve_profile
 
     try:
         return resolve_profile(camera)
