@@ -42,7 +42,7 @@ def test_a_model_with_a_rule_enhances_with_the_steps_it_picks(model_dir, tmp_pat
     import shutil
 
     from expodiff.config import dump_config
-    from expodiff.enhance import enhance
+    from expodiff.inference.api import enhance
 
     folder = tmp_path / "model"
     shutil.copytree(model_dir, folder)
