@@ -51,14 +51,14 @@ def test_restores_input_low_frequencies_and_keeps_detail():
     clean = 0.2 + 0.1 * torch.rand(1, 4, 64, 64, generator=g)
     noisy = clean + 0.05 * torch.randn(1, 4, 64, 64, generator=g)
     biased = 0.7 * clean  # a network that is too dark by 30 %
-    fixed = low_frequency_consistency(biased, noisy, 100.0, sigma_px=8.0)
+    fixed = low_frequency_consistency(biased, noisy, 100.0, input_consistency_sigma=8.0)
     err_before = (biased - clean).abs().mean()
     err_after = (fixed - clean).abs().mean()
     assert err_after < 0.25 * err_before
     # Per-channel means now follow the input's, not the biased prediction's.
     assert torch.allclose(fixed.mean((2, 3)), noisy.mean((2, 3)), atol=3e-3)
     # A prediction that already has the input's low band barely changes.
-    exact = low_frequency_consistency(clean, clean, 100.0, sigma_px=8.0)
+    exact = low_frequency_consistency(clean, clean, 100.0, input_consistency_sigma=8.0)
     assert torch.allclose(exact, clean, atol=1e-5)
 
 
@@ -68,7 +68,7 @@ def test_saturated_input_pixels_are_left_alone():
     noisy[..., :, 16:] = 1.0 * ratio  # the sensor clipped the right half
     prediction = torch.full_like(noisy, 0.08)
     prediction[..., :, 16:] = 1.0
-    out = low_frequency_consistency(prediction, noisy, ratio, sigma_px=4.0)
+    out = low_frequency_consistency(prediction, noisy, ratio, input_consistency_sigma=4.0)
     assert torch.equal(out[..., :, 16:], prediction[..., :, 16:])
     # The left half's average ignores the clipped half: it moves to the input's 0.1.
     assert torch.allclose(out[..., :, :16], torch.full_like(out[..., :, :16], 0.1), atol=1e-4)
@@ -110,11 +110,11 @@ def test_enhance_consistency_option():
         return 0.7 * clean[None].expand_as(state)
 
     kwargs = dict(ratio=100.0, system_gain=1.0, model=too_dark, seed=0)
-    off = expodiff.enhance(short, consistency=0, **kwargs).raw_norm
+    off = expodiff.enhance(short, input_consistency_sigma=0, **kwargs).raw_norm
     assert torch.allclose(off, 0.7 * clean)
     # A bare callable has no config: None means off as well.
     assert torch.equal(expodiff.enhance(short, **kwargs).raw_norm, off)
-    on = expodiff.enhance(short, consistency=8.0, **kwargs).raw_norm
+    on = expodiff.enhance(short, input_consistency_sigma=8.0, **kwargs).raw_norm
     assert (on - clean).abs().mean() < 0.2 * (off - clean).abs().mean()
-    with pytest.raises(ExpodiffError, match="consistency"):
-        expodiff.enhance(short, consistency=-1.0, **kwargs)
+    with pytest.raises(ExpodiffError, match="input_consistency_sigma"):
+        expodiff.enhance(short, input_consistency_sigma=-1.0, **kwargs)

@@ -105,12 +105,12 @@ def test_gradients_reach_every_parameter_through_the_correction():
 def test_config_option_needs_a_sigma_and_loads_strictly():
     with pytest.raises(ValueError, match="needs input_consistency_sigma"):
         DiffusionConfig(train_input_consistency=True)
-    assert DiffusionConfig().train_consistency_sigma is None
-    assert DiffusionConfig(input_consistency_sigma=8.0).train_consistency_sigma is None
+    assert DiffusionConfig().train_input_consistency_sigma is None
+    assert DiffusionConfig(input_consistency_sigma=8.0).train_input_consistency_sigma is None
     cfg = load_config(
         None, ["diffusion.input_consistency_sigma=8", "diffusion.train_input_consistency=true"]
     )
-    assert cfg.diffusion.train_consistency_sigma == 8.0
+    assert cfg.diffusion.train_input_consistency_sigma == 8.0
     with pytest.raises(
         ConfigError, match="^diffusion: train_input_consistency needs input_consistency_sigma"
     ):

@@ -2,8 +2,7 @@
 
 The config schema (:mod:`expodiff.config.schema`) takes its defaults from here, and so do the
 functions of the physics and network layers that offer a default, so a library call, a
-config file, the CLI and the benchmark agree (the tile overlap once differed between the
-benchmark, 64, and what users got, 32).
+config file, the CLI and the benchmarks agree.
 """
 
 from __future__ import annotations

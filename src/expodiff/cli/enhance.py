@@ -371,7 +371,7 @@ def _enhance_one(job, args: argparse.Namespace, model, report, progress):
             frame,
             ratio=args.ratio,
             steps=args.steps,
-            consistency=args.consistency,
+            input_consistency_sigma=args.consistency,
             model=model,
             seed=args.seed,
             samples=args.samples,

@@ -183,8 +183,8 @@ class DiffusionConfig:
             raise ValueError("train_input_consistency needs input_consistency_sigma (a sigma > 0)")
 
     @property
-    def train_consistency_sigma(self) -> float | None:
-        """The consistency sigma of the training loop (None: off)."""
+    def train_input_consistency_sigma(self) -> float | None:
+        """The input_consistency_sigma of the training loop (None: off)."""
         return self.input_consistency_sigma if self.train_input_consistency else None
 
 

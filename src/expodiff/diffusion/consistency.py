@@ -16,8 +16,8 @@ previous prediction.
 What
 ----
 :func:`low_frequency_consistency` replaces the prediction's low frequencies (a Gaussian of
-``sigma_px`` packed pixels, normalised convolution over unsaturated input pixels) with the
-input's, per channel, and keeps the network's high frequencies:
+``input_consistency_sigma`` = s packed pixels, normalised convolution over unsaturated input
+pixels) with the input's, per channel, and keeps the network's high frequencies:
 
     F' = clip(F + G_s * X_T - G_s * F, 0, 1)     on unsaturated pixels
 
@@ -92,7 +92,7 @@ def low_frequency_consistency(
     noisy: Tensor,
     exposure_ratio: BatchScalar,
     *,
-    sigma_px: float,
+    input_consistency_sigma: float,
     saturation_level: float = SATURATION_LEVEL,
 ) -> Tensor:
     """Give the prediction the input's low frequencies (see the module docstring).
@@ -103,8 +103,8 @@ def low_frequency_consistency(
         exposure_ratio: r, ``(B,)`` or a number; marks saturated input pixels
             (``noisy / r >= saturation_level``), which neither side's average uses and
             which keep the prediction unchanged.
-        sigma_px: Gaussian standard deviation in packed pixels; the noise of the input's
-            average falls as ``1 / (2 sqrt(pi) sigma_px)``.
+        input_consistency_sigma: Gaussian standard deviation s in packed pixels; the noise
+            of the input's average falls as ``1 / (2 sqrt(pi) s)``.
         saturation_level: raw_norm level of a saturated input pixel.
 
     Returns:
@@ -119,19 +119,23 @@ def low_frequency_consistency(
     prediction, noisy = prediction.float(), noisy.float()
     r = as_batch_vector(exposure_ratio, noisy.shape[0], like=noisy, name="exposure_ratio")
     valid = (noisy < saturation_level * r.reshape(-1, 1, 1, 1)).float()
-    weight = gaussian_blur(valid, sigma_px).clamp_min(1e-6)
+    weight = gaussian_blur(valid, input_consistency_sigma).clamp_min(1e-6)
     # Normalised convolution: averages over unsaturated pixels only.
-    delta = gaussian_blur((noisy - prediction) * valid, sigma_px) / weight
+    delta = gaussian_blur((noisy - prediction) * valid, input_consistency_sigma) / weight
     return (prediction + delta * valid).clamp(0.0, 1.0).to(out_dtype)
 
 
-def input_consistency(sigma_px: float) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
+def input_consistency(input_consistency_sigma: float) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
     """The sampler's ``correct`` hook giving every prediction the input's low frequencies
-    (:func:`low_frequency_consistency` with a Gaussian of ``sigma_px`` packed pixels)."""
-    if not (math.isfinite(sigma_px) and sigma_px > 0):
-        raise ValueError(f"sigma_px must be finite and > 0, got {sigma_px}")
+    (:func:`low_frequency_consistency` with a Gaussian of ``input_consistency_sigma`` packed
+    pixels)."""
+    sigma = input_consistency_sigma
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"input_consistency_sigma must be finite and > 0, got {sigma}")
 
     def correct(prediction: Tensor, noisy: Tensor, exposure_ratio: Tensor) -> Tensor:
-        return low_frequency_consistency(prediction, noisy, exposure_ratio, sigma_px=sigma_px)
+        return low_frequency_consistency(
+            prediction, noisy, exposure_ratio, input_consistency_sigma=sigma
+        )
 
     return correct

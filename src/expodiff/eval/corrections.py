@@ -60,12 +60,12 @@ def oracle_correction(reference: Tensor) -> Correction:
 
 
 def sampler_correction(
-    *, consistency_sigma: float | None = None, oracle_reference: Tensor | None = None
+    *, input_consistency_sigma: float | None = None, oracle_reference: Tensor | None = None
 ) -> Correction | None:
     """The sampler's ``correct`` hook: input consistency with a Gaussian of
-    ``consistency_sigma`` packed pixels (None or 0: off), then the oracle brightness match to
+    ``input_consistency_sigma`` packed pixels (None or 0: off), then the oracle brightness match to
     ``oracle_reference`` (None: off). None when both are off."""
-    hooks = [input_consistency(consistency_sigma)] if consistency_sigma else []
+    hooks = [input_consistency(input_consistency_sigma)] if input_consistency_sigma else []
     if oracle_reference is not None:
         hooks.append(oracle_correction(oracle_reference))
     if len(hooks) <= 1:

@@ -65,7 +65,7 @@ class ModelMethod:
             tile=self.tile,
             overlap=self.overlap,
             correct=sampler_correction(
-                consistency_sigma=self.input_consistency_sigma,
+                input_consistency_sigma=self.input_consistency_sigma,
                 oracle_reference=pair.clean if self.oracle_illuminance_correction else None,
             ),
             bf16=self.bf16,
@@ -75,7 +75,7 @@ class ModelMethod:
 
 @dataclass
 class BaselineMethod:
-    """One of :class:`~expodiff.eval.kinds.Baseline` (no network)."""
+    """One of :class:`~expodiff.kinds.Baseline` (no network)."""
 
     kind: Baseline
     full_scale_dn: float = ELD_FULL_SCALE_DN

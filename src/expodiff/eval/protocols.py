@@ -1,6 +1,6 @@
 """Evaluation protocols and the evaluator shared by ``expodiff evaluate`` and training.
 
-A protocol (:class:`~expodiff.eval.kinds.EvalProtocol`) turns into a stream of
+A protocol (:class:`~expodiff.kinds.EvalProtocol`) turns into a stream of
 :class:`EvalPair` (noisy input, clean reference, ratio, K, read-noise level), and
 :func:`evaluate_pairs` runs every method on every pair with the same seeded generator and
 measures it (:mod:`expodiff.eval.metrics`). The protocols:

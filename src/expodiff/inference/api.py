@@ -169,7 +169,8 @@ def _denoise(
         steps = int(opts.steps)
     else:
         steps = loaded.steps_for_input(inp.packed_norm, gain.system_gain)
-    sigma = loaded.input_consistency_sigma if opts.consistency is None else opts.consistency
+    sigma = opts.input_consistency_sigma
+    sigma = loaded.input_consistency_sigma if sigma is None else sigma
     mean, std = denoise_frame(
         loaded.denoiser,
         loaded.process(),
@@ -208,7 +209,7 @@ def enhance(
         source: a raw file path, a :class:`RawFrame`, a ``(H, W)`` raw mosaic in DN (needs
             ``cfa`` and ``white_level``; ``black_level`` defaults to 0), or a ``(C, h, w)``
             packed raw_norm (canonical planes R, Gr, B, Gb; ``cfa`` only for the sRGB).
-        options: the settings (:class:`EnhanceOptions`: ratio, steps, consistency, seed,
+        options: the settings (:class:`EnhanceOptions`: ratio, steps, input_consistency_sigma, seed,
             samples, system_gain, camera, target_exposure, target_iso, tile, srgb); any of
             them may also be given as a keyword (``enhance(path, ratio=100, steps=3)``).
         model: None (the packaged default), a model folder, an :class:`EnhanceModel`, or an

@@ -25,9 +25,10 @@ class EnhanceOptions:
             (:mod:`expodiff.inference.limits`; an automatic ratio above it is an error too).
         steps: network evaluations, 1 to ``MAX_STEPS`` (None: the model's
             ``diffusion.inference_steps``).
-        consistency: Gaussian sigma (packed pixels) of the input consistency applied to every
-            prediction (:mod:`expodiff.diffusion.consistency`); 0 turns it off; None: the
-            model's ``diffusion.input_consistency_sigma``.
+        input_consistency_sigma: Gaussian sigma (packed pixels) of the input consistency
+            applied to every prediction (:mod:`expodiff.diffusion.consistency`); 0 turns it
+            off; None: the model's own ``diffusion.input_consistency_sigma`` (as for every
+            setting here, None is the model's value).
         seed: seed of the Poisson draws, 0 to ``MAX_SEED`` (2**64 - 1; None: a random one,
             reported in the result).
         samples: independent trajectories to average, 1 to ``MAX_SAMPLES`` (> 1 also gives
@@ -49,7 +50,7 @@ class EnhanceOptions:
 
     ratio: float | str = "auto"
     steps: int | None = None
-    consistency: float | None = None
+    input_consistency_sigma: float | None = None
     seed: int | None = None
     samples: int = 1
     system_gain: float | None = None
@@ -60,7 +61,8 @@ class EnhanceOptions:
     srgb: bool = False
 
     def __post_init__(self) -> None:
-        samples, steps, consistency, tile = self.samples, self.steps, self.consistency, self.tile
+        samples, steps, tile = self.samples, self.steps, self.tile
+        consistency = self.input_consistency_sigma
         if isinstance(samples, bool) or int(samples) != samples or not 1 <= samples <= MAX_SAMPLES:
             raise ExpodiffError(
                 f"samples must be an integer from 1 to {MAX_SAMPLES} (each runs the whole "
@@ -82,7 +84,7 @@ class EnhanceOptions:
             )
         if consistency is not None and not (consistency >= 0 and math.isfinite(consistency)):
             raise ExpodiffError(
-                f"consistency must be a finite number >= 0 (0: off), got {consistency}"
+                f"input_consistency_sigma must be a finite number >= 0 (0: off), got {consistency}"
             )
         if not isinstance(tile, int) or isinstance(tile, bool) or tile < 0 or 0 < tile < MIN_TILE:
             raise ExpodiffError(f"tile must be 0 (no tiling) or >= {MIN_TILE}, got {tile}")

@@ -42,9 +42,13 @@ def sample_seed(seed: int, index: int) -> int:
     return ((int(state[0]) << 31) ^ int(state[1])) & (2**63 - 1)
 
 
-def _generator(seed: int, device: torch.device) -> torch.Generator:
+def _generator(seed: int | torch.Generator, index: int, device: torch.device) -> torch.Generator:
+    """The generator of trajectory ``index``: ``seed`` itself when it is one, else a fresh
+    one (on the device for CUDA) seeded with :func:`sample_seed` ``(seed, index)``."""
+    if isinstance(seed, torch.Generator):
+        return seed
     gen = torch.Generator(device=device) if device.type == "cuda" else torch.Generator()
-    return gen.manual_seed(seed)
+    return gen.manual_seed(sample_seed(seed, index))
 
 
 def tile_overlap(tile: int) -> int:
@@ -139,10 +143,6 @@ def denoise_frame(
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
     with torch.inference_mode(), autocast:
         for i in range(samples):
-            if isinstance(seed, torch.Generator):
-                generator = seed
-            else:
-                generator = _generator(sample_seed(seed, i), device)
             trajectory = sample_progressive(
                 process,
                 net,
@@ -150,7 +150,7 @@ def denoise_frame(
                 exposure_ratio=exposure_ratio,
                 system_gain=system_gain,
                 steps=steps,
-                generator=generator,
+                generator=_generator(seed, i, device),
                 correct=correct,
             )
             moments.add(_last_checked(trajectory, names, untiled_step).float())

@@ -25,7 +25,7 @@ level. (``s = sum|e| / sum|X_t|`` per image: exact, because the photon-level map
 times one number per image.)
 
 Inputs of any size work: they are padded (reflect) to a multiple of ``backbone.stride`` and the
-output is cropped back. :class:`Prediction` is defined in :mod:`expodiff.nets.kinds` (torch-free,
+output is cropped back. :class:`Prediction` is defined in :mod:`expodiff.kinds` (torch-free,
 for :mod:`expodiff.config`) and re-exported here.
 """
 

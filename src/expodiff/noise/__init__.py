@@ -3,7 +3,7 @@
 * :mod:`~expodiff.noise.components`: the noise sources as batched torch functions (DN).
 * :mod:`~expodiff.noise.model`: :class:`NoiseModel` (presets pg / eld / eld+bias / gaussian);
   ``synthesize(clean)`` returns a :class:`NoisyPair`. Its enums live in
-  :mod:`~expodiff.noise.kinds`, :class:`NoiseParams` in :mod:`~expodiff.noise.params`, the
+  :mod:`~expodiff.kinds`, :class:`NoiseParams` in :mod:`~expodiff.noise.params`, the
   parameter drawing (ELD recipe, or fixed at an ISO) in :mod:`~expodiff.noise.parameter_draws`.
 * :mod:`~expodiff.noise.camera`: the :class:`CameraProfile` dataclasses (their JSON files are
   read and written by :mod:`expodiff.io.profiles`).

@@ -56,7 +56,7 @@ def supervised_loss(
             step_weights=cfg.step_weights,
             generator=generator,
             correct=sampler_correction(
-                consistency_sigma=cfg.train_consistency_sigma,
+                input_consistency_sigma=cfg.train_input_consistency_sigma,
                 oracle_reference=pair.clean if cfg.oracle_illuminance_correction else None,
             ),
         )
