@@ -37,8 +37,8 @@ def read_results(folder: Path, methods: dict[int, str]) -> dict[str, dict]:
 
 def electrons_per_pixel(dark: Path, camera: str, system_gain: float) -> float:
     """Mean photo-electrons per pixel of a dark DNG (K in DN/e on the profile's scale)."""
-    from expodiff.enhance.gain import resolve_camera_profile
-    from expodiff.enhance.model_loading import mean_electrons
+    from expodiff.inference.gain import resolve_camera_profile
+    from expodiff.inference.model_loading import mean_electrons
     from expodiff.io.rawio import read_raw
 
     profile = resolve_camera_profile(camera)

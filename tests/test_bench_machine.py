@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from expodiff.bench.machine import Machine, measure_machine
+from benchmarks.paper.machine import Machine, measure_machine
 
 
 def _machine(gpus=()) -> Machine:

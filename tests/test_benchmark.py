@@ -1,4 +1,4 @@
-"""expodiff benchmark: the --quick smoke run end to end, resumption, and its building blocks."""
+"""python -m benchmarks.paper: the --quick smoke run, resumption, and its building blocks."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ import re
 
 import pytest
 import torch
-
-from expodiff.bench.bench_config import BenchTable, load_bench_config, parse_tables
-from expodiff.bench.evaluation import highlight_metrics
-from expodiff.bench.plan import RUNS, TABLES, figure6_methods, runs_for
-from expodiff.bench.report import (
+from benchmarks.paper.__main__ import main
+from benchmarks.paper.bench_config import BenchTable, load_bench_config, parse_tables
+from benchmarks.paper.evaluation import highlight_metrics
+from benchmarks.paper.plan import RUNS, TABLES, figure6_methods, runs_for
+from benchmarks.paper.report import (
     ANALYSIS_PLACEHOLDER,
     KEPT_TAIL_MARKER,
     analysis_block,
     kept_analysis,
     kept_tail,
 )
-from expodiff.cli import main
+
 from expodiff.errors import ConfigError
 
 TABLE_HEADINGS = ("Table 2", "Table 4", "Table 5", "Table 6", "Figure 6", "Figure 5", "Speed")
@@ -27,9 +27,10 @@ TABLE_HEADINGS = ("Table 2", "Table 4", "Table 5", "Table 6", "Figure 6", "Figur
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory, data_dir):
-    """One --quick benchmark into a temporary folder (shared by the tests of this module)."""
+    """One --quick benchmark (python -m benchmarks.paper) into a temporary folder (shared by
+    the tests of this module)."""
     root = tmp_path_factory.mktemp("bench")
-    argv = ["benchmark", "--quick", "--workdir", str(root / "work"), "--threads", "1"]
+    argv = ["--quick", "--workdir", str(root / "work"), "--threads", "1"]
     argv += ["--out", str(root / "docs" / "benchmarks.md")]
     assert main(argv) == 0
     return root, argv
@@ -137,3 +138,28 @@ def test_kept_analysis_round_trip(tmp_path):
     assert kept_tail(report) == "" and kept_tail(tmp_path / "missing.md") == ""
     report.write_text(f"generated\n{KEPT_TAIL_MARKER}\nmine\n\n")
     assert kept_tail(report) == f"{KEPT_TAIL_MARKER}\nmine\n"
+
+
+def test_the_benchmark_runs_beside_the_package(tmp_path, capsys):
+    """``python -m benchmarks.paper`` from the repository root; the package itself has no
+    benchmark command and no benchmark modules."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import expodiff
+    from expodiff.cli import main as expodiff_main
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.paper", "--help"],
+        cwd=root, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0 and "python -m benchmarks.paper" in out.stdout
+    assert main(["--out", str(tmp_path / "report.txt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("python -m benchmarks.paper: error:") and "\n" not in err
+    with pytest.raises(SystemExit) as exc:
+        expodiff_main(["benchmark", "--quick"])
+    assert exc.value.code == 2
+    assert not (Path(expodiff.__file__).parent / "bench").exists()

@@ -206,10 +206,10 @@ def test_the_check_sees_a_violation(tmp_path):
 
 
 ROOT = SRC.parents[1]
-TOOLS = sorted([*ROOT.glob("scripts/*.py"), *ROOT.glob("benchmarks/*.py")])
+TOOLS = sorted([*ROOT.glob("scripts/*.py"), *ROOT.glob("benchmarks/**/*.py")])
 
 
-@pytest.mark.parametrize("tool", TOOLS, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("tool", TOOLS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_scripts_and_benchmarks_import_what_exists(tool):
     """The repository's scripts import only names the package still has (a restructuring
     that moves a module must update them)."""

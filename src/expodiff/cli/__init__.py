@@ -37,7 +37,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evaluate",
     "calibrate",
     "profiles",
-    "benchmark",
 )
 
 

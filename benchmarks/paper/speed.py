@@ -1,6 +1,6 @@
 """Speed and memory of one full frame, each measurement in a fresh process; size and cost.
 
-:func:`measure_speed` starts ``python -m expodiff.bench.speed ...`` (this module's
+:func:`measure_speed` starts ``python -m benchmarks.paper.speed ...`` (this module's
 :func:`main`) once per backbone and step count, so every peak resident-set size is that of a
 process that did nothing else: import, build the model, synthesise one noisy packed frame,
 run the sampler once on a tiny input (one-off kernel set-up), then time one
@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from ..defaults import TILE, TILE_OVERLAP
+from expodiff.defaults import TILE, TILE_OVERLAP
 
 __all__ = [
     "SpeedResult",
@@ -62,7 +62,7 @@ class SpeedResult:
         error: why the measurement failed ("" when it did not).
         load_avg: the machine's 1-minute load average when the timed call started (other
             jobs sharing the CPU slow it down).
-        allocator: the :class:`~expodiff.bench.bench_config.Allocator` value it ran with.
+        allocator: the :class:`~benchmarks.paper.bench_config.Allocator` value it ran with.
     """
 
     model: str
@@ -94,14 +94,14 @@ def model_costs(default_model: Path | None = None) -> list[dict]:
     """Table 5b: one dict per preset (``name``, ``architecture``, ``params``, ``params_thop``,
     ``paper_params``, ``gflops_per_mp``: forward FLOPs of one network evaluation per mosaic
     megapixel), plus ``default`` for a shipped model folder when given."""
-    from ..build import build_denoiser, resolve_preset
-    from ..config import ModelConfig
-    from ..nets.flops import count_parameters, macs_per_megapixel
-    from ..nets.registry import PRESETS
+    from expodiff.build import build_denoiser, resolve_preset
+    from expodiff.config import ModelConfig
+    from expodiff.nets.flops import count_parameters, macs_per_megapixel
+    from expodiff.nets.registry import PRESETS
 
     configs = [(name, ModelConfig(preset=name)) for name in PRESETS]
     if default_model is not None:
-        from ..io.modelfiles import load_model_config
+        from expodiff.io.modelfiles import load_model_config
 
         configs.append(("default", load_model_config(default_model).model))
     rows = []
@@ -135,15 +135,15 @@ def _probe(args: argparse.Namespace) -> SpeedResult:
     """The measurement itself (runs in the child process)."""
     import torch
 
-    from ..build import build_denoiser
-    from ..config import ModelConfig
-    from ..diffusion.process import ExposureProcess
-    from ..inference.trajectories import denoise_frame
+    from expodiff.build import build_denoiser
+    from expodiff.config import ModelConfig
+    from expodiff.diffusion.process import ExposureProcess
+    from expodiff.inference.trajectories import denoise_frame
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.model_dir:
-        from ..build import load_denoiser
+        from expodiff.build import load_denoiser
 
         model, mcfg = load_denoiser(args.model_dir)
         full_scale = mcfg.noise.full_scale_dn
@@ -185,7 +185,7 @@ def _probe(args: argparse.Namespace) -> SpeedResult:
 
 def main(argv: list[str] | None = None) -> int:
     """Child-process entry point: print one :class:`SpeedResult` as a JSON line."""
-    p = argparse.ArgumentParser(prog="python -m expodiff.bench.speed")
+    p = argparse.ArgumentParser(prog="python -m benchmarks.paper.speed")
     p.add_argument("--name", required=True)
     p.add_argument("--preset", default="nafnet1")
     p.add_argument("--model-dir")
@@ -224,12 +224,26 @@ def _cache_path(
 ) -> Path:
     ident = name
     if model_dir is not None:  # a shipped model may be replaced: key its cache by its weights
-        from ..io.modelfiles import MODEL_FILE, file_sha256
+        from expodiff.io.modelfiles import MODEL_FILE, file_sha256
 
         ident = f"{name}-{file_sha256(Path(model_dir) / MODEL_FILE)[:12]}"
     tile = cfg.tile or 0
     size = f"{cfg.height}x{cfg.width}"
     return folder / f"{ident}.S{steps}.{size}.t{tile}.j{threads}.{allocator}.json"
+
+
+def _child_env(allocator: str, threads: int) -> dict[str, str]:
+    """The environment of a measuring child: its allocator settings and threads, and the
+    repository root on its path (it imports this module as ``benchmarks.paper.speed``)."""
+    env = dict(os.environ)
+    if allocator == "tuned":
+        env["GLIBC_TUNABLES"] = GLIBC_TUNABLES
+    else:
+        env.pop("GLIBC_TUNABLES", None)
+    env["OMP_NUM_THREADS"] = str(threads)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    return env
 
 
 def measure_speed(
@@ -248,7 +262,7 @@ def measure_speed(
     Args:
         name: preset name, or ``default`` with ``model_dir``.
         steps: sampler steps S.
-        cfg: the :class:`~expodiff.bench.bench_config.SpeedConfig`.
+        cfg: the :class:`~benchmarks.paper.bench_config.SpeedConfig`.
         threads: torch threads of the child process.
         workdir: cache folder root (``WORKDIR/speed``).
         model_dir: a model folder to load instead of a random-weight preset.
@@ -259,7 +273,7 @@ def measure_speed(
     Returns:
         The result; a failed or timed-out measurement has ``error`` set (and is not cached).
     """
-    from ..io.atomic import atomic_output
+    from expodiff.io.atomic import atomic_output
 
     folder = Path(workdir) / "speed"
     allocator = getattr(allocator, "value", allocator)
@@ -274,7 +288,7 @@ def measure_speed(
     cmd = [
         sys.executable,
         "-m",
-        "expodiff.bench.speed",
+        "benchmarks.paper.speed",
         "--name",
         name,
         "--steps",
@@ -291,15 +305,14 @@ def measure_speed(
         str(threads),
     ]
     cmd += ["--model-dir", str(model_dir)] if model_dir is not None else ["--preset", name]
-    env = dict(os.environ)
-    if allocator == "tuned":
-        env["GLIBC_TUNABLES"] = GLIBC_TUNABLES
-    else:
-        env.pop("GLIBC_TUNABLES", None)
-    env["OMP_NUM_THREADS"] = str(threads)
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=cfg.timeout_s, env=env, check=False
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=cfg.timeout_s,
+            env=_child_env(allocator, threads),
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return _failed(name, steps, cfg, threads, allocator, f"timed out after {cfg.timeout_s:g} s")

@@ -27,7 +27,7 @@ from .training import ensure_trained, experiment_config
 
 __all__ = ["run_benchmark", "collect", "REPORT_ORDER"]
 
-log = logging.getLogger("expodiff.bench")
+log = logging.getLogger("benchmarks.paper")
 
 REPORT_ORDER: tuple[BenchTable, ...] = (
     BenchTable.TABLE2,
@@ -55,8 +55,8 @@ def _speed_models(bench: BenchConfig) -> list[tuple[str, Path | None]]:
 
 
 def _train_info(workdir: Path, key: str, bench: BenchConfig) -> TrainInfo | None:
-    from ..build import build_denoiser
-    from ..nets.flops import count_parameters
+    from expodiff.build import build_denoiser
+    from expodiff.nets.flops import count_parameters
 
     run = RUNS[key]
     folder = Path(workdir) / "train" / key

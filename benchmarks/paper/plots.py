@@ -36,7 +36,7 @@ def _pyplot():
 
 def _finish(plt, fig, title: str | None, path: Path) -> Path:
     """Title, lay out and save ``fig`` atomically to ``path``, then close it."""
-    from ..io.atomic import atomic_output
+    from expodiff.io.atomic import atomic_output
 
     if title:
         fig.suptitle(title, fontsize=11)

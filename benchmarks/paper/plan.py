@@ -2,7 +2,7 @@
 
 Every trained run is one of the project's experiment configs (``configs/*.yaml``, the settings
 of the paper's tables) with a few overrides naming what differs (backbone, prediction head,
-training ratios), and then the benchmark's *equal budget* (:class:`~expodiff.bench.bench_config.
+training ratios), and then the benchmark's *equal budget* (:class:`~benchmarks.paper.bench_config.
 BudgetConfig`: iterations, batch, patch size, learning rate, seed, training data) applied to
 all of them alike. The main backbone is ``nafnet1``, the paper's 4.7 K-parameter NAFNet: the
 paper's SID U-Net (7.76 M) needs ~12 s per training step on the project's CPU.
@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from ..diffusion.process import Reexposure
-from ..kinds import Baseline
+from expodiff.diffusion.process import Reexposure
+from expodiff.kinds import Baseline
+
 from .bench_config import BenchTable
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""``expodiff benchmark``: the paper's claims reproduced at an equal budget, speed and memory.
+"""``python -m benchmarks.paper``: the paper's claims reproduced at an equal budget, speed and
+memory. A benchmark beside the package: it reads expodiff's API, never the other way round.
 
 Modules (see docs/benchmarks.md for the report they produce):
 

@@ -3,7 +3,8 @@
 Per step i of an S-step run: PSNR of the step's prediction F_i, its brightness relative to the
 reference (sum F_i / sum X_ref), and the same for the state X_i the network saw.
 
-    python docs/benchmarks/issue11/drift.py --model runs/issue11/ed/model --steps 5 --images 4
+    python benchmarks/consistency_ablation/drift.py --model runs/issue11/ed/model --steps 5 \
+        --images 4
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from collections import defaultdict
 from dataclasses import replace
 
 import torch
-from expodiff.train.modelio import load_denoiser
 
+from expodiff.build import load_denoiser
 from expodiff.config import load_config
+from expodiff.diffusion.consistency import input_consistency
 from expodiff.diffusion.process import ExposureProcess
 from expodiff.diffusion.sampler import sample_progressive
 from expodiff.eval.metrics import psnr
@@ -53,7 +55,7 @@ def main() -> int:
                 system_gain=pair.system_gain,
                 steps=args.steps,
                 generator=g,
-                input_consistency_sigma=sigma,
+                correct=input_consistency(sigma) if sigma else None,
             ):
                 key = (pair.nominal_ratio, st.index)
                 acc[key].append(

@@ -4,7 +4,7 @@ The same pairs (synthesised once) and the same per-(pair, ratio) sampler seeds a
 ``expodiff evaluate``, for every (model, S, consistency) combination; writes summary.csv,
 per_image.csv and report.md into --out (expodiff.eval.report.write_report).
 
-    python docs/benchmarks/issue11/eval_steps.py --model ed=runs/issue11/ed/model \
+    python benchmarks/consistency_ablation/eval_steps.py --model ed=runs/issue11/ed/model \
         --steps 1 2 3 4 5 --consistency 8 --out runs/issue11/eval/ed
 """
 
@@ -15,9 +15,10 @@ import sys
 from dataclasses import dataclass, replace
 
 import torch
-from expodiff.train.modelio import load_denoiser
 
+from expodiff.build import load_denoiser
 from expodiff.config import load_config
+from expodiff.diffusion.consistency import input_consistency
 from expodiff.diffusion.process import ExposureProcess
 from expodiff.diffusion.sampler import sample
 from expodiff.eval.methods import ModelMethod
@@ -53,7 +54,9 @@ class GeometricMethod:
             steps=self.steps,
             generator=generator,
             schedule=geometric_schedule(float(pair.ratio), self.steps).to(pair.noisy.device),
-            input_consistency_sigma=self.input_consistency_sigma,
+            correct=input_consistency(self.input_consistency_sigma)
+            if self.input_consistency_sigma
+            else None,
         ).float()
 
 

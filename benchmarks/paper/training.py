@@ -1,6 +1,6 @@
 """Train (or reuse, or resume) the benchmark's models at the equal budget.
 
-Each :class:`~expodiff.bench.plan.TrainedRun` becomes an experiment config (its base config
+Each :class:`~benchmarks.paper.plan.TrainedRun` becomes an experiment config (its base config
 from ``configs/``, its overrides, then the budget) trained into ``WORKDIR/train/<key>``:
 
 * a finished run (``model/`` whose config matches) is reused as it is;
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import yaml
 
-from ..config import ExperimentConfig, config_from_dict, config_to_dict, load_config
-from ..errors import ConfigError
+from expodiff.config import ExperimentConfig, config_from_dict, config_to_dict, load_config
+from expodiff.errors import ConfigError
+
 from .bench_config import BudgetConfig
 from .plan import RUNS, TrainedRun
 
@@ -34,7 +35,7 @@ __all__ = [
     "model_dir",
 ]
 
-log = logging.getLogger("expodiff.bench")
+log = logging.getLogger("benchmarks.paper")
 
 # Keys that may differ between a stored run and the wanted one without changing the model.
 _FREE_KEYS: frozenset[tuple[str, ...]] = frozenset(
@@ -77,7 +78,7 @@ class TrainOutcome:
 
 def configs_dir() -> Path:
     """The project's ``configs/`` folder (source checkout)."""
-    from ..paths import project_root
+    from expodiff.paths import project_root
 
     root = project_root()
     if root is None or not (root / "configs").is_dir():
@@ -132,7 +133,7 @@ def _stored_config(path: Path) -> ExperimentConfig | None:
 
 
 def _check_same(where: Path, stored: ExperimentConfig | None, wanted: ExperimentConfig) -> None:
-    from ..train.resume import config_differences
+    from expodiff.train.resume import config_differences
 
     if stored is None:
         raise ConfigError(f"{where}: unreadable config of an earlier run; delete the folder")
@@ -170,8 +171,8 @@ def ensure_trained(
         ConfigError: the folder holds a run with other settings.
         BenchInterrupted: training was interrupted (a checkpoint was saved first).
     """
-    from ..train.checkpoint import find_latest_checkpoint
-    from ..train.loop import Trainer
+    from expodiff.train.checkpoint import find_latest_checkpoint
+    from expodiff.train.loop import Trainer
 
     run = RUNS[key]
     cfg = experiment_config(run, budget, workdir, threads)

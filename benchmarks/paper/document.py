@@ -3,7 +3,7 @@
 :func:`write_document` renders whatever results exist (a table whose methods were not
 evaluated yet says so), writes the plots to ``<out folder>/images/bench_*.png`` and the raw
 tables to ``<out folder>/benchmarks/*.csv``, and keeps the hand-written analysis blocks of
-the previous report (:func:`~expodiff.bench.report.kept_analysis`).
+the previous report (:func:`~benchmarks.paper.report.kept_analysis`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..eval.report import ImageResult
+from expodiff.eval.report import ImageResult
+
 from . import plots
 from .bench_config import BenchConfig, BenchTable
 from .machine import Machine
@@ -52,7 +53,7 @@ class TrainInfo:
 
 @dataclass
 class ReportData:
-    """Everything the report shows (collected by :mod:`expodiff.bench.runner`)."""
+    """Everything the report shows (collected by :mod:`benchmarks.paper.runner`)."""
 
     bench: BenchConfig
     command: str  # the benchmark command without --only (re-run lines append it)
@@ -343,7 +344,7 @@ def write_document(data: ReportData, out: Path, sections: Sequence[tuple[BenchTa
         out: the Markdown file (its folder gets ``images/`` and ``benchmarks/``).
         sections: ``(table, intro paragraph)`` in report order.
     """
-    from ..io.atomic import atomic_output
+    from expodiff.io.atomic import atomic_output
 
     images, csv_dir = out.parent / "images", out.parent / "benchmarks"
     kept = kept_analysis(out)

@@ -1,10 +1,11 @@
-"""Settings of ``expodiff benchmark``: the tables, the training budget, evaluation and speed.
+"""Settings of ``python -m benchmarks.paper``: the tables, the training budget, evaluation and
+speed.
 
 A benchmark config (``configs/bench/full.yaml``, ``configs/bench/quick.yaml``) is a YAML file
 read strictly by :func:`load_bench_config` (unknown keys are errors naming the valid ones, as
 for experiment configs). It holds only what every trained method shares (the *equal budget*),
 how the evaluation is sub-sampled, and what the speed table measures. Which models each table
-trains and compares lives in :mod:`expodiff.bench.plan`.
+trains and compares lives in :mod:`benchmarks.paper.plan`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from ..defaults import TILE, TILE_OVERLAP
-from ..errors import ConfigError
+from expodiff.defaults import TILE, TILE_OVERLAP
+from expodiff.errors import ConfigError
 
 __all__ = [
     "BenchTable",
@@ -171,7 +172,7 @@ def default_bench_config_path(quick: bool = False) -> Path:
     Raises:
         ConfigError: the package does not run from a source checkout (pass ``--config``).
     """
-    from ..paths import project_root
+    from expodiff.paths import project_root
 
     root = project_root()
     name = "quick.yaml" if quick else "full.yaml"
@@ -185,7 +186,7 @@ def default_bench_config_path(quick: bool = False) -> Path:
 
 def load_bench_config(path: str | Path, overrides: Sequence[str] = ()) -> BenchConfig:
     """Read a benchmark YAML strictly and apply ``key.sub=value`` overrides."""
-    from ..config import load_config
+    from expodiff.config import load_config
 
     return load_config(path, overrides, cls=BenchConfig)
 

@@ -26,16 +26,17 @@ from typing import Any
 
 import torch
 
-from ..config import ExperimentConfig, config_to_dict, load_config
-from ..eval.report import ImageResult
-from ..io.modelfiles import file_sha256
+from expodiff.config import ExperimentConfig, config_to_dict, load_config
+from expodiff.eval.report import ImageResult
+from expodiff.io.modelfiles import file_sha256
+
 from .bench_config import BenchConfig
 from .plan import EvalSubset, MethodSpec
 from .training import configs_dir, model_dir
 
 __all__ = ["Evaluator", "highlight_metrics", "HIGHLIGHT_KEYS", "STAMP_FORMAT"]
 
-log = logging.getLogger("expodiff.bench")
+log = logging.getLogger("benchmarks.paper")
 
 STAMP_FORMAT = 1  # bump when what a cached result means changes
 HIGHLIGHT_KEYS = ("hl_psnr", "hl_mae", "hl_psnr_gt", "hl_mae_gt")
@@ -56,7 +57,7 @@ def highlight_metrics(
         images clipped to [0, 1]; ``hl_psnr_gt`` / ``hl_mae_gt``: the same after the oracle
         brightness correction of the whole image.
     """
-    from ..eval.metrics import brightness_correct
+    from expodiff.eval.metrics import brightness_correct
 
     ref = reference.detach().to(torch.float64).clamp(0.0, 1.0)
     count = max(1, round(fraction * ref.numel()))
@@ -74,7 +75,7 @@ def highlight_metrics(
 
 def _bm3d_profile(name: str, threads: int | None) -> Any:
     """A ``bm3d.BM3DProfile`` of the given name with ``num_threads`` set (0: automatic)."""
-    from ..errors import ConfigError
+    from expodiff.errors import ConfigError
 
     try:
         import bm3d
@@ -97,7 +98,7 @@ def _bm3d_profile(name: str, threads: int | None) -> Any:
 
 
 class Evaluator:
-    """Evaluates :class:`~expodiff.bench.plan.MethodSpec` rows, caching results per method.
+    """Evaluates :class:`~benchmarks.paper.plan.MethodSpec` rows, caching results per method.
 
     Args:
         bench: the benchmark config (its ``eval`` section).
@@ -138,7 +139,7 @@ class Evaluator:
 
     def pairs(self, subset: EvalSubset) -> list:
         """The inputs of ``subset`` (built once, kept in memory)."""
-        from ..eval.protocols import protocol_pairs
+        from expodiff.eval.protocols import protocol_pairs
 
         if subset not in self._pairs:
             cfg = self.protocol_config(subset)
@@ -149,7 +150,7 @@ class Evaluator:
 
     def protocol_notes(self) -> list[str]:
         """The protocol's description (builds no inputs: the pairs are generated lazily)."""
-        from ..eval.protocols import protocol_pairs
+        from expodiff.eval.protocols import protocol_pairs
 
         if not self._notes:
             cfg = self.protocol_config(EvalSubset.TABLES)
@@ -158,7 +159,7 @@ class Evaluator:
 
     # ------------------------------------------------------------------ methods
     def _model(self, run: str) -> tuple[Any, ExperimentConfig]:
-        from ..build import load_denoiser
+        from expodiff.build import load_denoiser
 
         if run not in self._models:
             denoiser, mcfg = load_denoiser(model_dir(self.workdir, run))
@@ -167,8 +168,8 @@ class Evaluator:
 
     def build_method(self, spec: MethodSpec):
         """The evaluable callable of ``spec`` (named by its cache key)."""
-        from ..diffusion.process import ExposureProcess
-        from ..eval.methods import BaselineMethod, ModelMethod
+        from expodiff.diffusion.process import ExposureProcess
+        from expodiff.eval.methods import BaselineMethod, ModelMethod
 
         if spec.baseline is not None:
             cfg = self.protocol_config(spec.subset)
@@ -249,7 +250,7 @@ class Evaluator:
         return out
 
     def _store(self, spec: MethodSpec, results: list[ImageResult]) -> None:
-        from ..io.atomic import atomic_output
+        from expodiff.io.atomic import atomic_output
 
         self.cache.mkdir(parents=True, exist_ok=True)
         table, stamp_path = self._paths(spec)
@@ -272,7 +273,7 @@ class Evaluator:
 
     def results(self, spec: MethodSpec, *, compute: bool = True) -> list[ImageResult] | None:
         """``spec``'s per-image results: cached, or computed now (unless ``compute`` is False)."""
-        from ..eval.protocols import evaluate_pairs
+        from expodiff.eval.protocols import evaluate_pairs
 
         found = self.cached(spec)
         if found is not None or not compute:

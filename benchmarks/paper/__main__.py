@@ -1,4 +1,5 @@
-"""``expodiff benchmark``: reproduce the paper's claims at an equal budget; speed and memory."""
+"""``python -m benchmarks.paper``: reproduce the paper's claims at an equal budget; speed and
+memory (run from the repository root; it reads the package's API and configs/bench/)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,18 @@ import argparse
 import logging
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ConfigError
-from .streams import StderrHandler
+from expodiff.cli.streams import StderrHandler
+from expodiff.errors import ConfigError, ExpodiffError
+
+PROG = "python -m benchmarks.paper"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "benchmark",
-        help="train, evaluate and time the paper's comparisons; write docs/benchmarks.md",
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
         description=(
             "Train every method the selected tables need at one equal budget (configs/bench/"
             "full.yaml), evaluate them on SID-synth (Kodak24 + Sony A7S2 calibrated noise), "
@@ -60,12 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--threads", type=int, help="torch threads for everything (default: torch's choice)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing report")
-    p.set_defaults(func=run)
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    return p
 
 
 def _command(args: argparse.Namespace) -> str:
     """The command that re-runs this benchmark (without --only)."""
-    parts = ["expodiff", "benchmark"]
+    parts = [*PROG.split()]
     if args.quick:
         parts.append("--quick")
     if args.config:
@@ -80,10 +84,11 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench.bench_config import default_bench_config_path, load_bench_config, parse_tables
-    from ..bench.runner import run_benchmark
-    from ..bench.training import BenchInterrupted
-    from ..io.atomic import check_output_folder, check_output_path
+    from expodiff.io.atomic import check_output_folder, check_output_path
+
+    from .bench_config import default_bench_config_path, load_bench_config, parse_tables
+    from .runner import run_benchmark
+    from .training import BenchInterrupted
 
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
@@ -97,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(out.parent, f"--out {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
     check_output_path(out, overwrite=args.overwrite)
-    for name in ("expodiff.bench", "expodiff.train"):
+    for name in ("benchmarks.paper", "expodiff.train"):
         logger = logging.getLogger(name)
         if not logger.handlers:
             handler = StderrHandler()
@@ -114,9 +119,23 @@ def run(args: argparse.Namespace) -> int:
             command=_command(args),
         )
     except BenchInterrupted:
-        print(
-            "expodiff: benchmark interrupted; re-run the same command to continue", file=sys.stderr
-        )
+        print(f"{PROG}: interrupted; re-run the same command to continue", file=sys.stderr)
         return 130
     print(f"benchmark report written to {path}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run; an :class:`ExpodiffError` is one line and exit status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except ExpodiffError as exc:
+        if args.debug:
+            raise
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,7 +3,8 @@
 Means are taken over the first ``--images`` images (sorted names) of every run's
 per_image.csv, so runs evaluated on more images are compared on the same subset.
 
-    python docs/benchmarks/issue11/collect.py runs/issue11/eval docs/benchmarks/issue11 --images 8
+    python benchmarks/consistency_ablation/collect.py runs/issue11/eval docs/benchmarks/issue11 \
+        --images 8
 """
 
 from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Measurements beside the package: scripts (``python benchmarks/NAME.py``) and the paper's
+reproduction (``python -m benchmarks.paper``), all reading expodiff's public API."""
