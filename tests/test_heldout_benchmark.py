@@ -1,5 +1,6 @@
-"""benchmarks/heldout.py (issue 12's held-out benchmark) on a tiny setting: the set, the real
-CLI on a tiny model, the baselines, the cache and the report's structure (not its values)."""
+"""benchmarks/heldout.py (issue 12's held-out benchmark) on a tiny setting: the set, the
+protocol (expodiff.eval.heldout: a tiny model through expodiff.enhance, the baselines), the
+cache and the report's structure (not its values)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.slow  # a few expodiff enhance subprocesses (each imports torch)
+pytestmark = pytest.mark.slow  # BM3D's plumbing and a few enhancements per file
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,7 @@ def test_tiny_run_report_and_cache(heldout, data_dir, model_dir, tmp_path, monke
         assert all(math.isfinite(float(v)) for v in r[2:7])  # 4 methods and the difference
         wins, n = r[7].split("/")
         assert 0 <= int(wins) <= int(n) == int(r[1])
-    parts = heldout.photo_parts(heldout._photos_dir())
+    parts = heldout.photo_parts(heldout.photos_dir())
     test_images = [i for i in heldout.IMAGES if parts[i] == "test"]
     for image in test_images[:2]:
         assert image in text
@@ -111,13 +112,15 @@ def test_model_specs(heldout):
 
 def test_parts_split_the_held_out_photos(heldout, data_dir):
     """Every listed photo is held back from training; val and test share none."""
-    parts = heldout.photo_parts(heldout._photos_dir())
+    parts = heldout.photo_parts(heldout.photos_dir())
     listed = [parts[i] for i in heldout.IMAGES]
     assert set(listed) == {"val", "test"} and listed.count("test") >= 5
     assert listed.count("val") >= 5
-    with pytest.raises(SystemExit, match="not of Photos:test"):
+    from expodiff.errors import DataError
+
+    with pytest.raises(DataError, match="not of Photos:test"):
         val = next(i for i in heldout.IMAGES if parts[i] == "val")
-        heldout.check_heldout_split([val], heldout._photos_dir(), "test")
+        heldout.check_heldout_split([val], heldout.photos_dir(), "test")
 
 
 def test_biased_files_carry_the_bias_the_baselines_remove(heldout, data_dir, tmp_path):
@@ -147,3 +150,29 @@ def test_biased_files_carry_the_bias_the_baselines_remove(heldout, data_dir, tmp
     assert bias.abs().max() > 0.5  # the 70D at ISO 6400 has a visible colour bias
     measured = means[NoisePreset.ELD_BIAS] - means[NoisePreset.ELD]
     assert torch.allclose(measured, bias, atol=0.3), (measured, bias)
+
+
+def test_the_protocol_measures_what_the_cli_writes(data_dir, model_dir, tmp_path, capsys):
+    """expodiff.eval.heldout_methods.measure_model (through expodiff.enhance) gives the PSNR of
+    the DNG ``expodiff enhance FILE.dng --ratio R`` writes (up to the DNG's 16-bit rounding)."""
+    from expodiff.cli import main as cli
+    from expodiff.eval.heldout import Condition, build_set
+    from expodiff.eval.heldout_methods import measure_model
+    from expodiff.eval.metrics import psnr
+    from expodiff.inference.model_loading import load_model
+    from expodiff.io.rawio import read_raw
+
+    cond = Condition("harsh", "CanonEOS70D", 6400, 100)
+    (f,) = build_set(tmp_path, ["mate_Aqua.jpg"], [cond], (128, 96), log=lambda *_: None)
+    value, seconds = measure_model(load_model(model_dir, device="cpu"), f, {"steps": 2})
+    out = tmp_path / "out.dng"
+    argv = [
+        "enhance", str(f.dark), "-o", str(out), "--ratio", "100", "--model", str(model_dir),
+        "--steps", "2", "--device", "cpu", "--quiet",
+    ]  # fmt: skip
+    assert cli(argv) == 0
+    capsys.readouterr()
+    clean = read_raw(f.clean).packed_norm().clamp(0.0, 1.0)
+    written = psnr(read_raw(out).packed_norm().clamp(0.0, 1.0), clean)
+    assert math.isfinite(value) and seconds > 0
+    assert value == pytest.approx(written, abs=0.01)
