@@ -19,6 +19,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+from expodiff.defaults import TILE
+
 FRAME = (4256, 2848)  # mosaic pixels of a 12.1 MP frame (Sony A7S II)
 
 
@@ -31,8 +33,8 @@ def dark_frame(image: str | None, ratio: float, iso: int, seed: int):
     from expodiff.data.base import list_files, set_part_of_index
     from expodiff.data.unprocess import unprocess
     from expodiff.data.unprocess_dataset import IMAGE_SUFFIXES
-    from expodiff.enhance.darken import darken_frame
-    from expodiff.enhance.gain import resolve_camera_profile
+    from expodiff.inference.darken import darken_frame
+    from expodiff.inference.gain import resolve_camera_profile
     from expodiff.io.frame import frame_from_mosaic
     from expodiff.paths import data_root
     from expodiff.raw import CFAPattern, unpack
@@ -75,15 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         label, _, path = spec.partition("=")
         model = path or label
         out = {}
-        for tile in (None, 0):
+        for tile in (TILE, 0):  # the default tile side, and never tiled
             t0 = time.perf_counter()
             res = expodiff.enhance(dark, model=model, ratio=100.0, steps=1, seed=0, tile=tile)
             out[tile] = (res.raw_norm, time.perf_counter() - t0)
-        diff = (out[None][0] - out[0][0]).abs()
+        diff = (out[TILE][0] - out[0][0]).abs()
         print(
             f"{label}: max |tiled - untiled| {diff.max():.2e}, mean {diff.mean():.2e} (raw_norm); "
-            f"PSNR tiled {psnr(out[None][0], clean):.2f} dB, untiled {psnr(out[0][0], clean):.2f}"
-            f" dB; {out[None][1]:.1f} s tiled, {out[0][1]:.1f} s untiled"
+            f"PSNR tiled {psnr(out[TILE][0], clean):.2f} dB, untiled {psnr(out[0][0], clean):.2f}"
+            f" dB; {out[TILE][1]:.1f} s tiled, {out[0][1]:.1f} s untiled"
         )
     return 0
 
