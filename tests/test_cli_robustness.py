@@ -224,7 +224,7 @@ def test_outputs_written_meanwhile_by_another_run_are_skipped(
     """Another ``expodiff enhance`` into the same folder writes d1.png while this run works
     on d0 and d2.png while this run enhances d2: both are reported as written meanwhile,
     kept as they are, and the run succeeds."""
-    import expodiff.enhance.api as api
+    import expodiff.inference.api as api
 
     out = tmp_path / "out"
     real = api.enhance
@@ -357,8 +357,8 @@ def test_the_largest_seed_works(dark_folder, model_dir, tmp_path, capsys):
 
 
 def test_enhance_api_seed_and_source_types(dark_folder):
-    from expodiff.enhance import enhance
     from expodiff.errors import ExpodiffError
+    from expodiff.inference.api import enhance
 
     with pytest.raises(ExpodiffError, match="seed must be an integer from 0 to 2\\*\\*64 - 1"):
         enhance(dark_folder / "d0.dng", seed=2**64)
@@ -399,7 +399,8 @@ def test_an_empty_model_name_says_so(dark_folder, tmp_path, capsys):
 
 
 def test_an_output_folder_that_is_a_file(tmp_path, capsys):
-    """train, evaluate and benchmark refuse before any work, in one line naming the option."""
+    """train, evaluate and the paper benchmark refuse before any work, in one line naming
+    the option."""
     configs = Path(__file__).resolve().parents[1] / "configs"
     file = tmp_path / "taken"
     file.write_text("mine")
@@ -410,15 +411,23 @@ def test_an_output_folder_that_is_a_file(tmp_path, capsys):
           f"train.output_dir={file / 'run'}"], f"{file} is a file"),
         (["evaluate", "--baseline", "scaled", "-o", file],
          "(--output-dir, eval.output_dir needs a folder here)"),
-        (["benchmark", "--quick", "--workdir", file, "--out", tmp_path / "b.md"],
-         "(--workdir needs a folder here)"),
-        (["benchmark", "--quick", "--workdir", tmp_path / "w", "--out", file / "b.md"],
-         f"(--out {file / 'b.md'} needs a folder here)"),
         (["cache-patches", "-o", file / "cache", "--quiet"], f"output folder {file} is a file"),
     ]  # fmt: skip
     for argv, problem in cases:
         code, out, err = run_cli(capsys, *argv)
         assert_one_line_error(code, out, err, problem)
+    from benchmarks.paper.__main__ import main as benchmark
+
+    for argv, problem in [
+        (["--quick", "--workdir", file, "--out", tmp_path / "b.md"],
+         "(--workdir needs a folder here)"),
+        (["--quick", "--workdir", tmp_path / "w", "--out", file / "b.md"],
+         f"(--out {file / 'b.md'} needs a folder here)"),
+    ]:  # fmt: skip
+        code = benchmark([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert err.startswith("python -m benchmarks.paper: error: ") and problem in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
     assert file.read_text() == "mine"
 

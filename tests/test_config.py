@@ -87,7 +87,8 @@ def _numeric_fields(cls):
 
 
 def test_every_number_of_a_config_has_a_bound():
-    from expodiff.bench.bench_config import BenchConfig
+    from benchmarks.paper.bench_config import BenchConfig
+
     from expodiff.config.bounds import bound_of
 
     fields = _numeric_fields(ExperimentConfig) + _numeric_fields(BenchConfig)
@@ -138,7 +139,7 @@ def test_train_with_an_infinite_learning_rate_is_one_line(capsys):
 
 
 def test_benchmark_config_numbers_are_bounded(capsys):
-    from expodiff.bench.bench_config import load_bench_config
+    from benchmarks.paper.bench_config import load_bench_config
 
     for override, message in [
         ("budget.lr=.inf", "budget.lr must be a finite number"),
@@ -148,6 +149,8 @@ def test_benchmark_config_numbers_are_bounded(capsys):
     ]:
         with pytest.raises(ConfigError, match=message):
             load_bench_config(CONFIGS / "bench" / "quick.yaml", [override])
-    code = main(["benchmark", "--quick", "--set", "budget.lr=.nan"])
+    from benchmarks.paper.__main__ import main as benchmark
+
+    code = benchmark(["--quick", "--set", "budget.lr=.nan"])
     assert code == 2
     assert capsys.readouterr().err.endswith("budget.lr must be a finite number, got nan\n")

@@ -212,7 +212,7 @@ def parse_tables(names: Sequence[str]) -> tuple[BenchTable, ...]:
 
 def _register_bounds() -> None:
     """The domain of each number of a benchmark config (checked by the config loader)."""
-    from ..config.bounds import SEED, Bound, above, at_least, register_bounds
+    from expodiff.config.bounds import SEED, Bound, above, at_least, register_bounds
 
     count, non_negative, ratio = at_least(1), at_least(0), at_least(1)
     register_bounds(

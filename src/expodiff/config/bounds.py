@@ -142,7 +142,7 @@ _BOUNDS: dict[type, dict[str, Bound]] = {
         "seed": SEED,
         "crop": _COUNT,
         "max_images": _COUNT,
-        "tile": _COUNT,
+        "tile": _NON_NEGATIVE,  # 0: never tile
         "tile_overlap": _NON_NEGATIVE,
     },
 }

@@ -89,6 +89,29 @@ def pair_flats(frames: Sequence[CalibrationFrame], *, tolerance: float = 0.1) ->
     return pairs
 
 
+def _flat_points(pairs, bias: np.ndarray) -> tuple[list[tuple[float, float]], list[str]]:
+    """The ``(mean DN above bias, var(A - B) / 2)`` points of the flat pairs' channels, and the
+    pairs with a channel left out for clipping at (or near) the white level."""
+    points = []
+    clipped_pairs: list[str] = []
+    for a, b in pairs:
+        pa, pb = a.packed_above_black(), b.packed_above_black()
+        limit = SATURATION_FRACTION * a.range_dn
+        white_above = a.white_level - np.asarray(a.black_level)
+        for c in range(4):
+            mean = 0.5 * (float(pa[c].mean()) + float(pb[c].mean())) - float(bias[c])
+            clipped = bool(np.any(pa[c] >= white_above[c]) or np.any(pb[c] >= white_above[c]))
+            if clipped or mean > limit:
+                name = " / ".join(f.name for f in (a, b) if f.name) or "a flat pair"
+                if name not in clipped_pairs:
+                    clipped_pairs.append(name)
+                continue
+            if mean <= 0:
+                continue
+            points.append((mean, float((pa[c] - pb[c]).var(ddof=1)) / 2.0))
+    return points, clipped_pairs
+
+
 def estimate_gain(
     flats: Sequence[CalibrationFrame],
     *,
@@ -120,23 +143,7 @@ def estimate_gain(
             f"ISO {iso:g}: {unpaired} flat frame(s) without a partner ignored", stacklevel=2
         )
     bias = np.zeros(4) if colour_bias is None else np.asarray(colour_bias, dtype=np.float64)
-    points = []
-    clipped_pairs: list[str] = []  # pairs with a channel left out for clipping at white
-    for a, b in pairs:
-        pa, pb = a.packed_above_black(), b.packed_above_black()
-        limit = SATURATION_FRACTION * a.range_dn
-        white_above = a.white_level - np.asarray(a.black_level)
-        for c in range(4):
-            mean = 0.5 * (float(pa[c].mean()) + float(pb[c].mean())) - float(bias[c])
-            clipped = bool(np.any(pa[c] >= white_above[c]) or np.any(pb[c] >= white_above[c]))
-            if clipped or mean > limit:
-                name = " / ".join(f.name for f in (a, b) if f.name) or "a flat pair"
-                if name not in clipped_pairs:
-                    clipped_pairs.append(name)
-                continue
-            if mean <= 0:
-                continue
-            points.append((mean, float((pa[c] - pb[c]).var(ddof=1)) / 2.0))
+    points, clipped_pairs = _flat_points(pairs, bias)
     signal = [m for m, _ in points]
     if clipped_pairs:
         shown = ", ".join(clipped_pairs[:3]) + (
