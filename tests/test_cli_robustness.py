@@ -258,7 +258,7 @@ def test_a_map_written_meanwhile_leaves_the_job_to_the_other_run(
 ):
     """With --samples the other run writes its uncertainty map first: a map that appears
     while this run enhances means the other run does that job (not a failure)."""
-    import expodiff.enhance.api as api
+    import expodiff.inference.api as api
 
     out = tmp_path / "out"
     real = api.enhance

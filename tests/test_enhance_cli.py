@@ -196,7 +196,7 @@ def test_an_output_is_never_the_input(dark_dng, model_dir, tmp_path, capsys):
 
 def _no_work(monkeypatch):
     """Make any enhancement fail the test: the checks must come before any work."""
-    import expodiff.enhance.api as api
+    import expodiff.inference.api as api
 
     def enhance(*_args, **_kwargs):
         raise AssertionError("enhance ran although the outputs were refused")
@@ -265,7 +265,7 @@ def test_an_interrupted_samples_run_leaves_no_map_and_a_rerun_finishes_it(
 ):
     """The map is written before the main output; a job interrupted in between removes it,
     so the re-run is not blocked by a map of the failed attempt."""
-    import expodiff.enhance.pipeline as pipeline
+    import expodiff.inference.pipeline as pipeline
 
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt

@@ -44,5 +44,5 @@ TILE_OVERLAP = 32
 MAX_SEED = 2**64 - 1
 
 # Most sampler steps (network evaluations per image) a model config or a user may ask for;
-# why 50 is generous: expodiff.enhance.limits.
+# why 50 is generous: expodiff.inference.limits.
 MAX_INFERENCE_STEPS = 50

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from ..cfa import CFAPattern
 from ..defaults import MAX_SEED
+from ..inference.limits import MAX_RATIO, MIN_RATIO
 from ..kinds import parse_enum
 
 E = TypeVar("E", bound=Enum)
@@ -25,6 +26,8 @@ __all__ = [
     "seed",
     "enum_argument",
     "cfa_pattern",
+    "exposure_ratio",
+    "output_format",
 ]
 
 
@@ -99,3 +102,38 @@ def enum_argument(kind: type[E]) -> Callable[[str], E]:
 
 # A CFA layout name: RGGB, BGGR, GRBG, GBRG, XTRANS.
 cfa_pattern = enum_argument(CFAPattern)
+
+
+def exposure_ratio(text: str) -> str | float:
+    """``auto`` or an exposure ratio from ``MIN_RATIO`` to ``MAX_RATIO``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number from {MIN_RATIO:g} to {MAX_RATIO:g}, got {text}"
+        )
+    if not value >= MIN_RATIO:
+        raise argparse.ArgumentTypeError(
+            f"must be >= {MIN_RATIO:g} (expodiff brightens, it does not darken), got {text}"
+        )
+    if value > MAX_RATIO:
+        raise argparse.ArgumentTypeError(
+            f"must be <= {MAX_RATIO:g} (beyond it a single DN above black is amplified to "
+            f"white), got {text}"
+        )
+    return value
+
+
+def output_format(text: str):
+    """An output format name (png, png16, tiff, dng, ...)."""
+    from ..errors import OutputFileError
+    from ..inference.pipeline import OutputFormat
+
+    try:
+        return OutputFormat.parse(text)
+    except OutputFileError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 import warnings
@@ -12,42 +11,18 @@ from pathlib import Path
 from ..defaults import TILE
 from ..errors import ExpodiffError, OutputFileError
 from ..inference.limits import MAX_RATIO, MAX_SAMPLES, MAX_STEPS, MIN_RATIO
-from .arguments import cfa_pattern, integer_at_least, non_negative_float, positive_float, seed
+from .arguments import (
+    cfa_pattern,
+    exposure_ratio,
+    integer_at_least,
+    non_negative_float,
+    output_format,
+    positive_float,
+    seed,
+)
 
 # The summary of an output that appeared while this run was working on it.
 _WRITTEN_MEANWHILE = "skipped: written meanwhile by another run"
-
-
-def _ratio(text: str) -> str | float:
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be 'auto' or a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(
-            f"must be a finite number from {MIN_RATIO:g} to {MAX_RATIO:g}, got {text}"
-        )
-    if not value >= MIN_RATIO:
-        raise argparse.ArgumentTypeError(
-            f"must be >= {MIN_RATIO:g} (expodiff brightens, it does not darken), got {text}"
-        )
-    if value > MAX_RATIO:
-        raise argparse.ArgumentTypeError(
-            f"must be <= {MAX_RATIO:g} (beyond it a single DN above black is amplified to "
-            f"white), got {text}"
-        )
-    return value
-
-
-def _format(text: str):
-    from ..inference.pipeline import OutputFormat
-
-    try:
-        return OutputFormat.parse(text)
-    except OutputFileError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,7 +51,7 @@ def _add_file_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file or folder")
     p.add_argument(
         "--format",
-        type=_format,
+        type=output_format,
         default=None,
         metavar="{png,tif,dng}",
         help="output format of a folder OUT (default png)",
@@ -101,7 +76,7 @@ def _add_exposure_arguments(p: argparse.ArgumentParser) -> None:
     """How much brighter (the ratio) and how noisy (K) the input is."""
     p.add_argument(
         "--ratio",
-        type=_ratio,
+        type=exposure_ratio,
         default="auto",
         metavar="auto|N",
         help=f"exposure ratio to brighten by, {MIN_RATIO:g} to {MAX_RATIO:g} (default auto: from "

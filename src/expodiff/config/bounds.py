@@ -100,7 +100,7 @@ _BOUNDS: dict[type, dict[str, Bound]] = {
     },
     DiffusionConfig: {
         "train_steps": _COUNT,
-        # network evaluations per image, as --steps (expodiff.enhance.limits says why)
+        # network evaluations per image, as --steps (expodiff.inference.limits says why)
         "inference_steps": between(1, MAX_INFERENCE_STEPS),
         "aux_weight": _NON_NEGATIVE,
         "step_weights": _NON_NEGATIVE,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ from typing import Any
 import torch
 
 from ..config import ExperimentConfig, dump_config
-from ..errors import ConfigError
 from ..io.modelfiles import save_denoiser
 from ..kinds import TrainObjective
 from .checkpoint import (
@@ -47,7 +45,7 @@ from .distributed import DistContext, init_distributed, shutdown_distributed, we
 from .objectives import noise2noise_loss, part_names, supervised_loss
 from .progress import RunProgress, RunState, TrainResult
 from .resume import find_resume_checkpoint
-from .runlock import RunLock, check_not_locked
+from .runlock import RunLock, check_not_locked, lock_run_folder
 from .runlog import LossWindow, StopSignal
 from .schedule import learning_rate, set_learning_rate
 from .setup import (
@@ -55,6 +53,7 @@ from .setup import (
     build_datasets,
     build_optimizer,
     check_train_config,
+    dry_run_step,
     init_weights,
     next_batch,
     restore_checkpoint,
@@ -256,30 +255,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ dry run
     def dry_run(self) -> dict[str, Any]:
-        """Load one batch and run one forward/backward pass; write nothing, step nothing."""
-        from ..nets.flops import count_parameters
-
-        loader = self._loader(self.start_step)
-        t0 = time.perf_counter()
-        batch = next_batch(iter(loader), self.device)
-        t_data = time.perf_counter() - t0
-        self.ddp_model.train()
-        t0 = time.perf_counter()
-        total, _ = self.loss(batch)
-        total.backward()
-        t_step = time.perf_counter() - t0
-        self.optimizer.zero_grad(set_to_none=True)
-        return {
-            "parameters": count_parameters(self.model),
-            "train_items": len(self.train_set),
-            "val_items": len(self.val_set) if self.val_set is not None else 0,
-            "batch_shape": tuple(batch.clean.shape),
-            "real_pairs": batch.noisy is not None,
-            "loss": float(total.detach()),
-            "first_batch_s": t_data,
-            "step_s": t_step,
-            "start_step": self.start_step,
-        }
+        """Load one batch and run one forward/backward pass; write nothing, step nothing
+        (:func:`.setup.dry_run_step`)."""
+        return dry_run_step(self)
 
     # ------------------------------------------------------------------ run
     def run(
@@ -326,28 +304,10 @@ class Trainer:
         )
 
     def _lock_folder(self) -> RunLock | None:
-        """Rank 0 takes the output folder's lock (:mod:`.runlock`) and checks that no other
-        run wrote checkpoints there since this one was set up; every rank raises the same
-        :class:`ConfigError` if not."""
-        lock = RunLock(self.out) if self.ctx.is_main else None
-        error = None
-        if lock is not None:
-            try:
-                lock.acquire()
-                latest = find_latest_checkpoint(self.out)
-                if latest != self._latest_at_start:
-                    raise ConfigError(
-                        f"{self.out}: its checkpoints changed since this run was set up "
-                        "(another run used the folder); start again (--resume continues "
-                        "the latest)"
-                    )
-            except ConfigError as exc:
-                lock.release()
-                error = str(exc)
-        error = self.ctx.broadcast_object(error)
-        if error is not None:
-            raise ConfigError(error)
-        return lock
+        """The output folder's lock (rank 0; :func:`.runlock.lock_run_folder`)."""
+        return lock_run_folder(
+            self.out, self.ctx.is_main, self._latest_at_start, self.ctx.broadcast_object
+        )
 
     def _open_progress(self, names: list[str], end: int) -> RunProgress:
         """Rank 0 writes ``config.yaml`` and opens the log files and the bar."""

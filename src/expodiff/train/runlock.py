@@ -20,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK_FILE", "RunLock", "check_not_locked"]
+__all__ = ["LOCK_FILE", "RunLock", "check_not_locked", "lock_run_folder"]
 
 LOCK_FILE = ".train.lock"
 
@@ -106,3 +106,33 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def lock_run_folder(out: Path, is_main: bool, latest_at_start, broadcast) -> RunLock | None:
+    """Rank 0 takes ``out``'s lock and checks that no other run wrote checkpoints there
+    since this one was set up (its latest then: ``latest_at_start``); every rank raises the
+    same :class:`ConfigError` if not (``broadcast``: the ranks' ``broadcast_object``).
+
+    Returns:
+        The held lock on rank 0, None on the others.
+    """
+    from .checkpoint import find_latest_checkpoint
+
+    lock = RunLock(out) if is_main else None
+    error = None
+    if lock is not None:
+        try:
+            lock.acquire()
+            if find_latest_checkpoint(out) != latest_at_start:
+                raise ConfigError(
+                    f"{out}: its checkpoints changed since this run was set up "
+                    "(another run used the folder); start again (--resume continues "
+                    "the latest)"
+                )
+        except ConfigError as exc:
+            lock.release()
+            error = str(exc)
+    error = broadcast(error)
+    if error is not None:
+        raise ConfigError(error)
+    return lock

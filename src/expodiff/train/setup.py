@@ -33,6 +33,7 @@ __all__ = [
     "build_datasets",
     "build_optimizer",
     "check_train_config",
+    "dry_run_step",
     "next_batch",
     "restore_checkpoint",
     "seed_for",
@@ -243,3 +244,34 @@ def restore_checkpoint(
             f"{cfg.train.iterations}"
         )
     return state
+
+
+def dry_run_step(trainer) -> dict:
+    """One batch loaded and one forward/backward pass of ``trainer`` (a
+    :class:`~expodiff.train.loop.Trainer`), its gradients cleared: what ``expodiff train
+    --dry-run`` reports (sizes, loss, seconds). Writes nothing, steps nothing."""
+    import time
+
+    from ..nets.flops import count_parameters
+
+    loader = trainer._loader(trainer.start_step)
+    t0 = time.perf_counter()
+    batch = next_batch(iter(loader), trainer.device)
+    t_data = time.perf_counter() - t0
+    trainer.ddp_model.train()
+    t0 = time.perf_counter()
+    total, _ = trainer.loss(batch)
+    total.backward()
+    t_step = time.perf_counter() - t0
+    trainer.optimizer.zero_grad(set_to_none=True)
+    return {
+        "parameters": count_parameters(trainer.model),
+        "train_items": len(trainer.train_set),
+        "val_items": len(trainer.val_set) if trainer.val_set is not None else 0,
+        "batch_shape": tuple(batch.clean.shape),
+        "real_pairs": batch.noisy is not None,
+        "loss": float(total.detach()),
+        "first_batch_s": t_data,
+        "step_s": t_step,
+        "start_step": trainer.start_step,
+    }
