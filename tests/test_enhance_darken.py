@@ -123,3 +123,29 @@ def test_iso_beyond_the_16_bit_tag_is_kept(raw_dir, model_dir, tmp_path, capsys)
     text = capsys.readouterr().out
     k = load_profile("SonyA7S2").system_gain_at_iso(102400)
     assert code == 0 and f"K {k:.3g} DN/e (profile SonyA7S2 at ISO 102400)" in text
+
+
+@pytest.mark.parametrize("camera", ["NikonD850", "SonyA7S2", "CanonEOS70D"])
+def test_a_dngs_white_level_is_its_own_tag(camera, tmp_path):
+    """LibRaw fills a per-channel white level from its table of the camera a DNG's Make/Model
+    name (15311 for a "NIKON D850" DNG whose WhiteLevel says 16383); the reader keeps the
+    tag, so a darkened DNG and an enhanced DNG read back on the levels they were written with."""
+    from expodiff.cfa import CFAPattern
+    from expodiff.io.dng import write_frame_dng
+    from expodiff.io.frame import frame_from_mosaic
+    from expodiff.sensor import SensorSpec
+
+    profile = load_profile(camera)
+    sensor = SensorSpec.uniform(profile.black_level, profile.white_level, CFAPattern.RGGB)
+    g = np.random.default_rng(0)
+    mosaic = g.integers(profile.black_level, profile.white_level, (64, 64)).astype(np.uint16)
+    clean = frame_from_mosaic(mosaic, sensor, make="expodiff", model="test", iso=100.0)
+    dark = darken_frame(
+        clean, ratio=50.0, profile=profile, iso=800, generator=torch.Generator().manual_seed(0)
+    )
+    path = tmp_path / "dark.dng"
+    write_frame_dng(path, dark)
+    back = read_raw(path)
+    assert back.sensor.white_level == float(profile.white_level)
+    assert back.sensor.black_level == dark.sensor.black_level
+    np.testing.assert_array_equal(back.mosaic, dark.mosaic)

@@ -13,8 +13,11 @@ Where each field comes from (LibRaw through rawpy unless said otherwise):
 * ``sensor.cfa``: the colour letters (``color_desc``) at the photosites of the top-left
   period (``raw_color``), so the per-channel LibRaw indices map onto planes R, Gr, B, Gb.
 * ``sensor.black_level``: ``black_level_per_channel``, by plane.
-* ``sensor.white_level``: the smallest of ``camera_white_level_per_channel`` when the file
-  has it, else ``white_level``.
+* ``sensor.white_level``: a DNG's WhiteLevel tag (``white_level``); for other files the
+  smallest of ``camera_white_level_per_channel`` when the file has it, else ``white_level``.
+  (LibRaw fills ``camera_white_level_per_channel`` of a DNG from its own table of the camera
+  that Make/Model name, e.g. 15311 for a "NIKON D850" DNG whose WhiteLevel is 16383: the
+  file's tag is what its writer meant.)
 * ``white_balance``: ``camera_whitebalance`` (as shot); daylight WB when the camera's is
   missing (a -1 or 0 gain, as in the Canon D30); unity with a warning when neither exists.
   Green is scaled to 1.
@@ -188,6 +191,17 @@ def _colour_matrix_from_libraw(raw, path: Path, *, is_dng: bool) -> np.ndarray:
     return np.eye(3)
 
 
+def _is_dng(path: Path) -> bool:
+    """Whether the file is a DNG: a TIFF whose first IFD has the DNGVersion tag (50706)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return 50706 in tif.pages[0].tags
+    except Exception:  # noqa: BLE001 (not a TIFF-based file at all: CR3, RAF, X3F, ...)
+        return False
+
+
 def _white_balance_from_libraw(raw, plane_index: list[int], path: Path) -> tuple[float, ...]:
     def by_plane(gains: Sequence[float]) -> tuple[float, ...]:
         gains = list(gains) + [0.0] * (4 - len(gains))
@@ -232,7 +246,7 @@ def _frame_from_libraw(raw, path: Path, *, is_dng: bool = False) -> RawFrame:
     black = tuple(float(blacks[i]) for i in plane_index)
     white = float(raw.white_level)
     camera_white = raw.camera_white_level_per_channel
-    if camera_white is not None:
+    if camera_white is not None and not _is_dng(path):
         camera_white = [float(camera_white[i]) for i in plane_index]
         if min(camera_white) > max(black):
             white = min(camera_white)
