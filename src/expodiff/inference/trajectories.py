@@ -5,7 +5,9 @@ the speed benchmarks all call it, so the tile rule and the seeds are one impleme
 
 * tiles: a frame with a side above ``tile`` packed pixels is evaluated in overlapping tiles of
   that side (:class:`~expodiff.nets.tiling.TiledDenoiser`; only the network call is tiled,
-  the re-exposure runs on the whole frame); ``tile = 0`` never tiles. The overlap is
+  the re-exposure runs on the whole frame); ``tile = 0`` never tiles. A network with a finite
+  receptive field (measured, :mod:`expodiff.nets.receptive`) gets margins of its radius, so
+  its tiled result equals the untiled one up to float rounding. Otherwise the overlap is
   ``min(TILE_OVERLAP, tile // 4)`` unless given.
 * samples: ``samples`` independent reverse trajectories share the input and differ only in
   their Poisson draws; trajectory ``i`` is seeded with :func:`sample_seed` ``(seed, i)`` (the
@@ -71,8 +73,35 @@ def tiled(
     h, w = shape[-2:]
     if tile <= 0 or max(h, w) <= tile:
         return denoiser
-    overlap = tile_overlap(tile) if overlap is None else overlap
-    return TiledDenoiser(denoiser, tile=int(tile), overlap=overlap, on_tile=on_tile)
+    margin = None
+    if overlap is None:
+        overlap, margin = _seamless_overlap(denoiser, int(tile))
+    return TiledDenoiser(denoiser, tile=int(tile), overlap=overlap, margin=margin, on_tile=on_tile)
+
+
+# Raised-cosine cross-fade between the margins of two tiles (packed pixels).
+_RAMP = 16
+
+
+def _seamless_overlap(denoiser: Callable[..., Any], tile: int) -> tuple[int, int | None]:
+    """``(overlap, margin)`` of the tiles: for a network with a finite receptive field that
+    fits, margins of its radius (each output pixel then comes from a tile that holds all of its
+    field: tiled equals untiled up to float rounding); else :func:`tile_overlap` and the
+    tiler's own margin. The radius is measured once per network and kept on it."""
+    from ..nets.receptive import receptive_radius
+
+    radius = getattr(denoiser, "receptive_radius_px", "unknown")
+    if radius == "unknown":
+        radius = None
+        if hasattr(denoiser, "backbone") and not torch.is_inference_mode_enabled():
+            radius = receptive_radius(denoiser)
+        try:
+            denoiser.receptive_radius_px = radius
+        except AttributeError:  # a callable without attributes
+            pass
+    if radius is None or 2 * radius + _RAMP >= tile // 2:
+        return tile_overlap(tile), None
+    return max(tile_overlap(tile), 2 * radius + _RAMP), radius
 
 
 def denoise_frame(
