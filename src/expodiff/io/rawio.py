@@ -191,17 +191,6 @@ def _colour_matrix_from_libraw(raw, path: Path, *, is_dng: bool) -> np.ndarray:
     return np.eye(3)
 
 
-def _is_dng(path: Path) -> bool:
-    """Whether the file is a DNG: a TIFF whose first IFD has the DNGVersion tag (50706)."""
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            return 50706 in tif.pages[0].tags
-    except Exception:  # noqa: BLE001 (not a TIFF-based file at all: CR3, RAF, X3F, ...)
-        return False
-
-
 def _white_balance_from_libraw(raw, plane_index: list[int], path: Path) -> tuple[float, ...]:
     def by_plane(gains: Sequence[float]) -> tuple[float, ...]:
         gains = list(gains) + [0.0] * (4 - len(gains))
@@ -246,7 +235,7 @@ def _frame_from_libraw(raw, path: Path, *, is_dng: bool = False) -> RawFrame:
     black = tuple(float(blacks[i]) for i in plane_index)
     white = float(raw.white_level)
     camera_white = raw.camera_white_level_per_channel
-    if camera_white is not None and not _is_dng(path):
+    if camera_white is not None and not is_dng:
         camera_white = [float(camera_white[i]) for i in plane_index]
         if min(camera_white) > max(black):
             white = min(camera_white)
