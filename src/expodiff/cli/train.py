@@ -93,18 +93,19 @@ def _earlier_stage(cfg, args: argparse.Namespace, logger):
 
     Returns the config to train now, or the exit status of an interrupted earlier stage.
     """
-    from ..train.stages import plan_stages, run_stages
+    from ..train.stages import plan_stages
 
     plan = plan_stages(cfg, dry_run=args.dry_run)
     if plan.note:
         logger.info(plan.note)
-
-    def train_one(earlier, resume: bool) -> int:
-        sub = argparse.Namespace(**{**vars(args), "resume": resume, "stop_after": None})
-        return run(sub, config=earlier)
-
-    status = run_stages(plan, dry_run=args.dry_run, train_one=train_one)
-    return plan.config if status is None else status
+    if plan.earlier is not None and not args.dry_run:
+        sub = argparse.Namespace(
+            **{**vars(args), "resume": plan.earlier_resumes, "stop_after": None}
+        )
+        status = run(sub, config=plan.earlier)
+        if status:
+            return status
+    return plan.config
 
 
 def run(args: argparse.Namespace, config=None) -> int:

@@ -10,14 +10,13 @@ stage 2 with freshly initialised weights.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 
 from ..config import load_config
 from ..config.schema import ExperimentConfig
 from ..errors import ConfigError
 
-__all__ = ["StagePlan", "plan_stages", "run_stages", "CONFIG_SUFFIXES"]
+__all__ = ["StagePlan", "plan_stages", "CONFIG_SUFFIXES"]
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
 
@@ -83,17 +82,3 @@ def plan_stages(cfg: ExperimentConfig, *, dry_run: bool = False) -> StagePlan:
         return StagePlan(unchecked, earlier=earlier, earlier_resumes=resumes, note=note)
     note = f"stage 1 {earlier.name} ({source}): no model in {model} yet, {action} it first"
     return StagePlan(resolved, earlier=earlier, earlier_resumes=resumes, note=note)
-
-
-def run_stages(
-    plan: StagePlan, *, dry_run: bool, train_one: Callable[[ExperimentConfig, bool], int]
-) -> int | None:
-    """Train the earlier stage when the plan needs it (not in a dry run).
-
-    ``train_one(config, resume) -> exit status``. Returns None when the later stage should
-    run now, else the earlier stage's non-zero status (interrupted or failed).
-    """
-    if plan.earlier is None or dry_run:
-        return None
-    status = train_one(plan.earlier, plan.earlier_resumes)
-    return status or None
