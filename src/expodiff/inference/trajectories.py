@@ -18,6 +18,7 @@ the speed benchmarks all call it, so the tile rule and the seeds are one impleme
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -81,24 +82,26 @@ def tiled(
 
 # Raised-cosine cross-fade between the margins of two tiles (packed pixels).
 _RAMP = 16
+# Receptive-field radius of each network seen (None: global), measured once per network.
+_RADII: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _seamless_overlap(denoiser: Callable[..., Any], tile: int) -> tuple[int, int | None]:
     """``(overlap, margin)`` of the tiles: for a network with a finite receptive field that
     fits, margins of its radius (each output pixel then comes from a tile that holds all of its
     field: tiled equals untiled up to float rounding); else :func:`tile_overlap` and the
-    tiler's own margin. The radius is measured once per network and kept on it."""
+    tiler's own margin. The radius is measured once per network."""
     from ..nets.receptive import receptive_radius
 
-    radius = getattr(denoiser, "receptive_radius_px", "unknown")
-    if radius == "unknown":
+    try:
+        radius = _RADII[denoiser]
+    except KeyError:
         radius = None
         if hasattr(denoiser, "backbone") and not torch.is_inference_mode_enabled():
             radius = receptive_radius(denoiser)
-        try:
-            denoiser.receptive_radius_px = radius
-        except AttributeError:  # a callable without attributes
-            pass
+        _RADII[denoiser] = radius
+    except TypeError:  # a callable that cannot be weakly referenced: nothing to measure
+        radius = None
     if radius is None or 2 * radius + _RAMP >= tile // 2:
         return tile_overlap(tile), None
     return max(tile_overlap(tile), 2 * radius + _RAMP), radius
