@@ -30,33 +30,24 @@ def dark_frame(image: str | None, ratio: float, iso: int, seed: int):
     import torch
     from PIL import Image
 
-    from expodiff.data.base import list_files, set_part_of_index
-    from expodiff.data.unprocess import unprocess
-    from expodiff.data.unprocess_dataset import IMAGE_SUFFIXES
+    from expodiff.eval.heldout import photo_parts, photos_dir, unprocessed_frame
     from expodiff.inference.darken import darken_frame
     from expodiff.inference.gain import resolve_camera_profile
-    from expodiff.io.frame import frame_from_mosaic
-    from expodiff.paths import data_root
-    from expodiff.raw import CFAPattern, unpack
-    from expodiff.sensor import SensorSpec
 
-    photos = list_files(data_root() / "clean" / "Photos", IMAGE_SUFFIXES, "image")
-    val = [p for i, p in enumerate(photos) if set_part_of_index(i) == "val"]
-    path = next(p for p in val if image is None or p.name == image)
-    with Image.open(path) as im:
+    val = [n for n, part in photo_parts(photos_dir()).items() if part == "val"]
+    name = next(n for n in val if image is None or n == image)
+    with Image.open(photos_dir() / name) as im:
         rgb = np.asarray(im.convert("RGB").resize(FRAME, Image.Resampling.BICUBIC))
     srgb = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0
-    cfa = CFAPattern.RGGB
-    packed = unprocess(srgb, colour_matrix=np.eye(3), white_balance=(2.0, 1.0, 1.6), cfa=cfa)
     profile = resolve_camera_profile("SonyA7S2")
-    sensor = SensorSpec.uniform(profile.black_level, profile.white_level, cfa)
-    mosaic = sensor.denormalize_mosaic(unpack(packed, cfa)).numpy()
-    mosaic = np.clip(np.rint(mosaic), 0, sensor.white_level).astype(np.uint16)
-    clean = frame_from_mosaic(mosaic, sensor, make="expodiff", model="tile test", iso=100.0)
+    clean = unprocessed_frame(
+        srgb, profile, colour_matrix=np.eye(3), white_balance=(2.0, 1.0, 1.6, 1.0), iso=100.0,
+        model="tile test",
+    )  # fmt: skip
     dark = darken_frame(
         clean, ratio=ratio, profile=profile, iso=iso, generator=torch.Generator().manual_seed(seed)
     )
-    return path.name, clean.packed_norm().clamp(0, 1), dark
+    return name, clean.packed_norm().clamp(0, 1), dark
 
 
 def main(argv: Sequence[str] | None = None) -> int:

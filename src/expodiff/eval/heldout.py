@@ -165,35 +165,59 @@ def _centre_crop_srgb(path: Path, crop: tuple[int, int]):
     return torch.from_numpy(np.ascontiguousarray(window)).permute(2, 0, 1).float() / 255.0
 
 
-def make_clean(image: str, scene: dict, profile, crop: tuple[int, int], path: Path) -> None:
-    """Unprocess a photo's centre crop to a clean 16-bit DNG on ``profile``'s levels."""
+def unprocessed_frame(
+    srgb,
+    profile,
+    *,
+    colour_matrix,
+    white_balance,
+    iso: float,
+    brightness: float = 1.0,
+    model: str = "unprocessed photo",
+    exposure_time: Fraction | None = None,
+):
+    """A clean RGGB :class:`~expodiff.io.frame.RawFrame` of an sRGB image ``(3, H, W)``,
+    unprocessed with a camera's colour matrix and white balance onto ``profile``'s levels."""
     import numpy as np
 
     from ..data.unprocess import unprocess
-    from ..io.dng import write_frame_dng
     from ..io.frame import frame_from_mosaic
     from ..raw import CFAPattern, unpack
     from ..sensor import SensorSpec
 
     cfa = CFAPattern.RGGB
-    srgb = _centre_crop_srgb(photos_dir() / image, crop)
     packed = unprocess(
         srgb,
-        colour_matrix=scene["ccm"],
-        white_balance=scene["wb"],
-        brightness=brightness(image),
+        colour_matrix=colour_matrix,
+        white_balance=white_balance,
+        brightness=brightness,
         cfa=cfa,
     )
     sensor = SensorSpec.uniform(profile.black_level, profile.white_level, cfa)
     mosaic = sensor.denormalize_mosaic(unpack(packed, cfa)).numpy()
     mosaic = np.clip(np.rint(mosaic), 0, sensor.white_level).astype(np.uint16)
-    frame = frame_from_mosaic(
+    return frame_from_mosaic(
         mosaic,
         sensor,
-        white_balance=tuple(scene["wb"]),
-        colour_matrix=np.asarray(scene["ccm"], dtype=np.float64),
+        white_balance=tuple(white_balance),
+        colour_matrix=np.asarray(colour_matrix, dtype=np.float64),
         make="expodiff",
-        model="unprocessed photo",
+        model=model,
+        iso=float(iso),
+        exposure_time=exposure_time,
+    )
+
+
+def make_clean(image: str, scene: dict, profile, crop: tuple[int, int], path: Path) -> None:
+    """Unprocess a photo's centre crop to a clean 16-bit DNG on ``profile``'s levels."""
+    from ..io.dng import write_frame_dng
+
+    frame = unprocessed_frame(
+        _centre_crop_srgb(photos_dir() / image, crop),
+        profile,
+        colour_matrix=scene["ccm"],
+        white_balance=scene["wb"],
+        brightness=brightness(image),
         iso=float(scene["ISO"]),
         exposure_time=Fraction(1, 1),
     )
