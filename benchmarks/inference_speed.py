@@ -49,6 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help=f"comma-separated presets (of {', '.join(PRESETS)})",
     )
     p.add_argument("--steps", default="1,3", help="comma-separated step counts S")
+    p.add_argument(
+        "--views", default="1", help="comma-separated dihedral views per evaluation (1, 2, 4, 8)"
+    )
     p.add_argument("--size", type=int, default=128, help="packed side of the test image")
     p.add_argument(
         "--variants",
@@ -74,7 +77,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_one(model, noisy, steps: int, variant: str, repeat: int, tile: int) -> float:
+def time_one(
+    model, noisy, steps: int, variant: str, repeat: int, tile: int, views: int = 1
+) -> float:
     """Best-of-``repeat`` seconds of one ``denoise_frame`` call (robust to other load on the
     machine); ``tile`` 0: the whole frame at once."""
     device = noisy.device
@@ -92,6 +97,7 @@ def time_one(model, noisy, steps: int, variant: str, repeat: int, tile: int) -> 
             system_gain=1.0,
             steps=steps,
             seed=g,
+            views=views,
             tile=tile,
             bf16=variant == "bf16",
         )
@@ -108,6 +114,7 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     presets = [s for s in args.presets.split(",") if s]
     steps_list = [int(s) for s in args.steps.split(",") if s]
+    views_list = [int(v) for v in args.views.split(",") if v]
     variants = [v for v in args.variants.split(",") if v]
     for v in variants:
         if v not in VARIANTS:
@@ -125,25 +132,25 @@ def main(argv=None) -> int:
         f"# input: packed {h}x{w} = {mosaic_mp:.2f} mosaic MP"
         + (f", tiles of {args.tile}" if args.full else "")
     )
-    print(f"{'preset':10} {'steps':>5} " + " ".join(f"{v + ' ms/MP':>18}" for v in variants))
+    header = f"{'preset':10} {'steps':>5} {'views':>5} "
+    print(header + " ".join(f"{v + ' ms/MP':>18}" for v in variants))
     results = []
     for name in presets:
         base = build_denoiser(ModelConfig(preset=name)).to(device).eval()
-        for steps in steps_list:
-            row = {"preset": name, "steps": steps, "packed_hw": [h, w]}
+        for steps, views in [(s, v) for s in steps_list for v in views_list]:
+            row = {"preset": name, "steps": steps, "views": views, "packed_hw": [h, w]}
             for variant in variants:
                 model = base
                 if variant == "channels_last":
                     model = build_denoiser(ModelConfig(preset=name)).to(device).eval()
                     model.load_state_dict(base.state_dict())
                     model.to_channels_last()
-                sec = time_one(
-                    model, noisy, steps, variant, args.repeat, args.tile if args.full else 0
-                )
+                tile = args.tile if args.full else 0
+                sec = time_one(model, noisy, steps, variant, args.repeat, tile, views)
                 row[f"{variant}_ms_per_mp"] = round(sec * 1e3 / mosaic_mp, 2)
             results.append(row)
             cells = " ".join(f"{row[f'{v}_ms_per_mp']:>18.1f}" for v in variants)
-            print(f"{name:10} {steps:>5} {cells}", flush=True)
+            print(f"{name:10} {steps:>5} {views:>5} {cells}", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(

@@ -8,6 +8,7 @@ from expodiff.build import build_denoiser
 from expodiff.config import ModelConfig
 from expodiff.nets.receptive import receptive_radius
 from expodiff.nets.tiling import tiled_forward
+from torch_helpers import assert_close_across_paths
 
 
 def test_local_nafnet_has_a_finite_radius_and_global_pooling_has_none():
@@ -80,3 +81,50 @@ def test_enhance_tiles_a_local_model_seamlessly_and_a_global_one_as_before(tmp_p
         assert (seams - net(state, state * 30).prediction).abs().max() > 1e-3
     pooled, _ = load_denoiser(_local_model_folder(tmp_path / "pooled", None))
     assert _seamless_overlap(pooled, 512) == (tile_overlap(512), None)
+
+
+def test_a_local_window_has_a_radius_that_grows_with_it_and_tiles_agree():
+    """NAFNet's test-time local converter (``pool_size`` > 1): its running sums do not leak
+    beyond the window, so the radius is finite, grows with the window, and tiles with margins
+    of the radius give the untiled result."""
+    torch.manual_seed(2)
+    model = build_denoiser(ModelConfig(preset="nafnet-s", pool_size=8)).eval()
+    for p in model.parameters():
+        p.data.normal_(0.0, 0.2)
+    radii = {}
+    for size in (1, 8, 16):
+        model.backbone.set_pool_size(size)
+        radii[size] = receptive_radius(model)
+    assert None not in radii.values() and radii[1] < radii[8] < radii[16], radii
+    model.backbone.set_pool_size(8)
+    radius = radii[8]
+    # float64: the random weights amplify float32 rounding (outputs of ~1e3 before the clip)
+    # far beyond float32 tolerances; in float64 only a structural difference would show
+    model.double()
+    state = torch.rand(1, 4, 200, 232, dtype=torch.float64)
+    with torch.no_grad():
+        whole = model(state, state * 40).prediction
+        tiled = tiled_forward(
+            model, state, state * 40, tile=2 * (2 * radius + 8), overlap=2 * radius + 8,
+            margin=radius,
+        ).prediction  # fmt: skip
+    assert_close_across_paths(tiled, whole.float())  # the tiler blends in float32
+
+
+def test_the_local_mean_is_the_mean_of_the_window():
+    from expodiff.nets.nafnet import _local_mean
+
+    x = torch.rand(2, 3, 48, 72, dtype=torch.float32)
+    out = _local_mean(x, 8)
+    # an interior pixel: the mean of the 8 x 8 window from 3 pixels above/left of it to 4
+    # below/right (rows 17..24, columns 27..34 for the output at (20, 30))
+    window = x[..., 17:25, 27:35].double().mean((-2, -1))
+    torch.testing.assert_close(out[..., 20, 30].double(), window, rtol=1e-5, atol=1e-6)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    # in cells of 4 x 4 pixels: 2 x 2 cells from the pixel's cell on, the same for every
+    # pixel of the cell (pixel (20, 30) lies in cell (5, 7); an even window starts at the
+    # cell itself: cells 5..6 x 7..8, pixels 20..27 x 28..35)
+    cells = _local_mean(x, 8, block=4)
+    window = x[..., 20:28, 28:36].double().mean((-2, -1))
+    torch.testing.assert_close(cells[..., 20, 30].double(), window, rtol=1e-5, atol=1e-6)
+    assert torch.equal(cells[..., 20:24, 28:32], cells[..., 20:21, 28:29].expand(2, 3, 4, 4))

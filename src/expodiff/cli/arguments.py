@@ -24,6 +24,7 @@ __all__ = [
     "non_negative_float",
     "integer_at_least",
     "seed",
+    "views_choice",
     "enum_argument",
     "cfa_pattern",
     "exposure_ratio",
@@ -72,6 +73,21 @@ def integer_at_least(
         return value
 
     return parse
+
+
+def views_choice(text: str) -> int:
+    """A number of dihedral views: 1, 2, 4 or 8 (:mod:`expodiff.nets.views`)."""
+    from ..nets.views import ALLOWED_VIEWS
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value not in ALLOWED_VIEWS:
+        raise argparse.ArgumentTypeError(
+            f"must be 1, 2, 4 or 8 (symmetric sets of flips and transposes), got {value}"
+        )
+    return value
 
 
 def seed(text: str) -> int:

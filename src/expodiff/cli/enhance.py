@@ -19,6 +19,7 @@ from .arguments import (
     output_format,
     positive_float,
     seed,
+    views_choice,
 )
 
 # The summary of an output that appeared while this run was working on it.
@@ -115,7 +116,7 @@ def _add_exposure_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
-    """The sampler: steps, consistency, samples, seed, model, device, tiling."""
+    """The sampler: steps, consistency, samples, views, seed, model, device, tiling."""
     p.add_argument(
         "--steps",
         type=integer_at_least(1, MAX_STEPS, "each step runs the network on the whole frame"),
@@ -138,6 +139,16 @@ def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"average N stochastic trajectories, 1 to {MAX_SAMPLES}, and write "
         "NAME.uncertainty.png (per-pixel standard deviation) beside each output (default 1)",
+    )
+    p.add_argument(
+        "--views",
+        type=views_choice,
+        default=None,
+        metavar="N",
+        help="average the network over N flipped/transposed views of the input in every "
+        "evaluation (geometric self-ensemble): 1, 2, 4 or 8; each view costs one evaluation "
+        "(default: as many as the model's diffusion.inference_evaluations allows, steps x views "
+        "within it; 1 without one)",
     )
     p.add_argument(
         "--seed", type=seed, default=0, metavar="N", help="random seed, 0 to 2**64 - 1 (default 0)"
@@ -350,6 +361,7 @@ def _enhance_one(job, args: argparse.Namespace, model, report, progress):
             model=model,
             seed=args.seed,
             samples=args.samples,
+            views=args.views,
             system_gain=args.system_gain,
             camera=args.camera,
             target_exposure=args.target_exposure,

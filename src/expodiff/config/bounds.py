@@ -108,6 +108,8 @@ _BOUNDS: dict[type, dict[str, Bound]] = {
         # (minimum photo-electrons, steps) pairs; their order and the steps' range are
         # checked by DiffusionConfig itself
         "steps_by_signal": _NON_NEGATIVE,
+        # steps x views a default enhancement may spend (views: 1, 2, 4 or 8)
+        "inference_evaluations": between(1, 8 * MAX_INFERENCE_STEPS),
     },
     DataConfig: {
         "eld_scenes": _COUNT,

@@ -151,6 +151,17 @@ class DiffusionConfig:
     # photo-electrons per pixel reach a pair's minimum (the first such pair) gets its steps.
     # Empty: always inference_steps.
     steps_by_signal: tuple[tuple[float, int], ...] = ()
+    # Inference: network evaluations per step and trajectory the default may spend on a
+    # geometric self-ensemble (expodiff.nets.views), when no --views is given: the views are
+    # the largest of 1, 2, 4, 8 with steps x views <= inference_evaluations. null: 1 view.
+    inference_evaluations: int | None = None
+
+    def views_for_steps(self, steps: int) -> int:
+        """Dihedral views per evaluation at ``steps`` steps (the rule above)."""
+        budget = self.inference_evaluations
+        if budget is None:
+            return 1
+        return max([1] + [v for v in (2, 4, 8) if v * int(steps) <= budget])
 
     def steps_for_signal(self, electrons_per_pixel: float) -> int:
         """S for an input of ``electrons_per_pixel`` mean photo-electrons (the rule above)."""

@@ -51,6 +51,7 @@ def enhance_settings(args: Sequence[str]) -> dict[str, Any]:
     p.add_argument("--steps", type=int)
     p.add_argument("--consistency", type=float, dest="input_consistency_sigma")
     p.add_argument("--samples", type=int)
+    p.add_argument("--views", type=int)
     p.add_argument("--tile", type=int)
     p.add_argument("--seed", type=int)
     return {k: v for k, v in vars(p.parse_args(list(args))).items() if v is not None}

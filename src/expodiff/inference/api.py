@@ -161,14 +161,16 @@ def _denoise(
     opts: EnhanceOptions,
     seed: int,
     progress: ProgressCallback | None,
-) -> tuple[torch.Tensor, torch.Tensor | None, int]:
-    """``(mean, std over samples, steps)``; the clipped input itself when passed through."""
+) -> tuple[torch.Tensor, torch.Tensor | None, int, int]:
+    """``(mean, std over samples, steps, views)``; the clipped input itself when passed
+    through."""
     if gain is None:
-        return inp.packed_norm.clamp(0.0, 1.0), None, 0
+        return inp.packed_norm.clamp(0.0, 1.0), None, 0, 1
     if opts.steps is not None:
         steps = int(opts.steps)
     else:
         steps = loaded.steps_for_input(inp.packed_norm, gain.system_gain)
+    views = loaded.views_for_steps(steps) if opts.views is None else int(opts.views)
     sigma = opts.input_consistency_sigma
     sigma = loaded.input_consistency_sigma if sigma is None else sigma
     mean, std = denoise_frame(
@@ -181,6 +183,7 @@ def _denoise(
         steps=steps,
         seed=seed,
         samples=int(opts.samples),
+        views=views,
         tile=opts.tile,
         device=loaded.device,
         correct=input_consistency(float(sigma)) if sigma else None,
@@ -188,7 +191,7 @@ def _denoise(
         names=(loaded.name, inp.name),
     )
     mean, std = mean[0].to("cpu", copy=True), (None if std is None else std[0].cpu())
-    return mean, std, steps
+    return mean, std, steps, views
 
 
 def enhance(
@@ -210,14 +213,14 @@ def enhance(
             ``cfa`` and ``white_level``; ``black_level`` defaults to 0), or a ``(C, h, w)``
             packed raw_norm (canonical planes R, Gr, B, Gb; ``cfa`` only for the sRGB).
         options: the settings (:class:`EnhanceOptions`: ratio, steps, input_consistency_sigma, seed,
-            samples, system_gain, camera, target_exposure, target_iso, tile, srgb); any of
+            samples, views, system_gain, camera, target_exposure, target_iso, tile, srgb); any of
             them may also be given as a keyword (``enhance(path, ratio=100, steps=3)``).
         model: None (the packaged default), a model folder, an :class:`EnhanceModel`, or an
             already loaded denoiser (any callable ``denoiser(state, photon_level, noisy)``).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         cfa, black_level, white_level: describe an array ``source``.
         progress: called as ``progress(done, total)`` after each network evaluation of one
-            tile (``total``: samples x steps x tiles per evaluation, 1 tile when untiled).
+            tile (``total``: samples x steps x views x tiles per view, 1 tile untiled).
 
     Raises:
         InputFileError: an unreadable file, or NaN/inf in the input.
@@ -238,7 +241,7 @@ def enhance(
     for note in notes:
         warnings.warn(note, EnhanceWarning, stacklevel=2)
     t_analysis = time.perf_counter()
-    mean, std, steps = _denoise(inp, loaded, found, gain, opts, seed, progress)
+    mean, std, steps, views = _denoise(inp, loaded, found, gain, opts, seed, progress)
     t_sampled = time.perf_counter()
     image = _srgb(mean, inp) if opts.srgb else None
     t_end = time.perf_counter()
@@ -255,6 +258,7 @@ def enhance(
         gain_detail="" if gain is None else gain.detail,
         steps=steps,
         samples=int(opts.samples),
+        views=views,
         seed=seed,
         uncertainty=std,
         srgb=image,

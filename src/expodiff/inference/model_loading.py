@@ -155,6 +155,11 @@ class EnhanceModel:
         mean = float(dark_norm.clamp(0.0, 1.0).mean())
         return diffusion.steps_for_signal(mean_electrons(mean, system_gain, self.full_scale_dn))
 
+    def views_for_steps(self, steps: int) -> int:
+        """Dihedral views per evaluation at ``steps`` steps: the model's
+        ``diffusion.inference_evaluations`` rule (1 when it has none)."""
+        return self.config.diffusion.views_for_steps(steps)
+
     @property
     def input_consistency_sigma(self) -> float | None:
         """The model's default input consistency (Gaussian sigma, packed pixels) or None."""

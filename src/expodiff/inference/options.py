@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..defaults import MAX_SEED, TILE
 from ..errors import ExpodiffError
+from ..nets.views import ALLOWED_VIEWS
 from .limits import MAX_RATIO, MAX_SAMPLES, MAX_STEPS
 from .trajectories import MIN_TILE
 
@@ -33,6 +34,9 @@ class EnhanceOptions:
             reported in the result).
         samples: independent trajectories to average, 1 to ``MAX_SAMPLES`` (> 1 also gives
             ``uncertainty``).
+        views: dihedral views of the input averaged in every network evaluation, 1, 2, 4 or
+            8 (:class:`~expodiff.nets.views.DihedralViews`; each costs one evaluation); None:
+            the model's ``diffusion.inference_evaluations`` rule.
         system_gain: K in DN per electron of the input's own DN (``white - black`` is its
             raw_norm 1; converted to the model's ``full_scale_dn`` scale, see
             :mod:`expodiff.inference.gain`); of the model's scale for a packed raw_norm array.
@@ -53,6 +57,7 @@ class EnhanceOptions:
     input_consistency_sigma: float | None = None
     seed: int | None = None
     samples: int = 1
+    views: int | None = None
     system_gain: float | None = None
     camera: str | Path | None = None
     target_exposure: float | None = None
@@ -67,6 +72,12 @@ class EnhanceOptions:
             raise ExpodiffError(
                 f"samples must be an integer from 1 to {MAX_SAMPLES} (each runs the whole "
                 f"enhancement), got {samples!r}"
+            )
+        views = self.views
+        if views is not None and (isinstance(views, bool) or views not in ALLOWED_VIEWS):
+            raise ExpodiffError(
+                f"views must be one of {', '.join(map(str, ALLOWED_VIEWS))} (dihedral views "
+                f"averaged per network evaluation) or None, got {views!r}"
             )
         if steps is not None and (
             isinstance(steps, bool) or int(steps) != steps or not 1 <= steps <= MAX_STEPS

@@ -49,6 +49,7 @@ class EnhanceResult:
         gain_source, gain_detail: where K came from (None / "" when passed through).
         steps: network evaluations per sample (0 when passed through).
         samples: trajectories averaged.
+        views: dihedral views averaged in every network evaluation (1: none).
         seed: the seed of the first trajectory (reproduces the run).
         uncertainty: ``(C, h, w)`` per-pixel standard deviation over the samples (raw_norm),
             or None for a single sample.
@@ -71,6 +72,7 @@ class EnhanceResult:
     gain_detail: str
     steps: int
     samples: int
+    views: int
     seed: int
     uncertainty: torch.Tensor | None
     srgb: np.ndarray | None
@@ -81,17 +83,18 @@ class EnhanceResult:
     timings: EnhanceTimings
 
     def summary(self) -> str:
-        """One line: ratio, K and their sources, steps, samples, time."""
+        """One line: ratio, K and their sources, steps (and views), samples, time."""
         if self.passed_through:
             return (
                 f"passed through (ratio {self.estimated_ratio:.3g} < 1, over-exposed), "
                 f"{self.timings.total_s:.1f} s"
             )
         noun = "sample" if self.samples == 1 else "samples"
+        views = "" if self.views == 1 else f" x {self.views} views"
         return (
             f"ratio {self.ratio:.4g} ({self.ratio_source.value}), "
             f"K {self.system_gain:.3g} DN/e ({self.gain_detail}), {self.steps} "
-            f"step{'' if self.steps == 1 else 's'}, "
+            f"step{'' if self.steps == 1 else 's'}{views}, "
             f"{self.samples} {noun}, {self.timings.total_s:.1f} s"
         )
 

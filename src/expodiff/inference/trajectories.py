@@ -1,4 +1,4 @@
-"""One function runs a denoiser over a frame: :func:`denoise_frame` (tiling, samples, device).
+"""One function runs a denoiser over a frame: :func:`denoise_frame` (tiling, samples, views).
 
 :func:`expodiff.enhance`, the evaluation's :class:`~expodiff.eval.methods.ModelMethod` and
 the speed benchmarks all call it, so the tile rule and the seeds are one implementation:
@@ -14,6 +14,9 @@ the speed benchmarks all call it, so the tile rule and the seeds are one impleme
   first with ``seed`` itself, so one sample equals a plain
   :func:`~expodiff.diffusion.sampler.sample` call with that seed). Their mean and per-pixel
   standard deviation are accumulated with Welford's algorithm, one frame of memory each.
+* views: every network evaluation is the mean over ``views`` dihedral views of its input
+  (:class:`~expodiff.nets.views.DihedralViews`, a geometric self-ensemble), each view tiled
+  by the rule above; the Poisson draws are the same with any number of views.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def tiled(
 
 # Raised-cosine cross-fade between the margins of two tiles (packed pixels).
 _RAMP = 16
-# Receptive-field radius of each network seen (None: global), measured once per network.
+# (probe side, receptive-field radius or None: global) of each network seen, measured once.
 _RADII: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -93,13 +96,17 @@ def _seamless_overlap(denoiser: Callable[..., Any], tile: int) -> tuple[int, int
     tiler's own margin. The radius is measured once per network."""
     from ..nets.receptive import receptive_radius
 
+    # A probe of this side sees every radius that margins within half a tile allow.
+    side = max(160, tile // 2 + 8)
     try:
-        radius = _RADII[denoiser]
+        probed, radius = _RADII[denoiser]
+        if radius is None and probed < side:
+            raise KeyError(denoiser)  # a larger tile: a larger field may now fit
     except KeyError:
         radius = None
         if hasattr(denoiser, "backbone") and not torch.is_inference_mode_enabled():
-            radius = receptive_radius(denoiser)
-        _RADII[denoiser] = radius
+            radius = receptive_radius(denoiser, side=side)
+        _RADII[denoiser] = (side, radius)
     except TypeError:  # a callable that cannot be weakly referenced: nothing to measure
         radius = None
     if radius is None or 2 * radius + _RAMP >= tile // 2:
@@ -117,6 +124,7 @@ def denoise_frame(
     steps: int,
     seed: int | torch.Generator,
     samples: int = 1,
+    views: int = 1,
     tile: int = TILE,
     overlap: int | None = None,
     device: torch.device | str | None = None,
@@ -136,12 +144,14 @@ def denoise_frame(
         seed: seed of the first trajectory (:func:`sample_seed` derives the others), or the
             generator of a single trajectory.
         samples: trajectories.
+        views: 1, 2, 4 or 8 dihedral views averaged in every network evaluation
+            (:class:`~expodiff.nets.views.DihedralViews`; each view is tiled on its own).
         tile, overlap: see :func:`tiled`.
         device: where to run (None: ``noisy``'s device).
         correct: the sampler's ``correct`` hook (input consistency, an evaluation oracle).
         bf16: bf16 autocast for the network.
         progress: called as ``progress(done, total)`` after each network evaluation of a
-            tile: ``total`` is samples x steps x tiles per evaluation (1 untiled).
+            tile: ``total`` is samples x steps x views x tiles per view (1 untiled).
         names: ``(model, input)``: every prediction is checked finite before the next
             re-exposure draws photons at its rate, and a :class:`ModelError` names both.
             None: not checked.
@@ -153,7 +163,6 @@ def denoise_frame(
         returns it.
     """
     from ..diffusion.sampler import sample_progressive
-    from ..nets.tiling import TiledDenoiser
 
     device = noisy.device if device is None else torch.device(device)
     if isinstance(seed, torch.Generator) and samples != 1:
@@ -166,27 +175,47 @@ def denoise_frame(
         if progress is not None:
             progress(done, total)
 
-    net = tiled(denoiser, noisy.shape, tile, overlap, on_tile=advance)
-    per_step = net.tiles(*noisy.shape[-2:]) if isinstance(net, TiledDenoiser) else 1
-    total = steps * samples * per_step
+    net, per_step = _network(denoiser, noisy.shape, views, tile, overlap, advance)
+    total = steps * samples * (per_step or 1)
     batch = noisy.to(device)
-    untiled_step = None if isinstance(net, TiledDenoiser) else advance
+    untiled_step = None if per_step else advance  # a tiled net counts its own tiles
     moments = _RunningMoments()
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
     with torch.inference_mode(), autocast:
         for i in range(samples):
             trajectory = sample_progressive(
-                process,
-                net,
-                batch,
-                exposure_ratio=exposure_ratio,
-                system_gain=system_gain,
-                steps=steps,
-                generator=_generator(seed, i, device),
-                correct=correct,
-            )
+                process, net, batch, exposure_ratio=exposure_ratio, system_gain=system_gain,
+                steps=steps, generator=_generator(seed, i, device), correct=correct,
+            )  # fmt: skip
             moments.add(_last_checked(trajectory, names, untiled_step).float())
     return moments.result()
+
+
+def _network(
+    denoiser: Callable[..., Any],
+    shape: torch.Size,
+    views: int,
+    tile: int,
+    overlap: int | None,
+    on_tile: Callable[..., None],
+) -> tuple[Callable[..., Any], int | None]:
+    """``(network, tiles per step)``: ``denoiser`` tiled for frames of ``shape`` and averaged
+    over ``views`` (each view tiled on its own); tiles per step None when untiled."""
+    from ..nets.tiling import TiledDenoiser
+    from ..nets.views import VIEW_ORDER, DihedralViews, to_view
+
+    def wrap(network: Callable[..., Any], view_shape: torch.Size) -> Callable[..., Any]:
+        return tiled(network, view_shape, tile, overlap, on_tile=on_tile)
+
+    net = wrap(denoiser, shape)
+    per_step = None
+    if isinstance(net, TiledDenoiser):
+        probe = torch.empty(shape, device="meta")
+        view_shapes = [to_view(probe, view).shape[-2:] for view in VIEW_ORDER[:views]]
+        per_step = sum(net.tiles(*hw) for hw in view_shapes)
+    if views != 1:
+        net = DihedralViews(denoiser, views, wrap=wrap)
+    return net, per_step
 
 
 def _last_checked(trajectory, names: tuple[str, str] | None, on_step) -> torch.Tensor:

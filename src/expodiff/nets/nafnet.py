@@ -11,7 +11,9 @@ skips are added. With no encoder levels the network is ``intro -> middle blocks 
 Channel attention pools over the *whole* input, so a tile of a large image sees slightly
 different statistics than the full frame (see :mod:`expodiff.nets.tiling`). Passing
 ``pool_size`` replaces the global pool by a local average over a ``pool_size`` window
-(the "test-time local converter" of Chu et al., 2022), which makes the network local.
+(the "test-time local converter" of Chu et al., 2022), which makes the network local; the
+window is counted in cells of the network's coarsest grid (see :func:`_local_mean`), so it
+costs little more than the global pool and tiles aligned to the stride agree with the frame.
 """
 
 from __future__ import annotations
@@ -41,23 +43,50 @@ class LayerNorm2d(nn.Module):
         return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
-def _local_mean(x: Tensor, size: int) -> Tensor:
-    """Average over a ``size`` x ``size`` window (clipped at the borders), same spatial size.
-
-    Equal to the global mean when the window covers the whole input.
-    """
+def _box_mean(x: Tensor, size: int) -> Tensor:
+    """Exact average over a ``size`` x ``size`` window (shifted inside at the borders), same
+    spatial size; the global mean when the window covers the whole input."""
     h, w = x.shape[-2:]
     kh, kw = min(size, h), min(size, w)
     if kh == h and kw == w:
         return x.mean((2, 3), keepdim=True)
     if kh == 1 and kw == 1:  # the identity; the running sums below would add rounding
         return x
-    s = F.pad(x.float().cumsum(-1).cumsum(-2), (1, 0, 1, 0))
+    dtype = x.dtype
+    work = x if dtype == torch.float64 else x.float()  # float64: the receptive-field probe
+    s = F.pad(work.contiguous().cumsum(-1).cumsum(-2), (1, 0, 1, 0))
     out = s[..., kh:, kw:] - s[..., :-kh, kw:] - s[..., kh:, :-kw] + s[..., :-kh, :-kw]
     out = out / (kh * kw)
     oh, ow = out.shape[-2:]
     pad = ((w - ow) // 2, (w - ow + 1) // 2, (h - oh) // 2, (h - oh + 1) // 2)
-    return F.pad(out, pad, mode="replicate").to(x.dtype)
+    return F.pad(out, pad, mode="replicate").to(dtype)
+
+
+def _local_pool(x: Tensor, size: int, block: int = 1) -> tuple[Tensor, int]:
+    """Average over a ``size`` x ``size`` window around each pixel: ``(means, block)``, the
+    means on the grid of ``block`` x ``block`` cells (nearest upsampling by ``block`` gives
+    the per-pixel result; 1: already per pixel or a global ``(B, C, 1, 1)`` mean).
+
+    With ``block`` > 1 (a divisor of ``size`` and of the input's sides) the window is made of
+    whole cells: the mean of the ``size / block`` cells around the pixel's cell, the same for
+    every pixel of a cell. Cells on the network's coarsest grid keep the result equal under
+    shifts by the network's stride (so tiles aligned to it give the whole frame's result) and
+    cost a fraction of a per-pixel window: the running sums and what follows them run on a
+    grid ``block**2`` times smaller. ``size`` 1 is the identity.
+    """
+    if size <= 1:
+        return x, 1
+    h, w = x.shape[-2:]
+    if block <= 1 or size % block or h % block or w % block:
+        return _box_mean(x, size), 1
+    coarse = _box_mean(F.avg_pool2d(x, block), size // block)
+    return coarse, (1 if coarse.shape[-2:] == (1, 1) else block)
+
+
+def _local_mean(x: Tensor, size: int, block: int = 1) -> Tensor:
+    """:func:`_local_pool` at every pixel (same spatial size, or ``(B, C, 1, 1)``)."""
+    means, up = _local_pool(x, size, block)
+    return means if up == 1 else F.interpolate(means, scale_factor=up, mode="nearest")
 
 
 class _ChannelAttention(nn.Module):
@@ -67,13 +96,18 @@ class _ChannelAttention(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 1)
         self.pool_size: int | None = None
+        self.pool_block = 1
 
     def forward(self, x: Tensor) -> Tensor:
         if self.pool_size is None:
-            pooled = x.mean((2, 3), keepdim=True)
-        else:
-            pooled = _local_mean(x, self.pool_size)
-        return x * self.conv(pooled)
+            return x * self.conv(x.mean((2, 3), keepdim=True))
+        pooled, up = _local_pool(x, self.pool_size, self.pool_block)
+        attention = self.conv(pooled)  # pointwise: on the coarse grid, then upsampled
+        if up > 1:
+            if x.is_contiguous(memory_format=torch.channels_last):  # keep the caller's layout
+                attention = attention.contiguous(memory_format=torch.channels_last)
+            attention = F.interpolate(attention, scale_factor=up, mode="nearest")
+        return x * attention
 
 
 def _simple_gate(x: Tensor) -> Tensor:
@@ -170,7 +204,10 @@ class NAFNet(nn.Module):
     def set_pool_size(self, pool_size: int | None) -> None:
         """Global (None) or local channel attention with a window of ``pool_size`` input pixels.
 
-        Deeper levels use the window scaled by their resolution.
+        Deeper levels use the window scaled by their resolution. Windows larger than one
+        pixel are made of whole cells of the coarsest grid (``stride`` x ``stride`` input
+        pixels) when ``pool_size`` is a multiple of ``stride`` (:func:`_local_mean`); 1 is
+        per-pixel attention.
         """
         if pool_size is not None and pool_size < 1:
             raise ValueError(f"pool_size must be >= 1 or None, got {pool_size}")
@@ -184,6 +221,18 @@ class NAFNet(nn.Module):
         for level, depth in zip(levels, depths, strict=True):
             for block in level:
                 block.sca.pool_size = None if pool_size is None else max(1, pool_size // 2**depth)
+                # windows in whole cells of the coarsest grid (self.stride input pixels)
+                block.sca.pool_block = max(1, self.stride // 2**depth)
+
+    @property
+    def global_pooling(self) -> bool:
+        """Channel attention over the whole input: every output pixel sees every input pixel."""
+        return self.pool_size is None and any(
+            block.sca.pool_size is None for level in self._levels() for block in level
+        )
+
+    def _levels(self) -> list[nn.Module]:
+        return [*self.encoders, self.middle, *reversed(self.decoders)]
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
