@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out[tile] = (res.raw_norm, time.perf_counter() - t0)
         diff = (out[TILE][0] - out[0][0]).abs()
         print(
-            f"{label}: max |tiled - untiled| {diff.max():.2e}, mean {diff.mean():.2e} (raw_norm); "
+            f"{label} ({res.views} view{'s' if res.views > 1 else ''}): max |tiled - untiled| {diff.max():.2e}, mean {diff.mean():.2e} (raw_norm); "
             f"PSNR tiled {psnr(out[TILE][0], clean):.2f} dB, untiled {psnr(out[0][0], clean):.2f}"
             f" dB; {out[TILE][1]:.1f} s tiled, {out[0][1]:.1f} s untiled"
         )

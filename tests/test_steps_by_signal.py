@@ -60,3 +60,30 @@ def test_a_model_with_a_rule_enhances_with_the_steps_it_picks(model_dir, tmp_pat
     assert enhance(dark, **kw).steps == 3
     assert enhance(dark, steps=2, **kw).steps == 2
     assert load_config(folder / "config.yaml").diffusion.steps_by_signal == rule
+
+
+def test_input_consistency_only_above_its_signal_minimum(model_dir, tmp_path):
+    """diffusion.input_consistency_min_electrons: the model's consistency applies to a bright
+    input and not to a dark one; --consistency given by the caller applies to both."""
+    import shutil
+
+    from expodiff.config import dump_config
+    from expodiff.inference.api import enhance
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    cfg = load_config(folder / "config.yaml")
+    diffusion = dataclasses.replace(
+        cfg.diffusion, input_consistency_sigma=8.0, input_consistency_min_electrons=50.0
+    )
+    (folder / "config.yaml").write_text(dump_config(dataclasses.replace(cfg, diffusion=diffusion)))
+    g = torch.Generator().manual_seed(0)
+    bright = torch.rand(4, 16, 16, generator=g) * 0.02 + 0.01  # K = 1: ~150-460 electrons
+    dark = bright / 100.0
+    kw = {"model": folder, "ratio": 10.0, "system_gain": 1.0, "seed": 0, "steps": 1}
+    on = enhance(bright, **kw)
+    assert on.input_consistency_sigma == 8.0 and "input consistency 8 px" in on.summary()
+    off = enhance(dark, **kw)
+    assert off.input_consistency_sigma is None and "consistency" not in off.summary()
+    assert enhance(dark, input_consistency_sigma=4.0, **kw).input_consistency_sigma == 4.0
+    assert enhance(bright, input_consistency_sigma=0.0, **kw).input_consistency_sigma is None

@@ -141,6 +141,10 @@ class DiffusionConfig:
     # Inference: give every prediction the input's low frequencies (Gaussian sigma in packed
     # pixels; expodiff.diffusion.consistency). Ground-truth free. null: off.
     input_consistency_sigma: float | None = None
+    # Inference: the consistency above only for inputs with at least this many mean
+    # photo-electrons per pixel (where a black-level error is small against the signal, so the
+    # input's low frequencies can be trusted). null: every input.
+    input_consistency_min_electrons: float | None = None
     # Training: apply the same input consistency inside the unrolled training loop, to every
     # step's prediction before its loss and before the next re-exposure (the ground-truth-free
     # counterpart of the official code's in-loop brightness match). Needs

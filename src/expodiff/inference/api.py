@@ -31,7 +31,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -153,6 +153,17 @@ def _analyse(
     return gain, notes + [f"{inp.name}: {m}" for m in messages]
 
 
+class _Sampled(NamedTuple):
+    """What :func:`_denoise` returns: the mean and standard deviation over samples, and the
+    steps, views and input consistency sigma (None: off) it ran with."""
+
+    mean: torch.Tensor
+    std: torch.Tensor | None
+    steps: int
+    views: int
+    consistency_sigma: float | None
+
+
 def _denoise(
     inp: EnhanceInput,
     loaded: EnhanceModel,
@@ -161,18 +172,18 @@ def _denoise(
     opts: EnhanceOptions,
     seed: int,
     progress: ProgressCallback | None,
-) -> tuple[torch.Tensor, torch.Tensor | None, int, int]:
-    """``(mean, std over samples, steps, views)``; the clipped input itself when passed
-    through."""
+) -> _Sampled:
+    """The sampled frame and its settings; the clipped input itself when passed through."""
     if gain is None:
-        return inp.packed_norm.clamp(0.0, 1.0), None, 0, 1
+        return _Sampled(inp.packed_norm.clamp(0.0, 1.0), None, 0, 1, None)
     if opts.steps is not None:
         steps = int(opts.steps)
     else:
         steps = loaded.steps_for_input(inp.packed_norm, gain.system_gain)
     views = loaded.views_for_steps(steps) if opts.views is None else int(opts.views)
     sigma = opts.input_consistency_sigma
-    sigma = loaded.input_consistency_sigma if sigma is None else sigma
+    if sigma is None:
+        sigma = loaded.consistency_for_input(inp.packed_norm, gain.system_gain)
     mean, std = denoise_frame(
         loaded.denoiser,
         loaded.process(),
@@ -191,7 +202,7 @@ def _denoise(
         names=(loaded.name, inp.name),
     )
     mean, std = mean[0].to("cpu", copy=True), (None if std is None else std[0].cpu())
-    return mean, std, steps, views
+    return _Sampled(mean, std, steps, views, float(sigma) if sigma else None)
 
 
 def enhance(
@@ -241,13 +252,13 @@ def enhance(
     for note in notes:
         warnings.warn(note, EnhanceWarning, stacklevel=2)
     t_analysis = time.perf_counter()
-    mean, std, steps, views = _denoise(inp, loaded, found, gain, opts, seed, progress)
+    sampled = _denoise(inp, loaded, found, gain, opts, seed, progress)
     t_sampled = time.perf_counter()
-    image = _srgb(mean, inp) if opts.srgb else None
+    image = _srgb(sampled.mean, inp) if opts.srgb else None
     t_end = time.perf_counter()
     times = (t0, t_read, t_model, t_analysis, t_sampled, t_end)
     return EnhanceResult(
-        raw_norm=mean,
+        raw_norm=sampled.mean,
         cfa=inp.cfa,
         ratio=float(found.ratio) if gain is not None else 1.0,
         ratio_source=found.source,
@@ -256,11 +267,12 @@ def enhance(
         system_gain=None if gain is None else gain.system_gain,
         gain_source=None if gain is None else gain.source,
         gain_detail="" if gain is None else gain.detail,
-        steps=steps,
+        steps=sampled.steps,
         samples=int(opts.samples),
-        views=views,
+        views=sampled.views,
+        input_consistency_sigma=sampled.consistency_sigma,
         seed=seed,
-        uncertainty=std,
+        uncertainty=sampled.std,
         srgb=image,
         frame=inp.frame,
         passed_through=gain is None,

@@ -141,6 +141,21 @@ class EnhanceModel:
     def inference_steps(self) -> int:
         return int(self.config.diffusion.inference_steps)
 
+    def consistency_for_input(self, dark_norm: torch.Tensor, system_gain: float) -> float | None:
+        """The model's input consistency sigma for a dark input, or None: its
+        ``diffusion.input_consistency_sigma`` where the input's mean photo-electrons per pixel
+        reach ``diffusion.input_consistency_min_electrons`` (every input without one)."""
+        diffusion = self.config.diffusion
+        sigma, minimum = (
+            diffusion.input_consistency_sigma,
+            diffusion.input_consistency_min_electrons,
+        )
+        if sigma is None or minimum is None:
+            return None if sigma is None else float(sigma)
+        mean = float(dark_norm.clamp(0.0, 1.0).mean())
+        electrons = mean_electrons(mean, system_gain, self.full_scale_dn)
+        return float(sigma) if electrons >= minimum else None
+
     def steps_for_input(self, dark_norm: torch.Tensor, system_gain: float) -> int:
         """S for a dark input: the model's ``diffusion.steps_by_signal`` rule (its
         ``inference_steps`` when it has none) at the input's mean photo-electrons per pixel.

@@ -50,6 +50,8 @@ class EnhanceResult:
         steps: network evaluations per sample (0 when passed through).
         samples: trajectories averaged.
         views: dihedral views averaged in every network evaluation (1: none).
+        input_consistency_sigma: the input consistency's Gaussian sigma (packed pixels) every
+            prediction got, None when off.
         seed: the seed of the first trajectory (reproduces the run).
         uncertainty: ``(C, h, w)`` per-pixel standard deviation over the samples (raw_norm),
             or None for a single sample.
@@ -73,6 +75,7 @@ class EnhanceResult:
     steps: int
     samples: int
     views: int
+    input_consistency_sigma: float | None
     seed: int
     uncertainty: torch.Tensor | None
     srgb: np.ndarray | None
@@ -91,10 +94,12 @@ class EnhanceResult:
             )
         noun = "sample" if self.samples == 1 else "samples"
         views = "" if self.views == 1 else f" x {self.views} views"
+        sigma = self.input_consistency_sigma
+        consistency = "" if sigma is None else f", input consistency {sigma:g} px"
         return (
             f"ratio {self.ratio:.4g} ({self.ratio_source.value}), "
             f"K {self.system_gain:.3g} DN/e ({self.gain_detail}), {self.steps} "
-            f"step{'' if self.steps == 1 else 's'}{views}, "
+            f"step{'' if self.steps == 1 else 's'}{views}{consistency}, "
             f"{self.samples} {noun}, {self.timings.total_s:.1f} s"
         )
 

@@ -1,0 +1,97 @@
+"""Fit a model's ``diffusion.input_consistency_min_electrons`` on held-out validation files.
+
+The input consistency (every prediction given the input's low frequencies) helps where the
+input's low frequencies can be trusted and hurts where the dark frame carries a black-level
+error the network would otherwise remove. So the threshold is fitted on *both* variants of the
+held-out files: bias-free, and with ELD's colour bias (``heldout.py --variant biased``). Reads the
+per-file results of one model without and with the consistency on both variants, computes each
+dark file's mean photo-electrons per pixel, and picks the minimum signal at which to apply it
+that maximises the mean PSNR over all files of both variants (a geometric midpoint between
+neighbouring files; "never" is a candidate too). Prints the gain by variant and group. Only
+validation files may choose it (``--part val``).
+
+    .venv/bin/python benchmarks/fit_consistency_rule.py --off dnew --on c16 \\
+        --biased-off bdnew --biased-on bc16
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from fit_steps_rule import electrons_per_pixel
+
+ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = {"bias-free": ("results-bias-free", "set-bias-free-"), "biased": ("results", "set-")}
+
+
+def _rows(path: Path) -> dict[str, dict]:
+    with open(path, newline="") as fh:
+        return {r["file"]: r for r in csv.DictReader(fh)}
+
+
+def gains(workdir: Path, variant: str, off: str, on: str) -> list[tuple[float, str, float, float]]:
+    """``(electrons, group, PSNR off, PSNR on)`` of every file both methods have."""
+    results, prefix = VARIANTS[variant]
+    a, b = _rows(workdir / results / f"{off}.csv"), _rows(workdir / results / f"{on}.csv")
+    sets = sorted(p for p in workdir.glob(f"{prefix}[0-9]*") if p.is_dir())
+    found = []
+    for name in sorted(set(a) & set(b)):
+        dark = next((s / "dark" / f"{name}.dng" for s in sets if (s / "dark" / f"{name}.dng").is_file()), None)  # fmt: skip
+        if dark is None:
+            raise SystemExit(f"fit_consistency_rule: {name}.dng not found in {sets}")
+        row = a[name]
+        e = electrons_per_pixel(dark, row["camera"], float(row["system_gain"]))
+        found.append((e, row["group"], float(row["psnr"]), float(b[name]["psnr"])))
+    return found
+
+
+def fit_minimum(files: Sequence[tuple[float, str, float, float]]) -> tuple[float, float]:
+    """``(minimum electrons, mean PSNR)`` of the best threshold (inf: never apply)."""
+    values = sorted({e for e, *_ in files})
+    candidates = [0.0, *((x * y) ** 0.5 for x, y in itertools.pairwise(values)), float("inf")]
+    best = None
+    for m in candidates:
+        score = sum(on if e >= m else off for e, _, off, on in files) / len(files)
+        if best is None or score > best[1] + 1e-12:
+            best = (m, score)
+    assert best is not None
+    return best
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--workdir", type=Path, default=ROOT / "runs" / "heldout")
+    p.add_argument("--off", required=True, help="method name without consistency (bias-free)")
+    p.add_argument("--on", required=True, help="method name with consistency (bias-free)")
+    p.add_argument("--biased-off", required=True, help="the same on the biased files")
+    p.add_argument("--biased-on", required=True)
+    args = p.parse_args(argv)
+    by_variant = {
+        "bias-free": gains(args.workdir, "bias-free", args.off, args.on),
+        "biased": gains(args.workdir, "biased", args.biased_off, args.biased_on),
+    }
+    files = [f for fs in by_variant.values() for f in fs]
+    if not files:
+        print("fit_consistency_rule: no file has results of both methods")
+        return 2
+    minimum, score = fit_minimum(files)
+    print(f"{len(files)} files; mean PSNR never {sum(f[2] for f in files) / len(files):.3f} dB, "
+          f"always {sum(f[3] for f in files) / len(files):.3f}, fitted {score:.3f}")  # fmt: skip
+    print(f"input_consistency_min_electrons: {minimum:.4g}")
+    for variant, fs in by_variant.items():
+        for group in sorted({g for _, g, *_ in fs}):
+            sel = [f for f in fs if f[1] == group]
+            rule = sum((on if e >= minimum else off) - off for e, _, off, on in sel) / len(sel)
+            always = sum(on - off for *_, off, on in sel) / len(sel)
+            print(f"  {variant:9} {group:8} {len(sel):3} files: rule {rule:+.2f} dB, "
+                  f"always {always:+.2f} dB")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
