@@ -41,7 +41,8 @@ def gains(workdir: Path, variant: str, off: str, on: str) -> list[tuple[float, s
     sets = sorted(p for p in workdir.glob(f"{prefix}[0-9]*") if p.is_dir())
     found = []
     for name in sorted(set(a) & set(b)):
-        dark = next((s / "dark" / f"{name}.dng" for s in sets if (s / "dark" / f"{name}.dng").is_file()), None)  # fmt: skip
+        paths = [s / "dark" / f"{name}.dng" for s in sets]
+        dark = next((d for d in paths if d.is_file()), None)
         if dark is None:
             raise SystemExit(f"fit_consistency_rule: {name}.dng not found in {sets}")
         row = a[name]

@@ -73,10 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             res = expodiff.enhance(dark, model=model, ratio=100.0, steps=1, seed=0, tile=tile)
             out[tile] = (res.raw_norm, time.perf_counter() - t0)
         diff = (out[TILE][0] - out[0][0]).abs()
+        views = f"{res.views} view{'s' if res.views > 1 else ''}"
         print(
-            f"{label} ({res.views} view{'s' if res.views > 1 else ''}): max |tiled - untiled| {diff.max():.2e}, mean {diff.mean():.2e} (raw_norm); "
-            f"PSNR tiled {psnr(out[TILE][0], clean):.2f} dB, untiled {psnr(out[0][0], clean):.2f}"
-            f" dB; {out[TILE][1]:.1f} s tiled, {out[0][1]:.1f} s untiled"
+            f"{label} ({views}): max |tiled - untiled| {diff.max():.2e}, mean {diff.mean():.2e} "
+            f"(raw_norm); PSNR tiled {psnr(out[TILE][0], clean):.2f} dB, untiled "
+            f"{psnr(out[0][0], clean):.2f} dB; {out[TILE][1]:.1f} s tiled, "
+            f"{out[0][1]:.1f} s untiled"
         )
     return 0
 
