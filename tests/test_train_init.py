@@ -139,3 +139,36 @@ def test_the_shipped_default_recipe_dry_runs_on_a_fresh_clone(
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "would train it first" in captured.err and "dry run of default" in captured.out
+
+
+def test_a_chain_of_three_stages_dry_runs_and_a_loop_is_one_line(images, tmp_path, capsys):
+    """init_from configs chain: stage 3 starts from stage 2, which starts from stage 1; a
+    config that reaches itself again, or two stages sharing a folder, is a one-line error."""
+    from expodiff.config import dump_config
+
+    stage1, argv2 = _staged(images, tmp_path)
+    stage2 = tmp_path / "stage2.yaml"
+    cfg2 = tiny("pg-unet-ff", tmp_path / "s2", images, "name=s2", f"train.init_from={stage1}")
+    stage2.write_text(dump_config(cfg2))
+    argv3 = ["train", "--config", str(stage2), "--set", f"train.output_dir={tmp_path / 's3'}"]
+    argv3 += ["--set", f"train.init_from={stage2}", "--dry-run"]
+    assert main(argv3) == 0
+    err = capsys.readouterr().err
+    assert "would train it first" in err and str(stage2) in err
+    assert not any((tmp_path / d).exists() for d in ("s1", "s2", "s3"))
+
+    loop = tmp_path / "loop.yaml"
+    loop.write_text(
+        dump_config(tiny("pg-unet-ff", tmp_path / "l", images, f"train.init_from={loop}"))
+    )
+    argv = ["train", "--config", str(stage2), "--set", f"train.output_dir={tmp_path / 's4'}"]
+    assert main([*argv, "--set", f"train.init_from={loop}"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "loop" in err[0] and str(loop) in err[0]
+
+    clash = tmp_path / "clash.yaml"  # an earlier stage writing where stage 1 writes
+    clash.write_text(
+        dump_config(tiny("pg-unet-ff", tmp_path / "s1", images, f"train.init_from={stage1}"))
+    )
+    assert main([*argv, "--set", f"train.init_from={clash}"]) != 0
+    assert "give the stages different train.output_dir" in capsys.readouterr().err
