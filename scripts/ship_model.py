@@ -30,7 +30,10 @@ MAX_BYTES = 30 * 2**20  # issue 6: at most 30 MB
 # The settings of the sampler at inference: everything else stays as trained.
 INFERENCE_KEYS = (
     "diffusion.inference_steps",
+    "diffusion.steps_by_signal",
+    "diffusion.inference_evaluations",
     "diffusion.input_consistency_sigma",
+    "diffusion.input_consistency_min_electrons",
     "diffusion.reexposure",
 )
 
