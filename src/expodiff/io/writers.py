@@ -189,6 +189,11 @@ def crop_for_display(image: np.ndarray, meta: PhotoMetadata | None) -> np.ndarra
     return image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
+# zlib level of the PNGs written: 1 encodes a 12 MP 8-bit image in 1.1 s instead of 4.5 s at
+# PIL's default 6, for files ~12 % larger (measured 2026-12-07, 2-core Xeon).
+PNG_COMPRESS_LEVEL = 1
+
+
 def encode_png16(rgb16: np.ndarray, exif: bytes | None = None) -> bytes:
     """A 16-bit RGB PNG (big-endian samples, Sub filter on every scanline), with an ``sRGB``
     chunk and optionally an ``eXIf`` chunk holding ``exif``."""
@@ -206,7 +211,7 @@ def encode_png16(rgb16: np.ndarray, exif: bytes | None = None) -> bytes:
             _png_chunk(b"IHDR", header),
             _png_chunk(b"sRGB", b"\x00"),  # perceptual rendering intent
             _png_chunk(b"eXIf", exif) if exif else b"",
-            _png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)),
+            _png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), PNG_COMPRESS_LEVEL)),
             _png_chunk(b"IEND", b""),
         ]
     )
@@ -256,7 +261,9 @@ def write_image(
                 info = PngImagePlugin.PngInfo()
                 info.add(b"sRGB", b"\x00")  # perceptual rendering intent
                 extra = {"exif": exif} if exif is not None else {}
-                Image.fromarray(pixels).save(tmp, format="PNG", pnginfo=info, **extra)
+                Image.fromarray(pixels).save(
+                    tmp, format="PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL, **extra
+                )
             else:
                 tmp.write_bytes(encode_png16(pixels, exif))
         else:
