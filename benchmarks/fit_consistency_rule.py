@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import itertools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from fit_steps_rule import electrons_per_pixel
+from fit_steps_rule import electrons_per_pixel, geometric_midpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {"bias-free": ("results-bias-free", "set-bias-free-"), "biased": ("results", "set-")}
@@ -53,8 +52,7 @@ def gains(workdir: Path, variant: str, off: str, on: str) -> list[tuple[float, s
 
 def fit_minimum(files: Sequence[tuple[float, str, float, float]]) -> tuple[float, float]:
     """``(minimum electrons, mean PSNR)`` of the best threshold (inf: never apply)."""
-    values = sorted({e for e, *_ in files})
-    candidates = [0.0, *((x * y) ** 0.5 for x, y in itertools.pairwise(values)), float("inf")]
+    candidates = [0.0, *geometric_midpoints([e for e, *_ in files]), float("inf")]
     best = None
     for m in candidates:
         score = sum(on if e >= m else off for e, _, off, on in files) / len(files)

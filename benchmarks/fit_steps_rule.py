@@ -53,6 +53,12 @@ def rule_steps(rule: Sequence[tuple[float, int]], electrons: float) -> int:
     raise ValueError("a rule ends with minimum 0")
 
 
+def geometric_midpoints(values: Sequence[float]) -> list[float]:
+    """Thresholds between neighbouring sorted distinct ``values``: their geometric means."""
+    ordered = sorted(set(values))
+    return [(a * b) ** 0.5 for a, b in itertools.pairwise(ordered)]
+
+
 def fit_rule(
     samples: Sequence[tuple[float, dict[int, float]]], max_pairs: int
 ) -> tuple[tuple[tuple[float, int], ...], float]:
@@ -61,8 +67,7 @@ def fit_rule(
     ``samples``: ``(electrons, {S: dB})`` per file. Thresholds are the geometric midpoints
     between neighbouring files' electrons; the steps never decrease as the signal falls.
     """
-    values = sorted({e for e, _ in samples})
-    cuts = [(a * b) ** 0.5 for a, b in itertools.pairwise(values)]
+    cuts = geometric_midpoints([e for e, _ in samples])
     steps = sorted(samples[0][1])
     best: tuple[tuple[tuple[float, int], ...], float] | None = None
     for n in range(1, max_pairs + 1):

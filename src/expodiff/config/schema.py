@@ -167,6 +167,15 @@ class DiffusionConfig:
             return 1
         return max([1] + [v for v in (2, 4, 8) if v * int(steps) <= budget])
 
+    def consistency_for_signal(self, electrons_per_pixel: float) -> float | None:
+        """The input consistency sigma for an input of ``electrons_per_pixel`` mean
+        photo-electrons: ``input_consistency_sigma`` from ``input_consistency_min_electrons``
+        on (every input without a minimum), None below or without a sigma."""
+        sigma, minimum = self.input_consistency_sigma, self.input_consistency_min_electrons
+        if sigma is None or (minimum is not None and electrons_per_pixel < minimum):
+            return None
+        return float(sigma)
+
     def steps_for_signal(self, electrons_per_pixel: float) -> int:
         """S for an input of ``electrons_per_pixel`` mean photo-electrons (the rule above)."""
         for minimum, steps in self.steps_by_signal:

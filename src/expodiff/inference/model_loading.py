@@ -141,20 +141,22 @@ class EnhanceModel:
     def inference_steps(self) -> int:
         return int(self.config.diffusion.inference_steps)
 
+    def _electrons(self, dark_norm: torch.Tensor, system_gain: float) -> float:
+        """Mean photo-electrons per pixel of a dark input (raw_norm before the ratio; K on
+        :attr:`full_scale_dn`'s scale)."""
+        mean = float(dark_norm.clamp(0.0, 1.0).mean())
+        return mean_electrons(mean, system_gain, self.full_scale_dn)
+
     def consistency_for_input(self, dark_norm: torch.Tensor, system_gain: float) -> float | None:
         """The model's input consistency sigma for a dark input, or None: its
         ``diffusion.input_consistency_sigma`` where the input's mean photo-electrons per pixel
         reach ``diffusion.input_consistency_min_electrons`` (every input without one)."""
         diffusion = self.config.diffusion
-        sigma, minimum = (
-            diffusion.input_consistency_sigma,
-            diffusion.input_consistency_min_electrons,
-        )
-        if sigma is None or minimum is None:
-            return None if sigma is None else float(sigma)
-        mean = float(dark_norm.clamp(0.0, 1.0).mean())
-        electrons = mean_electrons(mean, system_gain, self.full_scale_dn)
-        return float(sigma) if electrons >= minimum else None
+        if diffusion.input_consistency_sigma is None:
+            return None
+        if diffusion.input_consistency_min_electrons is None:
+            return float(diffusion.input_consistency_sigma)
+        return diffusion.consistency_for_signal(self._electrons(dark_norm, system_gain))
 
     def steps_for_input(self, dark_norm: torch.Tensor, system_gain: float) -> int:
         """S for a dark input: the model's ``diffusion.steps_by_signal`` rule (its
@@ -167,19 +169,12 @@ class EnhanceModel:
         diffusion = self.config.diffusion
         if not diffusion.steps_by_signal:
             return int(diffusion.inference_steps)
-        mean = float(dark_norm.clamp(0.0, 1.0).mean())
-        return diffusion.steps_for_signal(mean_electrons(mean, system_gain, self.full_scale_dn))
+        return diffusion.steps_for_signal(self._electrons(dark_norm, system_gain))
 
     def views_for_steps(self, steps: int) -> int:
         """Dihedral views per evaluation at ``steps`` steps: the model's
         ``diffusion.inference_evaluations`` rule (1 when it has none)."""
         return self.config.diffusion.views_for_steps(steps)
-
-    @property
-    def input_consistency_sigma(self) -> float | None:
-        """The model's default input consistency (Gaussian sigma, packed pixels) or None."""
-        sigma = self.config.diffusion.input_consistency_sigma
-        return None if sigma is None else float(sigma)
 
     @property
     def channels(self) -> int | None:

@@ -99,14 +99,11 @@ def _seamless_overlap(denoiser: Callable[..., Any], tile: int) -> tuple[int, int
     # A probe of this side sees every radius that margins within half a tile allow.
     side = max(160, tile // 2 + 8)
     try:
-        probed, radius = _RADII[denoiser]
-        if radius is None and probed < side:
-            raise KeyError(denoiser)  # a larger tile: a larger field may now fit
-    except KeyError:
-        radius = None
-        if hasattr(denoiser, "backbone") and not torch.is_inference_mode_enabled():
-            radius = receptive_radius(denoiser, side=side)
-        _RADII[denoiser] = (side, radius)
+        probed, radius = _RADII.get(denoiser, (0, None))
+        if radius is None and probed < side:  # not yet probed, or a larger field may now fit
+            if hasattr(denoiser, "backbone") and not torch.is_inference_mode_enabled():
+                radius = receptive_radius(denoiser, side=side)
+            _RADII[denoiser] = (side, radius)
     except TypeError:  # a callable that cannot be weakly referenced: nothing to measure
         radius = None
     if radius is None or 2 * radius + _RAMP >= tile // 2:
@@ -202,7 +199,7 @@ def _network(
     """``(network, tiles per step)``: ``denoiser`` tiled for frames of ``shape`` and averaged
     over ``views`` (each view tiled on its own); tiles per step None when untiled."""
     from ..nets.tiling import TiledDenoiser
-    from ..nets.views import VIEW_ORDER, DihedralViews, to_view
+    from ..nets.views import VIEW_ORDER, DihedralViews
 
     def wrap(network: Callable[..., Any], view_shape: torch.Size) -> Callable[..., Any]:
         return tiled(network, view_shape, tile, overlap, on_tile=on_tile)
@@ -210,9 +207,8 @@ def _network(
     net = wrap(denoiser, shape)
     per_step = None
     if isinstance(net, TiledDenoiser):
-        probe = torch.empty(shape, device="meta")
-        view_shapes = [to_view(probe, view).shape[-2:] for view in VIEW_ORDER[:views]]
-        per_step = sum(net.tiles(*hw) for hw in view_shapes)
+        h, w = shape[-2:]  # a transposed view (the third flag) swaps the sides
+        per_step = sum(net.tiles(*((w, h) if view[2] else (h, w))) for view in VIEW_ORDER[:views])
     if views != 1:
         net = DihedralViews(denoiser, views, wrap=wrap)
     return net, per_step

@@ -83,10 +83,19 @@ def _local_pool(x: Tensor, size: int, block: int = 1) -> tuple[Tensor, int]:
     return coarse, (1 if coarse.shape[-2:] == (1, 1) else block)
 
 
+def _to_pixels(means: Tensor, up: int, like: Tensor) -> Tensor:
+    """Cell values ``means`` repeated over their ``up`` x ``up`` pixels, in ``like``'s memory
+    layout (channels-last stays channels-last); ``up`` 1: ``means`` itself."""
+    if up == 1:
+        return means
+    if like.is_contiguous(memory_format=torch.channels_last):
+        means = means.contiguous(memory_format=torch.channels_last)
+    return F.interpolate(means, scale_factor=up, mode="nearest")
+
+
 def _local_mean(x: Tensor, size: int, block: int = 1) -> Tensor:
     """:func:`_local_pool` at every pixel (same spatial size, or ``(B, C, 1, 1)``)."""
-    means, up = _local_pool(x, size, block)
-    return means if up == 1 else F.interpolate(means, scale_factor=up, mode="nearest")
+    return _to_pixels(*_local_pool(x, size, block), like=x)
 
 
 class _ChannelAttention(nn.Module):
@@ -102,12 +111,8 @@ class _ChannelAttention(nn.Module):
         if self.pool_size is None:
             return x * self.conv(x.mean((2, 3), keepdim=True))
         pooled, up = _local_pool(x, self.pool_size, self.pool_block)
-        attention = self.conv(pooled)  # pointwise: on the coarse grid, then upsampled
-        if up > 1:
-            if x.is_contiguous(memory_format=torch.channels_last):  # keep the caller's layout
-                attention = attention.contiguous(memory_format=torch.channels_last)
-            attention = F.interpolate(attention, scale_factor=up, mode="nearest")
-        return x * attention
+        # the 1x1 convolution is pointwise: on the coarse grid, then repeated over the pixels
+        return x * _to_pixels(self.conv(pooled), up, like=x)
 
 
 def _simple_gate(x: Tensor) -> Tensor:
@@ -212,7 +217,7 @@ class NAFNet(nn.Module):
         if pool_size is not None and pool_size < 1:
             raise ValueError(f"pool_size must be >= 1 or None, got {pool_size}")
         self.pool_size = pool_size
-        levels = [*self.encoders, self.middle, *reversed(self.decoders)]
+        levels = self._levels()
         depths = [
             *range(len(self.encoders)),
             len(self.encoders),
