@@ -158,6 +158,9 @@ class NAFNet(nn.Module):
         pool_size: None for global channel attention (NAFNet as published), or the side of a
             local averaging window in pixels *of the input resolution* (test-time local
             converter; typically 1.5x the training patch side).
+        global_middle: with a ``pool_size``, the middle blocks keep global attention (the
+            whole input's context at the coarsest resolution; :meth:`encode` / :meth:`decode`
+            let a tiler run the local parts in tiles and the middle on the whole frame).
 
     Inputs must be multiples of :attr:`stride` (``2 ** len(enc_blocks)``).
     """
@@ -171,6 +174,7 @@ class NAFNet(nn.Module):
         middle_blocks: int = 1,
         dec_blocks: Sequence[int] = (),
         pool_size: int | None = None,
+        global_middle: bool = False,
     ) -> None:
         super().__init__()
         enc_blocks, dec_blocks = tuple(enc_blocks), tuple(dec_blocks)
@@ -204,19 +208,21 @@ class NAFNet(nn.Module):
             self.decoders.append(nn.Sequential(*[NAFBlock(chan) for _ in range(n)]))
         self.ending = nn.Conv2d(width, out_channels, 3, padding=1)
         self.pool_size = None
-        self.set_pool_size(pool_size)
+        self.global_middle = False
+        self.set_pool_size(pool_size, global_middle)
 
-    def set_pool_size(self, pool_size: int | None) -> None:
+    def set_pool_size(self, pool_size: int | None, global_middle: bool = False) -> None:
         """Global (None) or local channel attention with a window of ``pool_size`` input pixels.
 
         Deeper levels use the window scaled by their resolution. Windows larger than one
         pixel are made of whole cells of the coarsest grid (``stride`` x ``stride`` input
         pixels) when ``pool_size`` is a multiple of ``stride`` (:func:`_local_mean`); 1 is
-        per-pixel attention.
+        per-pixel attention. ``global_middle``: the middle blocks keep global pooling.
         """
         if pool_size is not None and pool_size < 1:
             raise ValueError(f"pool_size must be >= 1 or None, got {pool_size}")
         self.pool_size = pool_size
+        self.global_middle = bool(global_middle) and pool_size is not None
         levels = self._levels()
         depths = [
             *range(len(self.encoders)),
@@ -224,32 +230,52 @@ class NAFNet(nn.Module):
             *reversed(range(len(self.decoders))),
         ]
         for level, depth in zip(levels, depths, strict=True):
+            local = pool_size is not None and not (self.global_middle and level is self.middle)
             for block in level:
-                block.sca.pool_size = None if pool_size is None else max(1, pool_size // 2**depth)
+                block.sca.pool_size = max(1, pool_size // 2**depth) if local else None
                 # windows in whole cells of the coarsest grid (self.stride input pixels)
                 block.sca.pool_block = max(1, self.stride // 2**depth)
 
     @property
     def global_pooling(self) -> bool:
         """Channel attention over the whole input: every output pixel sees every input pixel."""
-        return self.pool_size is None and any(
-            block.sca.pool_size is None for level in self._levels() for block in level
-        )
+        return any(block.sca.pool_size is None for level in self._levels() for block in level)
 
     def _levels(self) -> list[nn.Module]:
-        return [*self.encoders, self.middle, *reversed(self.decoders)]
+        return [*self.encoders, self.middle, *self.decoders]  # in the order they run
 
-    def forward(self, x: Tensor) -> Tensor:
+    @property
+    def staged(self) -> bool:
+        """Only the middle blocks pool globally (``global_middle``): :meth:`encode` and
+        :meth:`decode` have finite receptive fields, so a tiler can run them in seamless tiles
+        and the middle on the whole frame (:class:`~expodiff.nets.staged.StagedTiledDenoiser`)."""
+        local = [b for level in (*self.encoders, *self.decoders) for b in level]
+        return self.global_middle and all(b.sca.pool_size is not None for b in local)
+
+    def encode(self, x: Tensor) -> list[Tensor]:
+        """The features the decoder takes: every encoder level's output (full resolution
+        first) and, last, the input of the middle blocks (``stride`` times smaller)."""
         h, w = x.shape[-2:]
         if h % self.stride or w % self.stride:
             raise ValueError(f"input size {h}x{w} is not a multiple of the stride {self.stride}")
         x = self.intro(x)
-        skips = []
+        features = []
         for encoder, down in zip(self.encoders, self.downs, strict=True):
             x = encoder(x)
-            skips.append(x)
+            features.append(x)
             x = down(x)
-        x = self.middle(x)
+        features.append(x)
+        return features
+
+    def decode(self, features: list[Tensor]) -> Tensor:
+        """The output from :meth:`encode`'s features whose last one has been passed through
+        :attr:`middle` (the list is not changed)."""
+        skips, x = list(features[:-1]), features[-1]
         for decoder, up in zip(self.decoders, self.ups, strict=True):
             x = decoder(up(x) + skips.pop())
         return self.ending(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        features = self.encode(x)
+        features[-1] = self.middle(features[-1])
+        return self.decode(features)
