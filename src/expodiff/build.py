@@ -65,6 +65,7 @@ def build_denoiser(
         condition_on_input=cfg.condition_on_input,
         prediction=cfg.prediction,
         pool_size=cfg.pool_size,
+        global_middle=cfg.global_middle,
         input_transform=cfg.input_transform,
         full_scale_dn=ELD_FULL_SCALE_DN if full_scale_dn is None else full_scale_dn,
     )

@@ -112,12 +112,18 @@ class ModelConfig:
     # NAFNet channel attention: null pools over the whole input (as published); a number
     # pools over a local window of that many packed pixels (1: per pixel, a fully local net).
     pool_size: int | None = None
+    # With pool_size: keep global channel attention in the middle (bottleneck) blocks only:
+    # whole-frame context at 1/stride^2 of the pixels (tiled inference runs the middle on the
+    # whole frame, the encoder and decoder in seamless tiles).
+    global_middle: bool = False
     # anscombe: the backbone sees the state's photon count with unit-variance shot noise.
     input_transform: InputTransform = InputTransform.NONE
 
     def __post_init__(self) -> None:
         if self.pool_size is not None and self.pool_size < 1:
             raise ValueError(f"pool_size must be >= 1 or null (global), got {self.pool_size}")
+        if self.global_middle and self.pool_size is None:
+            raise ValueError("global_middle needs a pool_size (without one every block is global)")
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,11 @@ the speed benchmarks all call it, so the tile rule and the seeds are one impleme
   that side (:class:`~expodiff.nets.tiling.TiledDenoiser`; only the network call is tiled,
   the re-exposure runs on the whole frame); ``tile = 0`` never tiles. A network with a finite
   receptive field (measured, :mod:`expodiff.nets.receptive`) gets margins of its radius, so
-  its tiled result equals the untiled one up to float rounding. Otherwise the overlap is
-  ``min(TILE_OVERLAP, tile // 4)`` unless given.
+  its tiled result equals the untiled one up to float rounding. A staged network (NAFNet with
+  ``global_middle``: local encoder and decoder, global middle blocks) runs its encoder and
+  decoder in tiles with margins of their radii and its middle on the whole frame
+  (:class:`~expodiff.nets.staged.StagedTiledDenoiser`): the same result at every tile size.
+  Otherwise the overlap is ``min(TILE_OVERLAP, tile // 4)`` unless given.
 * samples: ``samples`` independent reverse trajectories share the input and differ only in
   their Poisson draws; trajectory ``i`` is seeded with :func:`sample_seed` ``(seed, i)`` (the
   first with ``seed`` itself, so one sample equals a plain
@@ -29,7 +32,7 @@ import numpy as np
 import torch
 
 from ..defaults import TILE, TILE_OVERLAP
-from ..errors import ModelError
+from ..errors import ExpodiffError, ModelError
 
 __all__ = ["MIN_TILE", "ProgressCallback", "sample_seed", "tile_overlap", "tiled", "denoise_frame"]
 
@@ -70,13 +73,32 @@ def tiled(
     on_tile: Callable[[int, int], None] | None = None,
 ):
     """``denoiser`` itself, or wrapped in a :class:`~expodiff.nets.tiling.TiledDenoiser`
-    when a side of ``shape`` exceeds ``tile`` (0: never); ``overlap`` None:
-    :func:`tile_overlap`; ``on_tile(done, total)`` hears of each tile evaluated."""
+    (a :class:`~expodiff.nets.staged.StagedTiledDenoiser` for a staged network, whatever
+    ``overlap`` says) when a side of ``shape`` exceeds ``tile`` (0: never); ``overlap`` None:
+    :func:`tile_overlap`; ``on_tile(done, total)`` hears of each tile evaluated.
+
+    Raises:
+        ValueError: a tile too small for a staged network's receptive fields.
+    """
+    from ..nets.staged import StagedTiledDenoiser
     from ..nets.tiling import TiledDenoiser
 
     h, w = shape[-2:]
     if tile <= 0 or max(h, w) <= tile:
         return denoiser
+    radii = _stage_radii(denoiser)
+    if radii is not None:
+        try:
+            return StagedTiledDenoiser(denoiser, tile=int(tile), radii=radii, on_tile=on_tile)
+        except ValueError:
+            smallest = next(
+                t for t in range(16, 4096, 4) if StagedTiledDenoiser.fits(denoiser, t, radii)
+            )
+            raise ExpodiffError(
+                f"tile {tile} is too small for this model's receptive field (encoder "
+                f"{radii.encoder}, decoder {radii.decoder} packed pixels): use a tile of at "
+                f"least {smallest}, or 0 (no tiling)"
+            ) from None
     margin = None
     if overlap is None:
         overlap, margin = _seamless_overlap(denoiser, int(tile))
@@ -87,6 +109,26 @@ def tiled(
 _RAMP = 16
 # (probe side, receptive-field radius or None: global) of each network seen, measured once.
 _RADII: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _stage_radii(denoiser: Callable[..., Any]) -> Any:
+    """The :class:`~expodiff.nets.receptive.StageRadii` of a staged network (measured once per
+    network), or None for any other callable."""
+    from ..nets.receptive import stage_radii
+
+    if not getattr(getattr(denoiser, "backbone", None), "staged", False):
+        return None
+    if denoiser not in _STAGE_RADII:
+        with torch.inference_mode(False):  # the probe takes gradients
+            radii = stage_radii(denoiser)
+        if radii is None:
+            return None  # a field wider than the probe: the blended tiles below
+        _STAGE_RADII[denoiser] = radii
+    return _STAGE_RADII[denoiser]
+
+
+# The stage radii of each staged network seen, measured once.
+_STAGE_RADII: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _seamless_overlap(denoiser: Callable[..., Any], tile: int) -> tuple[int, int | None]:
@@ -198,6 +240,7 @@ def _network(
 ) -> tuple[Callable[..., Any], int | None]:
     """``(network, tiles per step)``: ``denoiser`` tiled for frames of ``shape`` and averaged
     over ``views`` (each view tiled on its own); tiles per step None when untiled."""
+    from ..nets.staged import StagedTiledDenoiser
     from ..nets.tiling import TiledDenoiser
     from ..nets.views import VIEW_ORDER, DihedralViews
 
@@ -206,7 +249,7 @@ def _network(
 
     net = wrap(denoiser, shape)
     per_step = None
-    if isinstance(net, TiledDenoiser):
+    if isinstance(net, (TiledDenoiser, StagedTiledDenoiser)):
         h, w = shape[-2:]  # a transposed view (the third flag) swaps the sides
         per_step = sum(net.tiles(*((w, h) if view[2] else (h, w))) for view in VIEW_ORDER[:views])
     if views != 1:

@@ -32,6 +32,7 @@ for :mod:`expodiff.config`) and re-exported here.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -229,11 +230,22 @@ class ExposureDenoiser(nn.Module):
             every input ``(B, C, H, W)`` with any ``H, W`` -> prediction ``(B, C, H, W)``,
             mask ``(B, 1, H, W)``.
         """
+        return self.predict(self.backbone, state, photon_level, noisy)
+
+    def predict(
+        self,
+        backbone: Callable[[Tensor], Tensor],
+        state: Tensor,
+        photon_level: Tensor | None = None,
+        noisy: Tensor | None = None,
+    ) -> DenoiserOutput:
+        """:meth:`forward` with the backbone evaluated by ``backbone(x)`` (the backbone
+        itself, or a tiled evaluation of it: :class:`~expodiff.nets.staged.StagedTiledDenoiser`)."""
         x = self.network_input(state, photon_level, noisy)
         x, (h, w) = pad_to_multiple(x, self.stride)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        y = self.backbone(x)
+        y = backbone(x)
         if y.shape[1] != self.out_channels:
             raise ValueError(
                 f"backbone returned {y.shape[1]} channels, {self.out_channels} expected"

@@ -11,11 +11,12 @@ as published) reaches every pixel: its radius is None.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-__all__ = ["receptive_radius"]
+__all__ = ["receptive_radius", "stage_radii", "StageRadii"]
 
 # Gradients below this fraction of the largest one are rounding, not reach.
 _NEGLIGIBLE = 1e-12
@@ -50,18 +51,86 @@ def receptive_radius(denoiser: nn.Module, side: int = 160) -> int | None:
     n = max(1, int(getattr(backbone, "stride", 1)))
     with torch.enable_grad():
         backbone(x)[0, :, c : c + n, c : c + n].sum().backward()
-    grad = x.grad.abs().sum((0, 1))
-    # Exactly zero outside the field, but for rounding residues of running sums, many orders
-    # below any real influence: those do not count.
-    reach = grad > grad.max() * _NEGLIGIBLE
-    ys, xs = torch.nonzero(reach, as_tuple=True)
-    if ys.numel() == 0:
-        return 0
-    # the distance to the farthest probed pixel (every probed pixel's field lies within it)
-    far_y = torch.maximum((ys - c).abs(), (ys - (c + n - 1)).abs())
-    far_x = torch.maximum((xs - c).abs(), (xs - (c + n - 1)).abs())
-    radius = int(torch.maximum(far_y, far_x).max())
-    touches = (
-        min(int(ys.min()), int(xs.min())) == 0 or max(int(ys.max()), int(xs.max())) == side - 1
-    )
-    return None if touches else radius  # a field reaching the border may reach further
+    return _reach([x.grad], [1], c, n)
+
+
+@dataclass(frozen=True)
+class StageRadii:
+    """Receptive radii of a staged backbone's encoder and decoder, in packed input pixels.
+
+    ``encoder`` / ``decoder``: away from the frame's borders; ``*_border``: from a cell at a
+    corner of the frame (local windows shifted inside at the border reach further in).
+    """
+
+    encoder: int
+    decoder: int
+    encoder_border: int
+    decoder_border: int
+
+
+def stage_radii(denoiser: nn.Module, side: int = 192) -> StageRadii | None:
+    """Receptive radii of a staged backbone's encoder and decoder (:class:`StageRadii`).
+
+    A staged backbone (``staged`` true: NAFNet with ``global_middle``) splits into
+    ``encode(x) -> features`` (finite field), a global middle, and ``decode(features)`` (finite
+    field); a feature at ``1/f`` resolution spans ``f`` input pixels.
+
+    Returns:
+        The farthest input pixel that changes an encoder feature of one stride cell, and the
+        farthest feature pixel (in input pixels) that changes an output pixel of one cell, at
+        the probe's centre and at its corner; None when the backbone is not staged or a field
+        reaches the probe's far border.
+    """
+    backbone = denoiser.backbone
+    if not getattr(backbone, "staged", False):
+        return None
+    backbone = copy.deepcopy(backbone).to(torch.float64).eval()
+    n = max(1, int(backbone.stride))
+    side = -(-int(side) // n) * n
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, denoiser.in_channels, side, side, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        shapes = [f.shape for f in backbone.encode(x)]
+    factors = [side // s[-1] for s in shapes]
+    found = []
+    for c in (side // 2 // n * n, 0):  # a cell of the coarsest grid: centre, then corner
+        probe = x.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            features = backbone.encode(probe)
+            sum(f[0, :, c // k : (c + n) // k, c // k : (c + n) // k].sum() for f, k in zip(
+                features, factors, strict=True)).backward()  # fmt: skip
+            inputs = [torch.rand(s, generator=g, dtype=torch.float64) for s in shapes]
+            for t in inputs:
+                t.requires_grad_(True)
+            backbone.decode(inputs)[0, :, c : c + n, c : c + n].sum().backward()
+        found += [_reach([probe.grad], [1], c, n), _reach([t.grad for t in inputs], factors, c, n)]
+    if any(r is None for r in found):
+        return None
+    encoder, decoder, encoder_border, decoder_border = found
+    return StageRadii(encoder, decoder, encoder_border, decoder_border)
+
+
+def _reach(grads: list[torch.Tensor], factors: list[int], c: int, n: int) -> int | None:
+    """The farthest input pixel (Chebyshev distance from the cell ``[c, c + n)^2``) at which
+    any of ``grads`` (maps at ``1/factor`` resolution; a pixel spans ``factor`` input pixels)
+    is non-negligible; None when a map's reach touches its border."""
+    radius = 0
+    fields = [grad.abs().sum((0, 1)) for grad in grads]
+    top = max(float(field.max()) for field in fields)
+    for field, f in zip(fields, factors, strict=True):
+        # Exactly zero outside the field, but for rounding residues of running sums, many
+        # orders below any real influence: those do not count.
+        ys, xs = torch.nonzero(field > top * _NEGLIGIBLE, as_tuple=True)
+        if ys.numel() == 0:
+            continue
+        side_y, side_x = field.shape
+        if c > 0 and (int(ys.min()) == 0 or int(xs.min()) == 0):
+            return None  # a field reaching the border may reach further
+        if int(ys.max()) == side_y - 1 or int(xs.max()) == side_x - 1:
+            return None
+        for pos in (ys, xs):
+            lo, hi = pos * f, pos * f + f - 1  # the input pixels a feature pixel spans
+            # the farthest pair of a pixel of the cell and a pixel of the span
+            far = torch.maximum((hi - c).abs(), (c + n - 1 - lo).abs())
+            radius = max(radius, int(far.max()))
+    return radius

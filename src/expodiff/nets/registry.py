@@ -173,13 +173,18 @@ def preset_with_sizes(name: str, **sizes: int | tuple[int, ...] | list[int] | No
 
 
 def build_backbone(
-    preset: Preset, in_channels: int, out_channels: int, pool_size: int | None = None
+    preset: Preset,
+    in_channels: int,
+    out_channels: int,
+    pool_size: int | None = None,
+    global_middle: bool = False,
 ) -> nn.Module:
     """The plain image-to-image network of ``preset``.
 
-    ``pool_size``: NAFNet's channel-attention window in input pixels (None: global pooling).
+    ``pool_size``: NAFNet's channel-attention window in input pixels (None: global pooling);
+    ``global_middle``: with a ``pool_size``, the middle blocks keep global attention.
     """
-    if pool_size is not None and preset.backbone is not Backbone.NAFNET:
+    if (pool_size is not None or global_middle) and preset.backbone is not Backbone.NAFNET:
         raise ConfigError(f"pool_size applies to NAFNet presets, not {preset.name!r}")
     if preset.backbone is Backbone.UNET:
         widths = tuple(preset.width * 2**i for i in range(preset.depth))
@@ -193,6 +198,7 @@ def build_backbone(
             middle_blocks=preset.middle_blocks,
             dec_blocks=preset.dec_blocks,
             pool_size=pool_size,
+            global_middle=global_middle,
         )
     raise ConfigError(f"unknown backbone {preset.backbone!r}")  # a new Backbone member
 
@@ -205,6 +211,7 @@ def denoiser_for_preset(
     condition_on_input: bool = False,
     prediction: Prediction = Prediction.FUSED,
     pool_size: int | None = None,
+    global_middle: bool = False,
     input_transform: InputTransform = InputTransform.NONE,
     full_scale_dn: float = ELD_FULL_SCALE_DN,
 ) -> ExposureDenoiser:
@@ -215,12 +222,12 @@ def denoiser_for_preset(
         channels: packed raw planes (4 for Bayer, 9 for X-Trans).
         condition_on_photons, condition_on_input, prediction, input_transform, full_scale_dn:
             the wrapper's options (:class:`ExposureDenoiser`).
-        pool_size: NAFNet's channel-attention window (:func:`build_backbone`).
+        pool_size, global_middle: NAFNet's channel-attention windows (:func:`build_backbone`).
     """
     cin = ExposureDenoiser.in_channels_for(channels, condition_on_photons, condition_on_input)
     cout = ExposureDenoiser.out_channels_for(channels, prediction)
     return ExposureDenoiser(
-        build_backbone(preset, cin, cout, pool_size),
+        build_backbone(preset, cin, cout, pool_size, global_middle),
         channels,
         condition_on_photons=condition_on_photons,
         condition_on_input=condition_on_input,

@@ -21,7 +21,8 @@ tiled result equals the untiled one everywhere (up to float rounding); the SID U
 receptive field is larger than practical margins, so it agrees to within small differences
 near tile seams. NAFNet's channel attention averages over the whole input, so every tile sees
 slightly different global statistics and results differ a little everywhere; its
-:meth:`~expodiff.nets.nafnet.NAFNet.set_pool_size` (local attention) removes that dependence.
+:meth:`~expodiff.nets.nafnet.NAFNet.set_pool_size` (local attention) removes that dependence,
+and a staged NAFNet (global middle blocks only) is tiled by :mod:`expodiff.nets.staged`.
 
 Memory is bounded by the tile size: one tile is evaluated at a time and only the blended
 prediction (and mask) of the full frame is kept. An ``on_tile(done, total)`` callback hears of
@@ -39,7 +40,13 @@ from torch import Tensor
 from ..defaults import TILE, TILE_OVERLAP
 from ..diffusion.output import DenoiserOutput
 
-__all__ = ["TiledDenoiser", "TileCallback", "tiled_forward", "tile_spans", "blend_window"]
+__all__ = [
+    "TiledDenoiser",
+    "TileCallback",
+    "tiled_forward",
+    "tile_spans",
+    "blend_window",
+]
 
 # on_tile(done, total): called after each tile of one evaluation (done = 1 .. total).
 TileCallback = Callable[[int, int], None]
