@@ -8,7 +8,7 @@ views) and a harsh one (ISO 6400 x300: S = 2 and 2 views), then times the real C
 the wall time, the summary line (steps, views, consistency) and the peak memory of the process.
 Time it on a quiet machine: beside another job timings are off by up to 5x.
 
-    .venv/bin/python benchmarks/enhance_12mp.py --threads 2 [--model default]
+    .venv/bin/python benchmarks/enhance_12mp.py --threads 2 [--model default] [--tile N]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", default="default")
     p.add_argument("--repeat", type=int, default=2, help="timed runs per file (the fastest)")
+    p.add_argument("--tile", type=int, default=None, help="--tile of the CLI (default: its own)")
     args = p.parse_args(argv)
     from tile_agreement import dark_frame
 
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                 out = Path(tmp) / f"{label}-{i}.png"
                 cmd = [str(exe), "enhance", str(src), "-o", str(out), "--ratio", f"{ratio:g}"]
                 cmd += ["--model", args.model, "--quiet"]
+                cmd += [] if args.tile is None else ["--tile", str(args.tile)]
                 t0 = time.perf_counter()
                 run = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
                 wall = time.perf_counter() - t0

@@ -118,3 +118,26 @@ def test_enhance_consistency_option():
     assert (on - clean).abs().mean() < 0.2 * (off - clean).abs().mean()
     with pytest.raises(ExpodiffError, match="input_consistency_sigma"):
         expodiff.enhance(short, input_consistency_sigma=-1.0, **kwargs)
+
+
+def test_keep_offset_corrects_only_the_spatially_varying_low_frequencies():
+    """A black-level error is a constant per-channel difference between input and reference:
+    with keep_offset the correction leaves the prediction's per-channel offset alone and still
+    restores the input's smooth variation."""
+    g = torch.Generator().manual_seed(1)
+    ramp = torch.linspace(0.0, 0.2, 64).view(1, 1, 1, 64).expand(1, 4, 64, 64)
+    clean = 0.3 + ramp
+    offset = torch.tensor([0.05, -0.02, 0.03, 0.0]).view(1, 4, 1, 1)
+    noisy = clean + offset + 0.02 * torch.randn(1, 4, 64, 64, generator=g)  # biased input
+    flat = torch.full_like(clean, 0.4)  # a prediction without the input's gradient
+    kept = low_frequency_consistency(
+        flat, noisy, 100.0, input_consistency_sigma=4.0, keep_offset=True
+    )
+    full = low_frequency_consistency(flat, noisy, 100.0, input_consistency_sigma=4.0)
+    # the offset: the prediction's own per-channel mean stays; the full correction takes the input's
+    torch.testing.assert_close(kept.mean((2, 3)), flat.mean((2, 3)), atol=2e-3, rtol=0)
+    torch.testing.assert_close(full.mean((2, 3)), noisy.mean((2, 3)), atol=2e-3, rtol=0)
+    # the gradient: both restore it (columns 16 and 48, away from the blur's border)
+    for out in (kept, full):
+        rise = (out[..., 48] - out[..., 16]).mean()
+        assert abs(float(rise) - float((ramp[..., 48] - ramp[..., 16]).mean())) < 0.01

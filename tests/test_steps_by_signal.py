@@ -87,3 +87,31 @@ def test_input_consistency_only_above_its_signal_minimum(model_dir, tmp_path):
     assert off.input_consistency_sigma is None and "consistency" not in off.summary()
     assert enhance(dark, input_consistency_sigma=4.0, **kw).input_consistency_sigma == 4.0
     assert enhance(bright, input_consistency_sigma=0.0, **kw).input_consistency_sigma is None
+
+
+def test_the_offset_rule_keeps_a_weak_inputs_offset(model_dir, tmp_path):
+    """diffusion.input_consistency_offset_min_electrons: below it the model's consistency leaves
+    the prediction's per-channel offset alone (and the summary says so); above it, and without
+    one, the consistency corrects the offset too."""
+    import shutil
+
+    from expodiff.config import dump_config
+    from expodiff.inference.api import enhance
+
+    d = DiffusionConfig(input_consistency_sigma=8.0, input_consistency_offset_min_electrons=50.0)
+    assert [d.consistency_keeps_offset(e) for e in (0.0, 49.9, 50.0, 1e4)] == [1, 1, 0, 0]
+    assert not DiffusionConfig(input_consistency_sigma=8.0).consistency_keeps_offset(0.0)
+    with pytest.raises(ValueError, match="offset_min_electrons must be >= 0"):
+        DiffusionConfig(input_consistency_offset_min_electrons=-1.0)
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    cfg = load_config(folder / "config.yaml")
+    (folder / "config.yaml").write_text(dump_config(dataclasses.replace(cfg, diffusion=d)))
+    g = torch.Generator().manual_seed(0)
+    bright = torch.rand(4, 16, 16, generator=g) * 0.02 + 0.01  # K = 1: ~150-460 electrons
+    kw = {"model": folder, "ratio": 10.0, "system_gain": 1.0, "seed": 0, "steps": 1}
+    full = enhance(bright, **kw)
+    assert full.input_consistency_sigma == 8.0 and not full.input_consistency_keeps_offset
+    kept = enhance(bright / 100.0, **kw)
+    assert kept.input_consistency_sigma == 8.0 and kept.input_consistency_keeps_offset
+    assert "input consistency 8 px (offset kept)" in kept.summary()

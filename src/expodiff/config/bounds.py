@@ -106,6 +106,7 @@ _BOUNDS: dict[type, dict[str, Bound]] = {
         "step_weights": _NON_NEGATIVE,
         "input_consistency_sigma": _POSITIVE,
         "input_consistency_min_electrons": _NON_NEGATIVE,
+        "input_consistency_offset_min_electrons": _NON_NEGATIVE,
         # (minimum photo-electrons, steps) pairs; their order and the steps' range are
         # checked by DiffusionConfig itself
         "steps_by_signal": _NON_NEGATIVE,

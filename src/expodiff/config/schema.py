@@ -151,6 +151,12 @@ class DiffusionConfig:
     # photo-electrons per pixel (where a black-level error is small against the signal, so the
     # input's low frequencies can be trusted). null: every input.
     input_consistency_min_electrons: float | None = None
+    # Inference: below this many mean photo-electrons per pixel the consistency above leaves
+    # each prediction's per-channel offset alone and corrects only the spatially varying low
+    # frequencies: a constant difference between input and prediction is what a black-level
+    # error looks like (large against a weak signal), which the network removes. null: the
+    # offset is corrected wherever the consistency applies.
+    input_consistency_offset_min_electrons: float | None = None
     # Training: apply the same input consistency inside the unrolled training loop, to every
     # step's prediction before its loss and before the next re-exposure (the ground-truth-free
     # counterpart of the official code's in-loop brightness match). Needs
@@ -182,6 +188,12 @@ class DiffusionConfig:
             return None
         return float(sigma)
 
+    def consistency_keeps_offset(self, electrons_per_pixel: float) -> bool:
+        """Whether the consistency leaves the prediction's per-channel offset alone for an
+        input of ``electrons_per_pixel`` (below ``input_consistency_offset_min_electrons``)."""
+        minimum = self.input_consistency_offset_min_electrons
+        return minimum is not None and electrons_per_pixel < minimum
+
     def steps_for_signal(self, electrons_per_pixel: float) -> int:
         """S for an input of ``electrons_per_pixel`` mean photo-electrons (the rule above)."""
         for minimum, steps in self.steps_by_signal:
@@ -209,6 +221,11 @@ class DiffusionConfig:
         sigma = self.input_consistency_sigma
         if sigma is not None and not (sigma > 0 and math.isfinite(sigma)):
             raise ValueError(f"input_consistency_sigma must be finite and > 0 or null, got {sigma}")
+        offset = self.input_consistency_offset_min_electrons
+        if offset is not None and not offset >= 0:
+            raise ValueError(
+                f"input_consistency_offset_min_electrons must be >= 0 or null, got {offset}"
+            )
         if self.train_input_consistency and sigma is None:
             raise ValueError("train_input_consistency needs input_consistency_sigma (a sigma > 0)")
 

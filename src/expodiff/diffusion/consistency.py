@@ -94,6 +94,7 @@ def low_frequency_consistency(
     *,
     input_consistency_sigma: float,
     saturation_level: float = SATURATION_LEVEL,
+    keep_offset: bool = False,
 ) -> Tensor:
     """Give the prediction the input's low frequencies (see the module docstring).
 
@@ -106,6 +107,10 @@ def low_frequency_consistency(
         input_consistency_sigma: Gaussian standard deviation s in packed pixels; the noise
             of the input's average falls as ``1 / (2 sqrt(pi) s)``.
         saturation_level: raw_norm level of a saturated input pixel.
+        keep_offset: leave the prediction's per-channel offset alone: the mean difference
+            between input and prediction over the unsaturated pixels of each channel is
+            taken out of the correction, which then fixes only the spatially varying low
+            frequencies (a black-level error is a constant per-channel difference).
 
     Returns:
         The corrected prediction, clipped to ``[0, 1]``, shape ``(B, C, H, W)``.
@@ -120,22 +125,29 @@ def low_frequency_consistency(
     r = as_batch_vector(exposure_ratio, noisy.shape[0], like=noisy, name="exposure_ratio")
     valid = (noisy < saturation_level * r.reshape(-1, 1, 1, 1)).float()
     weight = gaussian_blur(valid, input_consistency_sigma).clamp_min(1e-6)
+    difference = noisy - prediction
+    if keep_offset:
+        offset = (difference * valid).sum((2, 3), keepdim=True)
+        difference = difference - offset / valid.sum((2, 3), keepdim=True).clamp_min(1.0)
     # Normalised convolution: averages over unsaturated pixels only.
-    delta = gaussian_blur((noisy - prediction) * valid, input_consistency_sigma) / weight
+    delta = gaussian_blur(difference * valid, input_consistency_sigma) / weight
     return (prediction + delta * valid).clamp(0.0, 1.0).to(out_dtype)
 
 
-def input_consistency(input_consistency_sigma: float) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
+def input_consistency(
+    input_consistency_sigma: float, keep_offset: bool = False
+) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
     """The sampler's ``correct`` hook giving every prediction the input's low frequencies
     (:func:`low_frequency_consistency` with a Gaussian of ``input_consistency_sigma`` packed
-    pixels)."""
+    pixels; ``keep_offset``: its per-channel offset stays the prediction's)."""
     sigma = input_consistency_sigma
     if not (math.isfinite(sigma) and sigma > 0):
         raise ValueError(f"input_consistency_sigma must be finite and > 0, got {sigma}")
 
     def correct(prediction: Tensor, noisy: Tensor, exposure_ratio: Tensor) -> Tensor:
         return low_frequency_consistency(
-            prediction, noisy, exposure_ratio, input_consistency_sigma=sigma
-        )
+            prediction, noisy, exposure_ratio, input_consistency_sigma=sigma,
+            keep_offset=keep_offset,
+        )  # fmt: skip
 
     return correct

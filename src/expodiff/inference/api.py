@@ -162,6 +162,7 @@ class _Sampled(NamedTuple):
     steps: int
     views: int
     consistency_sigma: float | None
+    keeps_offset: bool = False
 
 
 def _denoise(
@@ -184,6 +185,7 @@ def _denoise(
     sigma = opts.input_consistency_sigma
     if sigma is None:
         sigma = loaded.consistency_for_input(inp.packed_norm, gain.system_gain)
+    keep_offset = bool(sigma) and loaded.consistency_keeps_offset(inp.packed_norm, gain.system_gain)
     mean, std = denoise_frame(
         loaded.denoiser,
         loaded.process(),
@@ -197,12 +199,12 @@ def _denoise(
         views=views,
         tile=opts.tile,
         device=loaded.device,
-        correct=input_consistency(float(sigma)) if sigma else None,
+        correct=input_consistency(float(sigma), keep_offset) if sigma else None,
         progress=progress,
         names=(loaded.name, inp.name),
     )
     mean, std = mean[0].to("cpu", copy=True), (None if std is None else std[0].cpu())
-    return _Sampled(mean, std, steps, views, float(sigma) if sigma else None)
+    return _Sampled(mean, std, steps, views, float(sigma) if sigma else None, keep_offset)
 
 
 def enhance(
@@ -271,6 +273,7 @@ def enhance(
         samples=int(opts.samples),
         views=sampled.views,
         input_consistency_sigma=sampled.consistency_sigma,
+        input_consistency_keeps_offset=sampled.keeps_offset,
         seed=seed,
         uncertainty=sampled.std,
         srgb=image,

@@ -158,6 +158,14 @@ class EnhanceModel:
             return float(diffusion.input_consistency_sigma)
         return diffusion.consistency_for_signal(self._electrons(dark_norm, system_gain))
 
+    def consistency_keeps_offset(self, dark_norm: torch.Tensor, system_gain: float) -> bool:
+        """Whether the consistency leaves the prediction's per-channel offset alone for a dark
+        input (``diffusion.input_consistency_offset_min_electrons``)."""
+        diffusion = self.config.diffusion
+        if diffusion.input_consistency_offset_min_electrons is None:
+            return False
+        return diffusion.consistency_keeps_offset(self._electrons(dark_norm, system_gain))
+
     def steps_for_input(self, dark_norm: torch.Tensor, system_gain: float) -> int:
         """S for a dark input: the model's ``diffusion.steps_by_signal`` rule (its
         ``inference_steps`` when it has none) at the input's mean photo-electrons per pixel.

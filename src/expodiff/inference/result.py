@@ -52,6 +52,8 @@ class EnhanceResult:
         views: dihedral views averaged in every network evaluation (1: none).
         input_consistency_sigma: the input consistency's Gaussian sigma (packed pixels) every
             prediction got, None when off.
+        input_consistency_keeps_offset: the consistency left the prediction's per-channel
+            offset alone (a weak signal: ``diffusion.input_consistency_offset_min_electrons``).
         seed: the seed of the first trajectory (reproduces the run).
         uncertainty: ``(C, h, w)`` per-pixel standard deviation over the samples (raw_norm),
             or None for a single sample.
@@ -76,6 +78,7 @@ class EnhanceResult:
     samples: int
     views: int
     input_consistency_sigma: float | None
+    input_consistency_keeps_offset: bool
     seed: int
     uncertainty: torch.Tensor | None
     srgb: np.ndarray | None
@@ -96,6 +99,8 @@ class EnhanceResult:
         views = "" if self.views == 1 else f" x {self.views} views"
         sigma = self.input_consistency_sigma
         consistency = "" if sigma is None else f", input consistency {sigma:g} px"
+        if sigma is not None and self.input_consistency_keeps_offset:
+            consistency += " (offset kept)"
         return (
             f"ratio {self.ratio:.4g} ({self.ratio_source.value}), "
             f"K {self.system_gain:.3g} DN/e ({self.gain_detail}), {self.steps} "
