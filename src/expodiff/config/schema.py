@@ -112,9 +112,8 @@ class ModelConfig:
     # NAFNet channel attention: null pools over the whole input (as published); a number
     # pools over a local window of that many packed pixels (1: per pixel, a fully local net).
     pool_size: int | None = None
-    # With pool_size: keep global channel attention in the middle (bottleneck) blocks only:
-    # whole-frame context at 1/stride^2 of the pixels (tiled inference runs the middle on the
-    # whole frame, the encoder and decoder in seamless tiles).
+    # With pool_size: global attention in the middle blocks only (whole-frame context; tiles
+    # run the encoder and decoder seamlessly, the middle on the whole frame: nets.staged).
     global_middle: bool = False
     # anscombe: the backbone sees the state's photon count with unit-variance shot noise.
     input_transform: InputTransform = InputTransform.NONE
@@ -151,11 +150,9 @@ class DiffusionConfig:
     # photo-electrons per pixel (where a black-level error is small against the signal, so the
     # input's low frequencies can be trusted). null: every input.
     input_consistency_min_electrons: float | None = None
-    # Inference: below this many mean photo-electrons per pixel the consistency above leaves
-    # each prediction's per-channel offset alone and corrects only the spatially varying low
-    # frequencies: a constant difference between input and prediction is what a black-level
-    # error looks like (large against a weak signal), which the network removes. null: the
-    # offset is corrected wherever the consistency applies.
+    # Inference: below this many mean photo-electrons per pixel the consistency corrects only
+    # the spatially varying low frequencies, not each channel's offset (a black-level error,
+    # large against a weak signal, which the network removes). null: the offset too.
     input_consistency_offset_min_electrons: float | None = None
     # Training: apply the same input consistency inside the unrolled training loop, to every
     # step's prediction before its loss and before the next re-exposure (the ground-truth-free
@@ -189,8 +186,7 @@ class DiffusionConfig:
         return float(sigma)
 
     def consistency_keeps_offset(self, electrons_per_pixel: float) -> bool:
-        """Whether the consistency leaves the prediction's per-channel offset alone for an
-        input of ``electrons_per_pixel`` (below ``input_consistency_offset_min_electrons``)."""
+        """Whether the consistency keeps the prediction's per-channel offset (the rule above)."""
         minimum = self.input_consistency_offset_min_electrons
         return minimum is not None and electrons_per_pixel < minimum
 
@@ -221,11 +217,8 @@ class DiffusionConfig:
         sigma = self.input_consistency_sigma
         if sigma is not None and not (sigma > 0 and math.isfinite(sigma)):
             raise ValueError(f"input_consistency_sigma must be finite and > 0 or null, got {sigma}")
-        offset = self.input_consistency_offset_min_electrons
-        if offset is not None and not offset >= 0:
-            raise ValueError(
-                f"input_consistency_offset_min_electrons must be >= 0 or null, got {offset}"
-            )
+        if not (offset := self.input_consistency_offset_min_electrons or 0.0) >= 0:
+            raise ValueError(f"input_consistency_offset_min_electrons must be >= 0, got {offset}")
         if self.train_input_consistency and sigma is None:
             raise ValueError("train_input_consistency needs input_consistency_sigma (a sigma > 0)")
 

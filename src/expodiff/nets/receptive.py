@@ -68,7 +68,7 @@ class StageRadii:
     decoder_border: int
 
 
-def stage_radii(denoiser: nn.Module, side: int = 192) -> StageRadii | None:
+def stage_radii(denoiser: nn.Module, side: int = 160) -> StageRadii | None:
     """Receptive radii of a staged backbone's encoder and decoder (:class:`StageRadii`).
 
     A staged backbone (``staged`` true: NAFNet with ``global_middle``) splits into
