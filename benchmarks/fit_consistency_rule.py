@@ -62,28 +62,40 @@ def gains(
     return found
 
 
-def fit_minimum(files: Sequence[tuple[float, str, float, float]]) -> tuple[float, float]:
-    """``(minimum electrons, mean PSNR)`` of the best threshold (inf: never apply)."""
-    candidates = [0.0, *geometric_midpoints([e for e, *_ in files]), float("inf")]
+def _harmless(files: Sequence[tuple], low: float, high: float) -> bool:
+    """No group of files (a variant's noise group: ``f[1]``) loses PSNR to the rule on average."""
+    groups: dict[str, float] = {}
+    for f in files:
+        groups[f[1]] = groups.get(f[1], 0.0) + _choice(f, low, high) - f[2]
+    return all(gain >= -1e-9 for gain in groups.values())
+
+
+def fit_minimum(files: Sequence[tuple], harmless: bool = False) -> tuple[float, float]:
+    """``(minimum electrons, mean PSNR)`` of the best threshold (inf: never apply); with
+    ``harmless``, among the thresholds no group loses by."""
+    candidates = [0.0, *geometric_midpoints([f[0] for f in files]), float("inf")]
     best = None
     for m in candidates:
-        score = sum(on if e >= m else off for e, _, off, on in files) / len(files)
+        if harmless and not _harmless(files, m, m):
+            continue
+        score = sum(_choice(f, m, m) for f in files) / len(files)
         if best is None or score > best[1] + 1e-12:
             best = (m, score)
-    assert best is not None
+    assert best is not None  # "never" is always harmless
     return best
 
 
-def fit_two(files: Sequence[tuple]) -> tuple[float, float, float]:
+def fit_two(files: Sequence[tuple], harmless: bool = False) -> tuple[float, float, float]:
     """``(minimum, offset minimum, mean PSNR)`` of the best pair of thresholds: off below the
-    minimum, the offset-keeping consistency up to the offset minimum, the full one above."""
+    minimum, the offset-keeping consistency up to the offset minimum, the full one above
+    (``harmless``: among the pairs no group loses by)."""
     candidates = [0.0, *geometric_midpoints([f[0] for f in files]), float("inf")]
     best = None
     for i, low in enumerate(candidates):
         for high in candidates[i:]:
-            score = sum(
-                off if e < low else (keep if e < high else on) for e, _, off, on, keep in files
-            ) / len(files)
+            if harmless and not _harmless(files, low, high):
+                continue
+            score = sum(_choice(f, low, high) for f in files) / len(files)
             if best is None or score > best[2] + 1e-12:
                 best = (low, high, score)
     assert best is not None
@@ -104,6 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--biased-on", required=True)
     p.add_argument("--keep-offset", help="method with the offset-keeping consistency (bias-free)")
     p.add_argument("--biased-keep-offset", help="the same on the biased files")
+    p.add_argument(
+        "--harmless",
+        action="store_true",
+        help="only rules under which no group (variant x noise group) loses PSNR on average",
+    )
     args = p.parse_args(argv)
     if (args.keep_offset is None) != (args.biased_keep_offset is None):
         p.error("--keep-offset and --biased-keep-offset go together")
@@ -113,15 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.workdir, "biased", args.biased_off, args.biased_on, args.biased_keep_offset
         ),
     }
-    files = [f for fs in by_variant.values() for f in fs]
+    # groups named by variant too: "harmless" holds per variant and noise group
+    files = [(e, f"{v} {g}", *rest) for v, fs in by_variant.items() for e, g, *rest in fs]
     if not files:
         print("fit_consistency_rule: no file has results of both methods")
         return 2
     if args.keep_offset is None:
-        minimum, score = fit_minimum(files)
+        minimum, score = fit_minimum(files, args.harmless)
         high = minimum
     else:
-        minimum, high, score = fit_two(files)
+        minimum, high, score = fit_two(files, args.harmless)
     print(f"{len(files)} files; mean PSNR never {sum(f[2] for f in files) / len(files):.3f} dB, "
           f"always {sum(f[3] for f in files) / len(files):.3f}, fitted {score:.3f}")  # fmt: skip
     print(f"input_consistency_min_electrons: {minimum:.4g}")
