@@ -5,7 +5,7 @@
 #
 #   scripts/long_run.sh start CONFIG   start, or resume when the folder has a checkpoint
 #   scripts/long_run.sh status CONFIG  steps, CPU hours and the last validation of the run
-#   scripts/long_run.sh stop CONFIG    SIGINT: finish the step, save a checkpoint, exit
+#   scripts/long_run.sh stop CONFIG    SIGTERM: finish the step, save a checkpoint, exit
 #   scripts/long_run.sh commit CONFIG  stop, keep only the latest checkpoint, git commit
 #
 # CONFIG's train.output_dir must lie under training/ (tracked; runs/ is ignored). The folder
@@ -56,8 +56,15 @@ if vals:
 PY
     ;;
   stop|commit)
-    for pid in $(pids); do kill -INT "$pid" 2>/dev/null || true; done
-    for _ in $(seq 600); do [[ -z $(pids) ]] && break; sleep 1; done
+    # SIGTERM (the trainer saves a checkpoint and exits), again every 15 s: a background job
+    # starts with SIGINT ignored, so one sent before the trainer's handler is in place would be
+    # lost; a repeated SIGTERM is harmless (a repeated SIGINT aborts the run).
+    for i in $(seq 0 599); do
+      [[ -z $(pids) ]] && break
+      # the trainer only (the oldest process): its data worker would die of SIGTERM mid-batch
+      ((i % 15)) || kill -TERM "$(pgrep -o -f -- "expodiff train --config $config")" 2>/dev/null || true
+      sleep 1
+    done
     [[ -z $(pids) ]] || { echo "long_run: the run did not stop within 10 minutes" >&2; exit 1; }
     echo "long_run: stopped; latest checkpoint $(cat "$out/checkpoints/latest" 2>/dev/null || echo none)"
     if [[ $action == commit ]]; then
