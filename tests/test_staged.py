@@ -142,3 +142,31 @@ def test_enhance_tiles_a_staged_model_seamlessly(tmp_path):
 
     with pytest.raises(ExpodiffError, match="tile 64 is too small .* at least 68, or 0"):
         expodiff.enhance(dark, model=folder, **{**kw, "tile": 64})
+
+
+def test_the_strip_probe_equals_a_square_probe():
+    """stage_radii probes a strip (square kernels and windows reach as far along rows as along
+    columns); a square probe of the same network, from a centre cell and from a corner cell,
+    finds the same radii."""
+    import copy
+
+    from expodiff.nets.receptive import _reach
+
+    model = _staged(seed=7, pool_size=32)
+    strip = stage_radii(model, side=192)
+    backbone = copy.deepcopy(model.backbone).double()
+    side, n = 192, backbone.stride
+    x = torch.rand(1, model.in_channels, side, side, dtype=torch.float64)
+    shapes = [f.shape for f in backbone.encode(x)]
+    factors = [side // s[-1] for s in shapes]
+    found = []
+    for c in (side // 2, 0):
+        probe = x.clone().requires_grad_(True)
+        cell = [f[0, :, c // k : (c + n) // k, c // k : (c + n) // k] for f, k in zip(
+            backbone.encode(probe), factors, strict=True)]  # fmt: skip
+        sum(t.sum() for t in cell).backward()
+        inputs = [torch.rand(s, dtype=torch.float64, requires_grad=True) for s in shapes]
+        backbone.decode(inputs)[0, :, c : c + n, c : c + n].sum().backward()
+        found += [_reach([probe.grad], [1], c, n), _reach([t.grad for t in inputs], factors, c, n)]
+    assert strip is not None
+    assert [strip.encoder, strip.decoder, strip.encoder_border, strip.decoder_border] == found

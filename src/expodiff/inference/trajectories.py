@@ -120,7 +120,7 @@ def _stage_radii(denoiser: Callable[..., Any]) -> Any:
         return None
     if denoiser not in _STAGE_RADII:
         with torch.inference_mode(False):  # the probe takes gradients
-            radii = stage_radii(denoiser, side=160) or stage_radii(denoiser, side=320)
+            radii = stage_radii(denoiser) or stage_radii(denoiser, side=1024)
         if radii is None:
             return None  # a field wider than the probe: the blended tiles below
         _STAGE_RADII[denoiser] = radii

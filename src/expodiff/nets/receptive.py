@@ -68,18 +68,22 @@ class StageRadii:
     decoder_border: int
 
 
-def stage_radii(denoiser: nn.Module, side: int = 160) -> StageRadii | None:
+def stage_radii(denoiser: nn.Module, side: int = 320) -> StageRadii | None:
     """Receptive radii of a staged backbone's encoder and decoder (:class:`StageRadii`).
 
     A staged backbone (``staged`` true: NAFNet with ``global_middle``) splits into
     ``encode(x) -> features`` (finite field), a global middle, and ``decode(features)`` (finite
-    field); a feature at ``1/f`` resolution spans ``f`` input pixels.
+    field); a feature at ``1/f`` resolution spans ``f`` input pixels. Its kernels and windows
+    are square, so the field reaches as far along the rows as along the columns: the probe is a
+    strip of ``4 x stride`` rows and ``side`` columns (float64), probed along the columns from
+    one stride-wide band of columns, at its centre and at its left edge (about 20x cheaper than
+    a square probe, with the same result; tests/test_staged.py compares them).
 
     Returns:
-        The farthest input pixel that changes an encoder feature of one stride cell, and the
-        farthest feature pixel (in input pixels) that changes an output pixel of one cell, at
-        the probe's centre and at its corner; None when the backbone is not staged or a field
-        reaches the probe's far border.
+        The farthest input column that changes an encoder feature of the band, and the
+        farthest feature column (in input pixels) that changes an output of the band, from the
+        centre and from the edge; None when the backbone is not staged or a field reaches the
+        probe's far end.
     """
     backbone = denoiser.backbone
     if not getattr(backbone, "staged", False):
@@ -88,32 +92,38 @@ def stage_radii(denoiser: nn.Module, side: int = 160) -> StageRadii | None:
     n = max(1, int(backbone.stride))
     side = -(-int(side) // n) * n
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(1, denoiser.in_channels, side, side, generator=g, dtype=torch.float64)
+    x = torch.rand(1, denoiser.in_channels, 4 * n, side, generator=g, dtype=torch.float64)
     with torch.no_grad():
         shapes = [f.shape for f in backbone.encode(x)]
     factors = [side // s[-1] for s in shapes]
     found = []
-    for c in (side // 2 // n * n, 0):  # a cell of the coarsest grid: centre, then corner
+    for c in (side // 2 // n * n, 0):  # a band of the coarsest grid: centre, then edge
         probe = x.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             features = backbone.encode(probe)
-            sum(f[0, :, c // k : (c + n) // k, c // k : (c + n) // k].sum() for f, k in zip(
+            sum(f[0, :, :, c // k : (c + n) // k].sum() for f, k in zip(
                 features, factors, strict=True)).backward()  # fmt: skip
             inputs = [torch.rand(s, generator=g, dtype=torch.float64) for s in shapes]
             for t in inputs:
                 t.requires_grad_(True)
-            backbone.decode(inputs)[0, :, c : c + n, c : c + n].sum().backward()
-        found += [_reach([probe.grad], [1], c, n), _reach([t.grad for t in inputs], factors, c, n)]
+            backbone.decode(inputs)[0, :, :, c : c + n].sum().backward()
+        columns = [probe.grad.abs().sum(2, keepdim=True)]
+        found.append(_reach(columns, [1], c, n, rows=False))
+        columns = [t.grad.abs().sum(2, keepdim=True) for t in inputs]
+        found.append(_reach(columns, factors, c, n, rows=False))
     if any(r is None for r in found):
         return None
     encoder, decoder, encoder_border, decoder_border = found
     return StageRadii(encoder, decoder, encoder_border, decoder_border)
 
 
-def _reach(grads: list[torch.Tensor], factors: list[int], c: int, n: int) -> int | None:
+def _reach(
+    grads: list[torch.Tensor], factors: list[int], c: int, n: int, rows: bool = True
+) -> int | None:
     """The farthest input pixel (Chebyshev distance from the cell ``[c, c + n)^2``) at which
     any of ``grads`` (maps at ``1/factor`` resolution; a pixel spans ``factor`` input pixels)
-    is non-negligible; None when a map's reach touches its border."""
+    is non-negligible; None when a map's reach touches its border. ``rows`` False: along the
+    columns only (maps summed over their rows, the band ``[c, c + n)`` of columns)."""
     radius = 0
     fields = [grad.abs().sum((0, 1)) for grad in grads]
     top = max(float(field.max()) for field in fields)
@@ -123,12 +133,10 @@ def _reach(grads: list[torch.Tensor], factors: list[int], c: int, n: int) -> int
         ys, xs = torch.nonzero(field > top * _NEGLIGIBLE, as_tuple=True)
         if ys.numel() == 0:
             continue
-        side_y, side_x = field.shape
-        if c > 0 and (int(ys.min()) == 0 or int(xs.min()) == 0):
-            return None  # a field reaching the border may reach further
-        if int(ys.max()) == side_y - 1 or int(xs.max()) == side_x - 1:
-            return None
-        for pos in (ys, xs):
+        axes = [(ys, field.shape[0]), (xs, field.shape[1])] if rows else [(xs, field.shape[1])]
+        for pos, side in axes:
+            if (c > 0 and int(pos.min()) == 0) or int(pos.max()) == side - 1:
+                return None  # a field reaching the border may reach further
             lo, hi = pos * f, pos * f + f - 1  # the input pixels a feature pixel spans
             # the farthest pair of a pixel of the cell and a pixel of the span
             far = torch.maximum((hi - c).abs(), (c + n - 1 - lo).abs())
