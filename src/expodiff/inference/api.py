@@ -177,15 +177,14 @@ def _denoise(
     """The sampled frame and its settings; the clipped input itself when passed through."""
     if gain is None:
         return _Sampled(inp.packed_norm.clamp(0.0, 1.0), None, 0, 1, None)
-    if opts.steps is not None:
-        steps = int(opts.steps)
-    else:
-        steps = loaded.steps_for_input(inp.packed_norm, gain.system_gain)
+    rules = loaded.config.diffusion  # the model's rules by the input's signal level
+    electrons = loaded.input_electrons(inp.packed_norm, gain.system_gain)
+    steps = rules.steps_for_signal(electrons) if opts.steps is None else int(opts.steps)
     views = loaded.views_for_steps(steps) if opts.views is None else int(opts.views)
     sigma = opts.input_consistency_sigma
     if sigma is None:
-        sigma = loaded.consistency_for_input(inp.packed_norm, gain.system_gain)
-    keep_offset = bool(sigma) and loaded.consistency_keeps_offset(inp.packed_norm, gain.system_gain)
+        sigma = rules.consistency_for_signal(electrons)
+    keep_offset = bool(sigma) and rules.consistency_keeps_offset(electrons)
     mean, std = denoise_frame(
         loaded.denoiser,
         loaded.process(),

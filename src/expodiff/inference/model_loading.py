@@ -141,43 +141,13 @@ class EnhanceModel:
     def inference_steps(self) -> int:
         return int(self.config.diffusion.inference_steps)
 
-    def _electrons(self, dark_norm: torch.Tensor, system_gain: float) -> float:
-        """Mean photo-electrons per pixel of a dark input (raw_norm before the ratio; K on
-        :attr:`full_scale_dn`'s scale)."""
+    def input_electrons(self, dark_norm: torch.Tensor, system_gain: float) -> float:
+        """Mean photo-electrons per pixel of a dark input (its packed raw_norm before the ratio;
+        K on :attr:`full_scale_dn`'s scale): what the config's signal rules read (the
+        ``diffusion`` methods ``steps_for_signal``, ``consistency_for_signal`` and
+        ``consistency_keeps_offset``)."""
         mean = float(dark_norm.clamp(0.0, 1.0).mean())
         return mean_electrons(mean, system_gain, self.full_scale_dn)
-
-    def consistency_for_input(self, dark_norm: torch.Tensor, system_gain: float) -> float | None:
-        """The model's input consistency sigma for a dark input, or None: its
-        ``diffusion.input_consistency_sigma`` where the input's mean photo-electrons per pixel
-        reach ``diffusion.input_consistency_min_electrons`` (every input without one)."""
-        diffusion = self.config.diffusion
-        if diffusion.input_consistency_sigma is None:
-            return None
-        if diffusion.input_consistency_min_electrons is None:
-            return float(diffusion.input_consistency_sigma)
-        return diffusion.consistency_for_signal(self._electrons(dark_norm, system_gain))
-
-    def consistency_keeps_offset(self, dark_norm: torch.Tensor, system_gain: float) -> bool:
-        """Whether the consistency leaves the prediction's per-channel offset alone for a dark
-        input (``diffusion.input_consistency_offset_min_electrons``)."""
-        diffusion = self.config.diffusion
-        if diffusion.input_consistency_offset_min_electrons is None:
-            return False
-        return diffusion.consistency_keeps_offset(self._electrons(dark_norm, system_gain))
-
-    def steps_for_input(self, dark_norm: torch.Tensor, system_gain: float) -> int:
-        """S for a dark input: the model's ``diffusion.steps_by_signal`` rule (its
-        ``inference_steps`` when it has none) at the input's mean photo-electrons per pixel.
-
-        Args:
-            dark_norm: the dark input's packed raw_norm, before the ratio is applied.
-            system_gain: K on :attr:`full_scale_dn`'s scale.
-        """
-        diffusion = self.config.diffusion
-        if not diffusion.steps_by_signal:
-            return int(diffusion.inference_steps)
-        return diffusion.steps_for_signal(self._electrons(dark_norm, system_gain))
 
     def views_for_steps(self, steps: int) -> int:
         """Dihedral views per evaluation at ``steps`` steps: the model's

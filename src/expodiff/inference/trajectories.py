@@ -78,7 +78,8 @@ def tiled(
     :func:`tile_overlap`; ``on_tile(done, total)`` hears of each tile evaluated.
 
     Raises:
-        ValueError: a tile too small for a staged network's receptive fields.
+        ExpodiffError: a tile too small for a staged network's receptive fields (the message
+            names the smallest that fits).
     """
     from ..nets.staged import StagedTiledDenoiser
     from ..nets.tiling import TiledDenoiser
@@ -111,6 +112,10 @@ _RAMP = 16
 _RADII: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+# The stage radii of each staged network seen, measured once.
+_STAGE_RADII: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _stage_radii(denoiser: Callable[..., Any]) -> Any:
     """The :class:`~expodiff.nets.receptive.StageRadii` of a staged network (measured once per
     network), or None for any other callable."""
@@ -125,10 +130,6 @@ def _stage_radii(denoiser: Callable[..., Any]) -> Any:
             return None  # a field wider than the probe: the blended tiles below
         _STAGE_RADII[denoiser] = radii
     return _STAGE_RADII[denoiser]
-
-
-# The stage radii of each staged network seen, measured once.
-_STAGE_RADII: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _seamless_overlap(denoiser: Callable[..., Any], tile: int) -> tuple[int, int | None]:

@@ -249,8 +249,7 @@ class NAFNet(nn.Module):
         """Only the middle blocks pool globally (``global_middle``): :meth:`encode` and
         :meth:`decode` have finite receptive fields, so a tiler can run them in seamless tiles
         and the middle on the whole frame (:class:`~expodiff.nets.staged.StagedTiledDenoiser`)."""
-        local = [b for level in (*self.encoders, *self.decoders) for b in level]
-        return self.global_middle and all(b.sca.pool_size is not None for b in local)
+        return self.global_middle  # set only with a pool_size: every other block is local
 
     def encode(self, x: Tensor) -> list[Tensor]:
         """The features the decoder takes: every encoder level's output (full resolution

@@ -39,7 +39,8 @@ def core_spans(
         ``(start, length, core_start, core_length)`` per tile, in order.
 
     Raises:
-        ValueError: a tile too small for two margins and one ``multiple``.
+        ValueError: a ``size`` not a multiple of ``multiple``, or a tile too small for two
+            margins and one ``multiple`` or for the border reach.
     """
     if size % multiple:
         raise ValueError(f"size {size} is not a multiple of {multiple}")

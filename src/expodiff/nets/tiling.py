@@ -40,13 +40,7 @@ from torch import Tensor
 from ..defaults import TILE, TILE_OVERLAP
 from ..diffusion.output import DenoiserOutput
 
-__all__ = [
-    "TiledDenoiser",
-    "TileCallback",
-    "tiled_forward",
-    "tile_spans",
-    "blend_window",
-]
+__all__ = ["TiledDenoiser", "TileCallback", "tiled_forward", "tile_spans", "blend_window"]
 
 # on_tile(done, total): called after each tile of one evaluation (done = 1 .. total).
 TileCallback = Callable[[int, int], None]
