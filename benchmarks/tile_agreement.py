@@ -19,8 +19,6 @@ import sys
 import time
 from collections.abc import Sequence
 
-from expodiff.defaults import TILE
-
 FRAME = (4256, 2848)  # mosaic pixels of a 12.1 MP frame (Sony A7S II)
 
 
@@ -68,16 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         label, _, path = spec.partition("=")
         model = path or label
         out = {}
-        for tile in (TILE, 0):  # the default tile side, and never tiled
+        for tile in (None, 0):  # the model's default tile side, and never tiled
             t0 = time.perf_counter()
             res = expodiff.enhance(dark, model=model, ratio=100.0, steps=1, seed=0, tile=tile)
             out[tile] = (res.raw_norm, time.perf_counter() - t0)
-        diff = (out[TILE][0] - out[0][0]).abs()
+        diff = (out[None][0] - out[0][0]).abs()
         views = f"{res.views} view{'s' if res.views > 1 else ''}"
         print(
             f"{label} ({views}): max |tiled - untiled| {diff.max():.2e}, mean {diff.mean():.2e} "
-            f"(raw_norm); PSNR tiled {psnr(out[TILE][0], clean):.2f} dB, untiled "
-            f"{psnr(out[0][0], clean):.2f} dB; {out[TILE][1]:.1f} s tiled, "
+            f"(raw_norm); PSNR tiled {psnr(out[None][0], clean):.2f} dB, untiled "
+            f"{psnr(out[0][0], clean):.2f} dB; {out[None][1]:.1f} s tiled, "
             f"{out[0][1]:.1f} s untiled"
         )
     return 0

@@ -131,7 +131,7 @@ def test_tiled_and_untiled_agree_on_a_small_frame(tmp_path):
     assert radius is not None and (big.overlap, big.margin) == (2 * radius + 16, radius)
     assert big.overlap > TILE_OVERLAP
     assert tiled(model.denoiser, torch.Size([1, 4, TILE + 8, 64]), 0) is model.denoiser
-    assert EnhanceOptions().tile == TILE
+    assert EnhanceOptions().tile is None  # the model's default: TILE for this one
 
 
 def test_over_exposed_input_is_passed_through():

@@ -235,17 +235,17 @@ def test_evaluate_cli_bad_inputs(args, message, tmp_path, capsys):
 
 
 def test_evaluation_tiles_frames_as_enhance_does():
-    """One tile rule: the evaluation's default tile is enhance's (frames above TILE packed
-    pixels are tiled, 0 never tiles, overlap min(32, tile / 4)), through the same function."""
+    """One tile rule: the evaluation's default tile is enhance's (None: frames above TILE packed
+    pixels are tiled, or STAGED_TILE for a staged network; 0 never tiles; overlap
+    min(32, tile / 4)), through the same function."""
     from expodiff.config import EvalConfig, load_config
-    from expodiff.defaults import TILE
     from expodiff.diffusion.process import ExposureProcess
     from expodiff.eval.methods import ModelMethod
     from expodiff.eval.pairs import EvalPair
     from expodiff.inference.trajectories import denoise_frame
     from expodiff.nets.tiling import tile_spans
 
-    assert EvalConfig().tile == TILE == ModelMethod("m", None, None).tile
+    assert EvalConfig().tile is None and ModelMethod("m", None, None).tile is None
     assert EvalConfig().tile_overlap is None
     assert load_config(None, ["eval.tile=0"]).eval.tile == 0
     seen: list[tuple[int, int]] = []

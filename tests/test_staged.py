@@ -144,6 +144,21 @@ def test_enhance_tiles_a_staged_model_seamlessly(tmp_path):
         expodiff.enhance(dark, model=folder, **{**kw, "tile": 64})
 
 
+def test_a_staged_network_gets_larger_default_tiles():
+    """tile=None: STAGED_TILE for a staged network (its tiles carry margins of its radii),
+    TILE for any other; an explicit tile is kept."""
+    from expodiff.defaults import STAGED_TILE, TILE
+    from expodiff.inference.trajectories import tiled
+
+    model = _staged(seed=2)
+    assert tiled(model, torch.Size([1, 4, STAGED_TILE, 64])) is model  # fits one tile
+    big = tiled(model, torch.Size([1, 4, STAGED_TILE + 8, 64]))
+    assert isinstance(big, StagedTiledDenoiser) and big.tile == STAGED_TILE
+    assert tiled(model, torch.Size([1, 4, STAGED_TILE + 8, 64]), 256).tile == 256
+    plain = build_denoiser(ModelConfig(preset="nafnet-s", pool_size=16)).eval()
+    assert tiled(plain, torch.Size([1, 4, TILE + 8, 64])).tile == TILE
+
+
 def test_the_strip_probe_equals_a_square_probe():
     """stage_radii probes a strip (square kernels and windows reach as far along rows as along
     columns); a square probe of the same network, from a centre cell and from a corner cell,

@@ -16,6 +16,7 @@ __all__ = [
     "GAIN_RANGE",
     "TRAIN_RATIO_RANGE",
     "TILE",
+    "STAGED_TILE",
     "TILE_OVERLAP",
     "MAX_SEED",
     "MAX_INFERENCE_STEPS",
@@ -39,6 +40,9 @@ TRAIN_RATIO_RANGE = (100.0, 300.0)
 # Tiled network evaluation of large frames: tile side and overlap, packed pixels.
 TILE = 512
 TILE_OVERLAP = 32
+# The tile side of a staged network (expodiff.nets.staged): its encoder and decoder tiles carry
+# margins of their receptive radii (~80 packed px), which would double the cost of 512 tiles.
+STAGED_TILE = 1024
 
 # Random seeds: 0 to the largest value torch.Generator.manual_seed takes (64 bits).
 MAX_SEED = 2**64 - 1

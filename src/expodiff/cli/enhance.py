@@ -8,7 +8,7 @@ import time
 import warnings
 from pathlib import Path
 
-from ..defaults import TILE
+from ..defaults import STAGED_TILE, TILE
 from ..errors import ExpodiffError, OutputFileError
 from ..inference.limits import MAX_RATIO, MAX_SAMPLES, MAX_STEPS, MIN_RATIO
 from .arguments import (
@@ -169,10 +169,11 @@ def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tile",
         type=integer_at_least(0),
-        default=TILE,
+        default=None,
         metavar="N",
         help=f"evaluate the network in N x N tiles of packed pixels when a side of the frame "
-        f"is larger than N (default: {TILE}; 0: never tile; at least 64)",
+        f"is larger than N (default: {TILE}, {STAGED_TILE} for a staged model; 0: never tile; "
+        "at least 64)",
     )
 
 
@@ -224,7 +225,7 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ExpodiffError("--target-exposure sets the ratio; do not give --ratio as well")
     from ..inference.trajectories import MIN_TILE
 
-    if 0 < args.tile < MIN_TILE:
+    if args.tile is not None and 0 < args.tile < MIN_TILE:
         raise ExpodiffError(f"--tile must be 0 (no tiling) or >= {MIN_TILE}, got {args.tile}")
 
 

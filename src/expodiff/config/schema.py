@@ -13,7 +13,6 @@ from ..defaults import (
     ELD_FULL_SCALE_DN,
     GAIN_RANGE,
     MAX_INFERENCE_STEPS,
-    TILE,
     TRAIN_RATIO_RANGE,
 )
 from ..kinds import (
@@ -365,8 +364,9 @@ class EvalConfig:
     cameras: tuple[str, ...] = ()  # eld protocol: cameras to evaluate; empty: all found
     crop: int | None = None  # centre crop side in packed pixels (sid15-crop: always 512)
     max_images: int | None = None  # evaluate at most this many images per ratio
-    # Frames with a side above `tile` packed pixels run in tiles of that side; 0: never tile.
-    tile: int = TILE
+    # Frames with a side above `tile` packed pixels run in tiles of that side; 0: never tile;
+    # null: the network's default (TILE, STAGED_TILE for a staged network).
+    tile: int | None = None
     # Overlap of the tiles (packed px); null: min(32, tile / 4), as expodiff enhance uses.
     tile_overlap: int | None = None
     srgb_metrics: bool = False  # also PSNR/SSIM after the ISP (sRGB, GT white balance)
@@ -379,7 +379,7 @@ class EvalConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or null, got {value}")
-        if self.tile < 0:
+        if self.tile is not None and self.tile < 0:
             raise ValueError(f"tile must be >= 0 (0: never tile), got {self.tile}")
         if self.tile and self.tile_overlap is not None and not 0 <= self.tile_overlap < self.tile:
             raise ValueError(f"need 0 <= tile_overlap < tile, got {self.tile_overlap}")

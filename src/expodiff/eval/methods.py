@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import torch
 
-from ..defaults import ELD_FULL_SCALE_DN, TILE
+from ..defaults import ELD_FULL_SCALE_DN
 from ..errors import ConfigError
 from ..kinds import Baseline
 from .baselines import abm3d_denoise, bm3d_denoise, scaled_input
@@ -36,15 +36,16 @@ class ModelMethod:
     """A trained denoiser run by the ExposureDiffusion sampler with ``steps`` evaluations.
 
     ``steps = 1`` is a feed-forward network (the baseline, or Noise2Noise). Frames with a side
-    above ``tile`` packed pixels are processed in overlapping tiles (0: never;
-    :func:`~expodiff.inference.trajectories.denoise_frame`, as in :func:`expodiff.enhance`).
+    above ``tile`` packed pixels are processed in overlapping tiles (0: never; None: the
+    network's default tile; :func:`~expodiff.inference.trajectories.denoise_frame`, as in
+    :func:`expodiff.enhance`).
     """
 
     name: str
     denoiser: Any
     process: Any
     steps: int = 3
-    tile: int = TILE
+    tile: int | None = None
     overlap: int | None = None
     bf16: bool = False
     oracle_illuminance_correction: bool = False

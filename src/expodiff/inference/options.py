@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from numbers import Integral
 from pathlib import Path
 
-from ..defaults import MAX_SEED, TILE
+from ..defaults import MAX_SEED
 from ..errors import ExpodiffError
 from ..nets.views import ALLOWED_VIEWS
 from .limits import MAX_RATIO, MAX_SAMPLES, MAX_STEPS
@@ -45,7 +45,8 @@ class EnhanceOptions:
         target_exposure: with ``ratio="auto"``: the wanted exposure in seconds (EXIF ratio).
         target_iso: the wanted ISO with ``target_exposure`` (default: the input's).
         tile: frames with a side above this many packed pixels are evaluated in tiles of
-            this side (:func:`~expodiff.inference.trajectories.denoise_frame`); 0: never tile.
+            this side (:func:`~expodiff.inference.trajectories.denoise_frame`); 0: never tile;
+            None: the model's default (``TILE``, ``STAGED_TILE`` for a staged network).
         srgb: also develop the result to sRGB.
 
     Raises:
@@ -62,7 +63,7 @@ class EnhanceOptions:
     camera: str | Path | None = None
     target_exposure: float | None = None
     target_iso: float | None = None
-    tile: int = TILE
+    tile: int | None = None
     srgb: bool = False
 
     def __post_init__(self) -> None:
@@ -97,8 +98,13 @@ class EnhanceOptions:
             raise ExpodiffError(
                 f"input_consistency_sigma must be a finite number >= 0 (0: off), got {consistency}"
             )
-        if not isinstance(tile, int) or isinstance(tile, bool) or tile < 0 or 0 < tile < MIN_TILE:
-            raise ExpodiffError(f"tile must be 0 (no tiling) or >= {MIN_TILE}, got {tile}")
+        if tile is not None and (
+            not isinstance(tile, int) or isinstance(tile, bool) or tile < 0 or 0 < tile < MIN_TILE
+        ):
+            raise ExpodiffError(
+                f"tile must be 0 (no tiling), >= {MIN_TILE} or None (the model's default), "
+                f"got {tile}"
+            )
         if isinstance(self.ratio, str) and self.ratio.strip().lower() == "auto":
             return
         try:

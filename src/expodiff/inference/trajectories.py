@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..defaults import TILE, TILE_OVERLAP
+from ..defaults import STAGED_TILE, TILE, TILE_OVERLAP
 from ..errors import ExpodiffError, ModelError
 
 __all__ = ["MIN_TILE", "ProgressCallback", "sample_seed", "tile_overlap", "tiled", "denoise_frame"]
@@ -68,14 +68,15 @@ def tile_overlap(tile: int) -> int:
 def tiled(
     denoiser: Callable[..., Any],
     shape: torch.Size,
-    tile: int = TILE,
+    tile: int | None = None,
     overlap: int | None = None,
     on_tile: Callable[[int, int], None] | None = None,
 ):
     """``denoiser`` itself, or wrapped in a :class:`~expodiff.nets.tiling.TiledDenoiser`
     (a :class:`~expodiff.nets.staged.StagedTiledDenoiser` for a staged network, whatever
-    ``overlap`` says) when a side of ``shape`` exceeds ``tile`` (0: never); ``overlap`` None:
-    :func:`tile_overlap`; ``on_tile(done, total)`` hears of each tile evaluated.
+    ``overlap`` says) when a side of ``shape`` exceeds ``tile`` (0: never; None: ``STAGED_TILE``
+    for a staged network, else ``TILE``); ``overlap`` None: :func:`tile_overlap`;
+    ``on_tile(done, total)`` hears of each tile evaluated.
 
     Raises:
         ExpodiffError: a tile too small for a staged network's receptive fields (the message
@@ -85,9 +86,12 @@ def tiled(
     from ..nets.tiling import TiledDenoiser
 
     h, w = shape[-2:]
+    staged = _is_staged(denoiser)
+    if tile is None:
+        tile = STAGED_TILE if staged else TILE
     if tile <= 0 or max(h, w) <= tile:
         return denoiser
-    radii = _stage_radii(denoiser)
+    radii = _stage_radii(denoiser) if staged else None
     if radii is not None:
         try:
             return StagedTiledDenoiser(denoiser, tile=int(tile), radii=radii, on_tile=on_tile)
@@ -116,12 +120,17 @@ _RADII: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _STAGE_RADII: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def _is_staged(denoiser: Callable[..., Any]) -> bool:
+    """Whether ``denoiser`` is a staged network (:mod:`expodiff.nets.staged`)."""
+    return bool(getattr(getattr(denoiser, "backbone", None), "staged", False))
+
+
 def _stage_radii(denoiser: Callable[..., Any]) -> Any:
     """The :class:`~expodiff.nets.receptive.StageRadii` of a staged network (measured once per
     network), or None for any other callable."""
     from ..nets.receptive import stage_radii
 
-    if not getattr(getattr(denoiser, "backbone", None), "staged", False):
+    if not _is_staged(denoiser):
         return None
     if denoiser not in _STAGE_RADII:
         with torch.inference_mode(False):  # the probe takes gradients
@@ -165,7 +174,7 @@ def denoise_frame(
     seed: int | torch.Generator,
     samples: int = 1,
     views: int = 1,
-    tile: int = TILE,
+    tile: int | None = None,
     overlap: int | None = None,
     device: torch.device | str | None = None,
     correct: Callable | None = None,
@@ -235,7 +244,7 @@ def _network(
     denoiser: Callable[..., Any],
     shape: torch.Size,
     views: int,
-    tile: int,
+    tile: int | None,
     overlap: int | None,
     on_tile: Callable[..., None],
 ) -> tuple[Callable[..., Any], int | None]:
