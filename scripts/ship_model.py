@@ -10,14 +10,18 @@ changes inference-only settings of its config, and writes the weights in half pr
         --set diffusion.input_consistency_sigma=8 --overwrite
 
 Only the sampler's inference settings (``INFERENCE_KEYS``) may be changed; everything that
-shapes the network or what it was trained on stays as trained. The fp16 copy is checked (size
-at most 30 MB, finite weights, strict reload) before the package is touched. The model card
-is written by hand.
+shapes the network or what it was trained on stays as trained. A checkpoint of an unfinished
+run (``trainer.json`` at step N of ``train.iterations`` T) ships with the recipe that stops
+there: ``iterations`` N and the learning-rate boundaries moved so that every one of its N steps
+has the rate it had in the run (checked step by step). The fp16 copy is checked (size at most
+30 MB, finite weights, strict reload) before the package is touched. The model card is written
+by hand.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -34,8 +38,38 @@ INFERENCE_KEYS = (
     "diffusion.inference_evaluations",
     "diffusion.input_consistency_sigma",
     "diffusion.input_consistency_min_electrons",
+    "diffusion.input_consistency_offset_min_electrons",
     "diffusion.reexposure",
 )
+
+
+def recipe_at_step(config, step: int):
+    """``config`` with a train section that stops at ``step`` with the run's learning rates."""
+    import dataclasses
+    import math
+
+    from expodiff.errors import ExpodiffError
+    from expodiff.train.schedule import learning_rate
+
+    t = config.train
+    if not 0 < step <= t.iterations:
+        raise ExpodiffError(f"checkpoint step {step} is outside the run's 1..{t.iterations}")
+
+    def moved(fraction: float) -> float:
+        boundary = math.floor(fraction * t.iterations)
+        return 1.0 if boundary >= step else (boundary + 0.5) / step
+
+    new = dataclasses.replace(
+        t, iterations=step, lr_halve_at=moved(t.lr_halve_at), lr_final_at=moved(t.lr_final_at)
+    )
+
+    def rates(c):
+        kw = {"lr": c.lr, "halve_at": c.lr_halve_at, "final_at": c.lr_final_at, "final": c.lr_final}
+        return [learning_rate(i, c.iterations, **kw) for i in range(step)]
+
+    if rates(new) != rates(t):
+        raise ExpodiffError(f"cannot express the run's first {step} learning rates as a recipe")
+    return dataclasses.replace(config, train=new)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         denoiser, config = load_denoiser(args.model)
+        trainer = args.model / "trainer.json"
+        if trainer.is_file():  # a checkpoint: the recipe that stops at its step
+            config = recipe_at_step(config, int(json.loads(trainer.read_text())["step"]))
         for item in args.overrides:
             if item.split("=", 1)[0].strip() not in INFERENCE_KEYS:
                 raise ExpodiffError(f"--set {item}: only {', '.join(INFERENCE_KEYS)} may change")
