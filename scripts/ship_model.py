@@ -13,7 +13,10 @@ Only the sampler's inference settings (``INFERENCE_KEYS``) may be changed; every
 shapes the network or what it was trained on stays as trained. A checkpoint of an unfinished
 run (``trainer.json`` at step N of ``train.iterations`` T) ships with the recipe that stops
 there: ``iterations`` N and the learning-rate boundaries moved so that every one of its N steps
-has the rate it had in the run (checked step by step). The fp16 copy is checked (size at most
+has the rate it had in the run (checked step by step), and the weights are the run's average
+(``train.ema_decay``) when the checkpoint keeps one. ``--average FOLDER`` (repeatable) ships
+the mean of the weights of MODEL and of those folders (checkpoints of the same network, e.g.
+of one run a few hundred steps apart); the recipe is MODEL's. The fp16 copy is checked (size at most
 30 MB, finite weights, strict reload) before the package is touched. The model card is written
 by hand.
 """
@@ -72,6 +75,40 @@ def recipe_at_step(config, step: int):
     return dataclasses.replace(config, train=new)
 
 
+def weights_of(folder: Path) -> tuple[torch.nn.Module, object]:
+    """``(denoiser, config)`` of a model or checkpoint folder; a checkpoint's moving average of
+    the weights (``train.ema_decay``) replaces its raw weights when it keeps one."""
+    from expodiff.build import load_denoiser
+    from expodiff.train.checkpoint import load_checkpoint
+
+    denoiser, config = load_denoiser(folder)
+    if (folder / "trainer.json").is_file():
+        _, _, state = load_checkpoint(folder)
+        if state.ema_tensors:
+            denoiser.load_state_dict({**denoiser.state_dict(), **state.ema_tensors})
+    return denoiser, config
+
+
+def averaged(denoiser: torch.nn.Module, config, others: list[Path]) -> torch.nn.Module:
+    """``denoiser`` with the mean of its weights and those of the folders ``others``."""
+    from expodiff.errors import ExpodiffError
+
+    states = [denoiser.state_dict()]
+    for folder in others:
+        other, other_config = weights_of(folder)
+        if other_config.model != config.model:
+            raise ExpodiffError(f"--average {folder}: another network ({other_config.model})")
+        states.append(other.state_dict())
+    mean = {
+        k: torch.stack([st[k].double() for st in states]).mean(0).to(v.dtype)
+        if v.is_floating_point()
+        else v
+        for k, v in states[0].items()
+    }
+    denoiser.load_state_dict(mean)
+    return denoiser
+
+
 def main(argv: list[str] | None = None) -> int:
     from expodiff.build import load_denoiser
     from expodiff.config import apply_overrides, config_from_dict, config_to_dict
@@ -83,9 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dest", type=Path, default=DEST, help=f"default {DEST.relative_to(ROOT)}")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing model there")
+    ap.add_argument(
+        "--average", action="append", default=[], type=Path, metavar="FOLDER",
+        help="ship the mean of MODEL's weights and this folder's (repeatable)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     try:
-        denoiser, config = load_denoiser(args.model)
+        denoiser, config = weights_of(args.model)
+        denoiser = averaged(denoiser, config, args.average)
         trainer = args.model / "trainer.json"
         if trainer.is_file():  # a checkpoint: the recipe that stops at its step
             config = recipe_at_step(config, int(json.loads(trainer.read_text())["step"]))

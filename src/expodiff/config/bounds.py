@@ -140,6 +140,7 @@ _BOUNDS: dict[type, dict[str, Bound]] = {
         "val_max_images": _COUNT,
         "checkpoint_every": _NON_NEGATIVE,
         "keep_checkpoints": _COUNT,
+        "ema_decay": Bound(low=0.0, high=1.0, low_open=True, high_open=True),
     },
     EvalConfig: {
         "ratios": _RATIO,

@@ -326,6 +326,8 @@ class TrainConfig:
     # config.yaml beside it) instead of random ones; the network must match model.* exactly.
     # Ignored when resuming (the checkpoint's weights win).
     init_from: str | None = None
+    # Moving average of the weights for validation and model/ (decay per step); null: off.
+    ema_decay: float | None = None
 
     def __post_init__(self) -> None:
         positive = ("iterations", "log_every", "keep_checkpoints")

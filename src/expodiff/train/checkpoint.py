@@ -5,7 +5,8 @@ Layout of one checkpoint (a folder under ``<output_dir>/checkpoints/``)::
     step_00000500/
         model.safetensors      the denoiser's weights (loadable by expodiff.build.load_denoiser)
         config.yaml            the resolved experiment config
-        trainer.safetensors    Adam moments and step counters, per-rank generator states
+        trainer.safetensors    Adam moments and step counters, per-rank generator states,
+                               the moving average of the weights (train.ema_decay)
         trainer.json           step, parameter groups, Python/NumPy RNG states, world size
 
 Nothing is unpickled on load: tensors live in safetensors files and everything else in JSON.
@@ -66,6 +67,8 @@ class TrainerState:
     rng: list[dict[str, Any]] = field(default_factory=list)
     world_size: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    # The moving average of the weights (train.ema_decay), by parameter name; empty: none.
+    ema_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- RNG
@@ -218,6 +221,7 @@ def save_checkpoint(
         (tmp / CONFIG_FILE).write_text(config_yaml)
         rng_tensors, rng_meta = _rng_to_files(state.rng)
         tensors = {f"optim.{k}": v for k, v in state.optimizer_tensors.items()}
+        tensors.update({f"ema.{k}": v.to("cpu").contiguous() for k, v in state.ema_tensors.items()})
         tensors.update(rng_tensors)
         save_file(tensors, str(tmp / TRAINER_TENSORS), metadata={"format": FORMAT})
         meta = {
@@ -304,6 +308,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], str, Tra
     if meta.get("format") != FORMAT:
         raise ModelError(f"{path / TRAINER_JSON}: unknown checkpoint format {meta.get('format')!r}")
     optim = {k[len("optim.") :]: v for k, v in tensors.items() if k.startswith("optim.")}
+    ema = {k[len("ema.") :]: v for k, v in tensors.items() if k.startswith("ema.")}
     try:
         rng = _rng_from_files(tensors, meta["rng"])
     except KeyError as exc:
@@ -315,5 +320,6 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], str, Tra
         rng=rng,
         world_size=int(meta.get("world_size", 1)),
         extra=meta.get("extra", {}),
+        ema_tensors=ema,
     )
     return weights, (path / CONFIG_FILE).read_text(), state

@@ -11,7 +11,8 @@ What one optimiser step does (see docs/training.md):
    (``diffusion.train_steps`` network evaluations; 1 is the feed-forward baseline) or
    Noise2Noise;
 4. Adam with the paper's schedule (:mod:`expodiff.train.schedule`), optional gradient
-   clipping, bf16 autocast and channels-last.
+   clipping, bf16 autocast and channels-last; optionally a moving average of the weights
+   (:mod:`expodiff.train.ema`) for validation and ``model/``.
 
 Everything random in the loop draws from one ``torch.Generator`` per rank whose state is saved
 in every checkpoint together with the global RNGs and Adam's moments, so ``--resume``
@@ -42,12 +43,13 @@ from .checkpoint import (
 )
 from .cputime import process_tree_cpu_seconds
 from .distributed import DistContext, init_distributed, shutdown_distributed, weights_digest
+from .ema import start_average
 from .objectives import noise2noise_loss, part_names, supervised_loss
 from .progress import RunProgress, RunState, TrainResult
 from .resume import find_resume_checkpoint
-from .runlock import RunLock, check_not_locked, lock_run_folder
+from .runlock import check_not_locked, lock_run_folder
 from .runlog import LossWindow, StopSignal
-from .schedule import learning_rate, set_learning_rate
+from .schedule import due, learning_rate, set_learning_rate
 from .setup import (
     REAL_PAIR_KINDS,
     build_datasets,
@@ -66,14 +68,6 @@ from .setup import (
 from .validation import validation_psnr
 
 __all__ = ["Trainer", "TrainResult", "train", "REAL_PAIR_KINDS"]
-
-
-def _due(every: int | None, step: int, end: int) -> bool:
-    """Whether a periodic task (every ``every`` steps; 0/None: never) runs after ``step``.
-
-    Never at ``end``: the run's last step has its own validation and checkpoint.
-    """
-    return bool(every) and step % every == 0 and step < end
 
 
 class Trainer:
@@ -138,6 +132,7 @@ class Trainer:
         self._cpu_at_start = process_tree_cpu_seconds()
         if self.resume_from is None and self.tcfg.init_from:
             init_weights(self.model, self.tcfg.init_from)
+        restored = None
         if self.resume_from is not None:
             restored = restore_checkpoint(
                 self.resume_from,
@@ -149,6 +144,7 @@ class Trainer:
             )
             self.start_step = restored.step
             self.cpu_seconds_before = float(restored.extra.get("cpu_seconds", 0.0))
+        self.ema = start_average(self.model, self.tcfg.ema_decay, restored, warn=self.ctx.is_main)
         self.ddp_model: torch.nn.Module = wrap_ddp(self.model, self.ctx)
 
     def _loader(self, start_step: int) -> torch.utils.data.DataLoader:
@@ -201,6 +197,8 @@ class Trainer:
         if t.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         return lr, total.detach(), parts
 
     # ------------------------------------------------------------------ validation
@@ -209,20 +207,27 @@ class Trainer:
         if self.val_set is None:
             return {}
         d = self.cfg.diffusion
-        return validation_psnr(
-            unwrap_ddp(self.ddp_model),
-            self.process,
-            self.val_set,
-            noise_model=self.noise,
-            ratios=self.cfg.data.val_ratios,
-            steps=d.inference_steps,
-            seed=self.tcfg.seed,
-            max_images=self.tcfg.val_max_images,
-            device=self.device,
-            bf16=self.tcfg.bf16_autocast,
-            oracle_illuminance_correction=d.oracle_illuminance_correction,
-            input_consistency_sigma=d.input_consistency_sigma,
-        )
+        with self._averaged() as model:
+            return validation_psnr(
+                model,
+                self.process,
+                self.val_set,
+                noise_model=self.noise,
+                ratios=self.cfg.data.val_ratios,
+                steps=d.inference_steps,
+                seed=self.tcfg.seed,
+                max_images=self.tcfg.val_max_images,
+                device=self.device,
+                bf16=self.tcfg.bf16_autocast,
+                oracle_illuminance_correction=d.oracle_illuminance_correction,
+                input_consistency_sigma=d.input_consistency_sigma,
+            )
+
+    def _averaged(self) -> contextlib.AbstractContextManager[torch.nn.Module]:
+        """The network with the average of its weights (``train.ema_decay``) inside the block,
+        its own weights when the run keeps no average."""
+        model = unwrap_ddp(self.ddp_model)
+        return self.ema.applied(model) if self.ema is not None else contextlib.nullcontext(model)
 
     def _validate_and_log(self, step: int, progress: RunProgress) -> dict[float, float]:
         """Collective: rank 0 validates, every rank gets the PSNRs, rank 0 logs them."""
@@ -241,6 +246,8 @@ class Trainer:
         rng = self.ctx.gather_objects(capture_rng(self.generator))
         state = TrainerState(step, tensors, meta, rng, world_size=self.ctx.world_size)
         state.extra["cpu_seconds"] = self.cpu_seconds()
+        if self.ema is not None:
+            state.ema_tensors, state.extra["ema_updates"] = self.ema.average, self.ema.updates
         path = None
         if self.ctx.is_main:
             path = save_checkpoint(
@@ -274,7 +281,10 @@ class Trainer:
             self.cfg.diffusion.train_steps, t.objective is TrainObjective.NOISE2NOISE
         )
         state = RunState(step=self.start_step)
-        lock = self._lock_folder()
+        # the output folder's lock (rank 0's; :func:`.runlock.lock_run_folder`)
+        lock = lock_run_folder(
+            self.out, self.ctx.is_main, self._latest_at_start, self.ctx.broadcast_object
+        )
         try:
             progress = self._open_progress(names, end)
             self.ddp_model.train()
@@ -301,12 +311,6 @@ class Trainer:
             val_psnr=state.val_psnr,
             rank=self.ctx.rank,
             world_size=self.ctx.world_size,
-        )
-
-    def _lock_folder(self) -> RunLock | None:
-        """The output folder's lock (rank 0; :func:`.runlock.lock_run_folder`)."""
-        return lock_run_folder(
-            self.out, self.ctx.is_main, self._latest_at_start, self.ctx.broadcast_object
         )
 
     def _open_progress(self, names: list[str], end: int) -> RunProgress:
@@ -357,9 +361,9 @@ class Trainer:
             state.last_loss, cols, rate, elapsed = window.flush(self.ctx.all_reduce_mean)
             cpu_hours = self.cpu_seconds() / 3600.0
             progress.log_train(step, lr, state.last_loss, cols, rate, elapsed, cpu_hours)
-        if _due(t.val_every, step, end):
+        if due(t.val_every, step, end):
             state.val_psnr = self._validate_and_log(step, progress)
-        if _due(t.checkpoint_every, step, end):
+        if due(t.checkpoint_every, step, end):
             state.checkpoint = self.save(step) or state.checkpoint
 
     def _finish(self, state: RunState, progress: RunProgress) -> None:
@@ -375,9 +379,8 @@ class Trainer:
         if state.step > self.start_step or state.checkpoint is None:
             state.checkpoint = self.save(state.step) or state.checkpoint
         if finished and main:
-            state.model_dir = save_denoiser(
-                self.out / "model", unwrap_ddp(self.ddp_model), self.cfg, overwrite=True
-            )
+            with self._averaged() as model:
+                state.model_dir = save_denoiser(self.out / "model", model, self.cfg, overwrite=True)
         if state.interrupted and main:
             print(
                 f"expodiff: stopped at step {state.step}/{t.iterations}; checkpoint "

@@ -36,6 +36,8 @@ RESUME_FREE_KEYS: frozenset[tuple[str, ...]] = frozenset(
         ("train", "num_threads"),
         ("train", "val_max_images"),
         ("data", "num_workers"),
+        # The average of the weights never feeds back into training: a run may gain one.
+        ("train", "ema_decay"),
     }
 )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["learning_rate", "set_learning_rate"]
+__all__ = ["due", "learning_rate", "set_learning_rate"]
 
 
 def learning_rate(
@@ -42,3 +42,11 @@ def set_learning_rate(optimizer, value: float) -> None:
     """Set every parameter group's learning rate."""
     for group in optimizer.param_groups:
         group["lr"] = value
+
+
+def due(every: int | None, step: int, end: int) -> bool:
+    """Whether a periodic task (every ``every`` steps; 0/None: never) runs after ``step``.
+
+    Never at ``end``: the run's last step has its own validation and checkpoint.
+    """
+    return bool(every) and step % every == 0 and step < end
