@@ -11,7 +11,8 @@
 # CONFIG's train.output_dir must lie under training/ (tracked; runs/ is ignored). The folder
 # holds config.yaml, log.csv (step, loss, cpu_hours: CPU time over every session, data worker
 # included), val.csv (validation PSNR on the config's val_sets) and checkpoints/ (weights +
-# Adam, a few MB for the small presets); nohup.log is the console output.
+# Adam, a few MB for the small presets); nohup.log is the console output. The run imports a copy
+# of src/expodiff taken at start (runs/long_run_src/), so editing the code meanwhile is safe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 action=${1:?usage: scripts/long_run.sh start|status|stop|commit CONFIG}
@@ -33,8 +34,12 @@ case $action in
     mkdir -p "$out"
     resume=()
     [[ -f $out/checkpoints/latest ]] && resume=(--resume)
-    OMP_NUM_THREADS=1 nohup .venv/bin/expodiff train --config "$config" "${resume[@]}" \
-      >>"$out/nohup.log" 2>&1 </dev/null &
+    # The run imports a frozen copy of the package: editing src/ while it runs (its validation
+    # and checkpoints import modules lazily) must not mix two versions of the code in it.
+    frozen=runs/long_run_src/$(basename "$config" .yaml)
+    rm -rf "$frozen" && mkdir -p "$frozen" && cp -r src/expodiff "$frozen/"
+    PYTHONPATH=$PWD/$frozen OMP_NUM_THREADS=1 nohup .venv/bin/expodiff train --config "$config" \
+      "${resume[@]}" >>"$out/nohup.log" 2>&1 </dev/null &
     echo "long_run: ${resume[*]:-started} $config in the background (pid $!), log $out/nohup.log"
     ;;
   status)
