@@ -82,7 +82,7 @@ def weights_of(folder: Path) -> tuple[torch.nn.Module, object]:
     from expodiff.train.checkpoint import load_checkpoint
 
     denoiser, config = load_denoiser(folder)
-    if (folder / "trainer.json").is_file():
+    if (folder / "trainer.json").is_file() and (folder / "trainer.safetensors").is_file():
         _, _, state = load_checkpoint(folder)
         if state.ema_tensors:
             denoiser.load_state_dict({**denoiser.state_dict(), **state.ema_tensors})

@@ -124,21 +124,40 @@ def test_staged_config_errors_are_one_line(images, tmp_path, capsys):
     assert "this run's own folder" in capsys.readouterr().err
 
 
-def test_the_shipped_default_recipe_dry_runs_on_a_fresh_clone(
-    data_dir, tmp_path, capsys, monkeypatch
+@pytest.mark.parametrize(
+    "recipe", ["configs/default.yaml", "configs/candidates/default-global.yaml"]
+)
+def test_the_default_recipes_dry_run_on_a_fresh_clone(
+    recipe, data_dir, tmp_path, capsys, monkeypatch
 ):
-    """configs/default.yaml from a clean checkout: stage 1's model does not exist yet."""
+    """Today's default starts from a model folder tracked by git; the previous one (two stages)
+    trains its stage 1 first on a clean checkout."""
+    import subprocess
+
+    from expodiff.config import load_config
     from train_helpers import CONFIGS
 
     root = CONFIGS.parent
     monkeypatch.chdir(root)
-    if (root / "runs" / "default-stage1" / "model").exists():
-        pytest.skip("runs/default-stage1/model exists here: not a fresh clone")
-    argv = ["train", "--config", "configs/default.yaml", "--dry-run"]
+    init = load_config(recipe).train.init_from
+    argv = ["train", "--config", recipe, "--dry-run"]
     argv += ["--set", f"train.output_dir={tmp_path / 'out'}", "--set", "data.num_workers=0"]
+    if init.endswith(".yaml"):
+        if (root / load_config(init).train.output_dir / "model").exists():
+            pytest.skip(f"{init}'s model exists here: not a fresh clone")
+        assert main(argv) == 0
+        captured = capsys.readouterr()
+        assert "would train it first" in captured.err and "dry run of" in captured.out
+        return
+    tracked = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", f"{init}/model.safetensors", f"{init}/config.yaml"],
+        cwd=root, capture_output=True, text=True,
+    )  # fmt: skip
+    if tracked.returncode != 0 and not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    assert tracked.returncode == 0, f"{recipe}: train.init_from {init} is not tracked by git"
     assert main(argv) == 0
-    captured = capsys.readouterr()
-    assert "would train it first" in captured.err and "dry run of default" in captured.out
+    assert "dry run of" in capsys.readouterr().out
 
 
 def test_a_chain_of_three_stages_dry_runs_and_a_loop_is_one_line(images, tmp_path, capsys):
