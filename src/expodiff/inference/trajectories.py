@@ -86,12 +86,11 @@ def tiled(
     from ..nets.tiling import TiledDenoiser
 
     h, w = shape[-2:]
-    staged = _is_staged(denoiser)
     if tile is None:
-        tile = STAGED_TILE if staged else TILE
+        tile = STAGED_TILE if _is_staged(denoiser) else TILE
     if tile <= 0 or max(h, w) <= tile:
         return denoiser
-    radii = _stage_radii(denoiser) if staged else None
+    radii = _stage_radii(denoiser)
     if radii is not None:
         try:
             return StagedTiledDenoiser(denoiser, tile=int(tile), radii=radii, on_tile=on_tile)

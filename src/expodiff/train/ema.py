@@ -21,10 +21,7 @@ import torch
 from ..errors import ModelError
 from .checkpoint import TrainerState
 
-__all__ = ["EMA_PREFIX", "WeightAverage", "start_average"]
-
-# Key prefix of the average's tensors in a checkpoint's trainer.safetensors.
-EMA_PREFIX = "ema."
+__all__ = ["WeightAverage", "start_average"]
 
 
 class WeightAverage:
@@ -33,14 +30,13 @@ class WeightAverage:
     Args:
         model: the network being trained (its current weights start the average).
         decay: the decay per optimiser step (0 < decay < 1; 0.999 averages ~1,000 steps).
-        updates: updates already folded in (a resumed average).
     """
 
-    def __init__(self, model: torch.nn.Module, decay: float, updates: int = 0) -> None:
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"decay must be in (0, 1), got {decay}")
         self.decay = float(decay)
-        self.updates = int(updates)
+        self.updates = 0
         self.average = {
             k: v.detach().float().clone()
             for k, v in model.state_dict().items()
@@ -60,25 +56,21 @@ class WeightAverage:
             avg.lerp_(current[k].detach().float(), weight)
         self.updates += 1
 
-    def tensors(self) -> dict[str, torch.Tensor]:
-        """The average as checkpoint tensors (``EMA_PREFIX`` + parameter name, CPU)."""
-        return {EMA_PREFIX + k: v.to("cpu").contiguous() for k, v in self.average.items()}
-
-    def load(self, tensors: dict[str, torch.Tensor], updates: int) -> None:
-        """Restore the average from checkpoint tensors (those under ``EMA_PREFIX``).
+    def load(self, average: dict[str, torch.Tensor], updates: int) -> None:
+        """Restore the average (by parameter name, as a checkpoint keeps it) and its count.
 
         Raises:
-            KeyError: a parameter of the model missing from ``tensors``.
+            KeyError: a parameter of the model missing from ``average``.
         """
         for k, avg in self.average.items():
-            avg.copy_(tensors[EMA_PREFIX + k])
+            avg.copy_(average[k])
         self.updates = int(updates)
 
     @contextlib.contextmanager
     def applied(self, model: torch.nn.Module) -> Iterator[torch.nn.Module]:
         """``model`` with the averaged weights inside the block, its own ones after it."""
-        own = {k: v.detach().clone() for k, v in model.state_dict().items() if k in self.average}
         state = model.state_dict()
+        own = {k: state[k].detach().clone() for k in self.average}
         with torch.no_grad():
             for k, avg in self.average.items():
                 state[k].copy_(avg)
@@ -118,6 +110,5 @@ def start_average(
             f"the checkpoint at step {resumed.step}: its average of the weights does not match "
             "the model's parameters"
         )
-    prefixed = {EMA_PREFIX + k: v for k, v in resumed.ema_tensors.items()}
-    average.load(prefixed, int(resumed.extra.get("ema_updates", 0)))
+    average.load(resumed.ema_tensors, int(resumed.extra.get("ema_updates", 0)))
     return average
