@@ -63,9 +63,9 @@ def test_cli_model_by_name(tmp_path, capsys):
         capsys, "enhance", sample, "-o", out, "--model", "default", "--ratio", "100", "--tile", "0"
     )
     assert code == 0, err
-    # the default's rules at this file's signal (above 3.66 electrons per pixel): S = 1, whose
-    # evaluation budget of 4 goes to 4 views
-    assert "1 step x 4 views" in stdout and out.is_file()
+    # the default's rules at this file's signal (3.73 electrons per pixel, below the 6.571 from
+    # which S = 1): S = 2, whose evaluation budget of 4 gives 2 views per step
+    assert "2 steps x 2 views" in stdout and out.is_file()
     code, stdout, err = run_cli(
         capsys, "enhance", sample, "-o", tmp_path / "x.png", "--model", "nope"
     )
