@@ -2,10 +2,12 @@
 """Wall time of ``expodiff enhance`` on a 12-megapixel dark DNG at the default settings.
 
 Writes two dark 12.1 MP DNGs of a withheld photograph (``Photos:val``, upscaled to 4256 x 2848,
-Sony A7S2 noise, bias-free): a moderate one (ISO 3200 x100: the default model picks S = 1 and 4
-views) and a harsh one (ISO 6400 x300: S = 2 and 2 views), then times the real CLI on each
-(``--ratio`` given, PNG output, a fresh process with ``OMP_NUM_THREADS`` threads) and prints
-the wall time, the summary line (steps, views, consistency) and the peak memory of the process.
+Sony A7S2 noise with ELD's colour bias: ``tile_agreement.dark_frame``): a moderate one (ISO 3200
+x100: the default model picks S = 1 and 4 views) and a harsh one (ISO 6400 x300: S = 2 and 2
+views), then times the real CLI on each (``--ratio`` given, PNG output, a fresh process with
+``OMP_NUM_THREADS`` threads) and prints the wall time, the summary line (steps, views,
+consistency) and the peak memory of the process.
+
 Time it on a quiet machine: beside another job timings are off by up to 5x.
 
     .venv/bin/python benchmarks/enhance_12mp.py --threads 2 [--model default] [--tile N]

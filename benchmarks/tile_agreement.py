@@ -2,11 +2,13 @@
 
 A withheld photograph (``Photos:val``) is upscaled to a full 12-megapixel frame (4256 x 2848,
 packed 1424 x 2128), unprocessed to a clean raw frame, darkened with calibrated Sony A7S2 noise
-(ISO 3200, x100) and enhanced at S = 1 (one network evaluation: no random re-exposure) with the
-default tiling and with ``tile=0`` (one evaluation of the whole frame). Prints the largest and
-the mean absolute difference of the two results in raw_norm and their PSNR against the clean
-frame, per model. A network whose receptive field fits inside the tiles' margins gives the same
-result both ways up to float rounding; NAFNet's global channel attention does not.
+(ISO 3200, x100; ``darken_frame``'s default ``eld+bias`` preset, so the file carries ELD's
+colour bias: a black-level error the input consistency's offset rule matters for) and enhanced
+at S = 1 (one network evaluation: no random re-exposure) with the default tiling and with
+``tile=0`` (one evaluation of the whole frame). Prints the largest and the mean absolute
+difference of the two results in raw_norm and their PSNR against the clean frame, per model. A
+network whose receptive field fits inside the tiles' margins gives the same result both ways up
+to float rounding; NAFNet's global channel attention does not.
 
     .venv/bin/python benchmarks/tile_agreement.py --model default \\
         --model local=training/default-local/model
